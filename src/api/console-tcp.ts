@@ -1,0 +1,147 @@
+// The console port: attach over plain TCP for the CLI and scripts (nc, socat).
+//
+// Handshake: the client sends one JSON line
+//   {"node":"n1","mode":"rw"|"ro","token":"...","cols":80,"rows":24,"replay":true}
+// and the server answers one JSON line, {"ok":true,"node":..,"mode":..,"clientId":..} or
+// {"ok":false,"error":CODE,"message":...} (and closes). After "ok", raw console bytes both ways.
+import net from 'node:net';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import type { ConsoleManager } from '../console/manager.js';
+import type { Attachment } from '../console/session.js';
+import type { ConsoleClient } from '../console/types.js';
+import { errors } from '../errors.js';
+import type { NodeService } from '../nodes/service.js';
+import type { Authenticator } from './auth.js';
+
+const HANDSHAKE_MAX = 4096;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+const Handshake = Type.Object({
+  node: Type.String({ maxLength: 256 }),
+  mode: Type.Optional(Type.Union([Type.Literal('rw'), Type.Literal('ro')])),
+  token: Type.String({ maxLength: 1024 }),
+  cols: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  replay: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+const handshakeCheck = TypeCompiler.Compile(Handshake);
+
+class TcpClient implements ConsoleClient {
+  readonly kind = 'tcp';
+  constructor(private readonly socket: net.Socket, readonly identity: string, readonly from: string) {}
+
+  send(data: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(data);
+  }
+
+  notice(_message: string, inline: Buffer): void {
+    this.send(inline);
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+
+  bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+}
+
+export interface TcpAttachDeps {
+  auth: Authenticator;
+  nodes: NodeService;
+  consoles: ConsoleManager;
+  logger: Logger;
+}
+
+export class TcpAttachServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly deps: TcpAttachDeps) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  listen(host: string, port: number): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(() => this.refuse(socket, new errors.BAD_HANDSHAKE('timed out waiting for the handshake line')), HANDSHAKE_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const nl = buffered.indexOf(0x0a);
+      if (nl < 0) {
+        if (buffered.length > HANDSHAKE_MAX) {
+          clearTimeout(timer);
+          socket.off('data', onData);
+          this.refuse(socket, new errors.BAD_HANDSHAKE(`no newline in the first ${HANDSHAKE_MAX} bytes`));
+        }
+        return;
+      }
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      void this.handshake(socket, buffered.subarray(0, nl).toString('utf8'), buffered.subarray(nl + 1));
+    };
+    socket.on('data', onData);
+    socket.on('close', () => clearTimeout(timer));
+  }
+
+  private async handshake(socket: net.Socket, line: string, rest: Buffer): Promise<void> {
+    let hello: Static<typeof Handshake>;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (!handshakeCheck.Check(parsed)) {
+        const e = handshakeCheck.Errors(parsed).First();
+        throw new errors.BAD_HANDSHAKE(`${e?.path || '/'}: ${e?.message ?? 'invalid'}`);
+      }
+      hello = parsed;
+    } catch (err) {
+      return this.refuse(socket, err instanceof SyntaxError ? new errors.BAD_HANDSHAKE('the first line must be JSON') : err);
+    }
+    const identity = this.deps.auth.check(hello.token);
+    if (!identity) return this.refuse(socket, new errors.UNAUTHORIZED());
+    const client = new TcpClient(socket, identity.id, socket.remoteAddress ?? '?');
+    let attachment: Attachment;
+    try {
+      await this.deps.nodes.record(hello.node);
+      socket.write(`${JSON.stringify({ ok: true, node: hello.node, mode: hello.mode ?? 'rw' })}\n`);
+      attachment = this.deps.consoles.attach(hello.node, client, hello.mode ?? 'rw', { canWrite: identity.admin, replay: hello.replay });
+    } catch (err) {
+      return this.refuse(socket, err);
+    }
+    if (hello.cols && hello.rows) attachment.resize(hello.cols, hello.rows);
+    socket.on('data', (chunk: Buffer) => attachment.input(chunk));
+    socket.on('drain', () => attachment.drained());
+    socket.on('close', () => attachment.detach());
+    if (rest.length) attachment.input(rest);
+    socket.resume();
+  }
+
+  private refuse(socket: net.Socket, err: unknown): void {
+    const e = err as { code?: string; message?: string; statusCode?: number };
+    const known = e?.statusCode !== undefined && e.statusCode < 500;
+    if (!known) this.deps.logger.error({ err }, 'tcp attach failed');
+    const body = { ok: false, error: known ? e.code : 'INTERNAL', message: known ? e.message : 'internal error' };
+    socket.end(`${JSON.stringify(body)}\n`);
+  }
+}

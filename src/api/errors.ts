@@ -1,0 +1,40 @@
+// Every error leaves the API as {"error": CODE, "message": ..., "field"?: ...} with its status.
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { errors, isSwitchboardError, type ErrorBody } from '../errors.js';
+
+function toBody(err: FastifyError, bodyLimit: number): { status: number; body: ErrorBody } {
+  if (err.validation) {
+    const first = err.validation[0];
+    const path = (first?.instancePath ?? '').slice(1).replaceAll('/', '.');
+    const missing = (first?.params as { missingProperty?: string; additionalProperty?: string } | undefined);
+    const field = [err.validationContext, path, missing?.missingProperty ?? missing?.additionalProperty].filter(Boolean).join('.');
+    const what = missing?.additionalProperty ? `unknown field '${missing.additionalProperty}'` : (first?.message ?? 'invalid');
+    return { status: 400, body: { error: 'VALIDATION', message: `${field}: ${what}`, field } };
+  }
+  if (isSwitchboardError(err)) return { status: err.statusCode, body: { error: err.code, message: err.message } };
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: { error: 'BODY_TOO_LARGE', message: new errors.BODY_TOO_LARGE(bodyLimit).message } };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, body: { error: 'BAD_JSON', message: new errors.BAD_JSON(err.message).message } };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: err.message } };
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, body: { error: err.code ?? 'BAD_REQUEST', message: err.message } };
+  }
+  if (err instanceof SyntaxError) return { status: 400, body: { error: 'BAD_JSON', message: new errors.BAD_JSON(err.message).message } };
+  return { status: 500, body: { error: 'INTERNAL', message: 'internal error; see the daemon log' } };
+}
+
+export function registerErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const { status, body } = toBody(err, bodyLimit);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0].slice(0, 200)}` }),
+  );
+}

@@ -1,0 +1,66 @@
+// Response and shared schemas; request schemas sit beside their routes.
+import { Type } from '@sinclair/typebox';
+import { Labels, NodeName, NodeSpecSchema } from '../model/node.js';
+
+export const ErrorSchema = Type.Object(
+  { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
+  { $id: 'Error', description: 'every error: a stable code and a readable message' },
+);
+
+export const SessionStatusSchema = Type.Object({
+  state: Type.Union([Type.Literal('connected'), Type.Literal('connecting'), Type.Literal('disconnected'), Type.Literal('error')]),
+  since: Type.String({ format: 'date-time' }),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  clients: Type.Integer(),
+  info: Type.Record(Type.String(), Type.Unknown()),
+});
+
+export const NodeViewSchema = Type.Object({
+  name: Type.String(),
+  driver: Type.String(),
+  params: Type.Record(Type.String(), Type.Unknown(), { description: "driver params; secrets shown as '***'" }),
+  ondemand: Type.Boolean(),
+  consoleEnabled: Type.Boolean(),
+  labels: Labels,
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  session: SessionStatusSchema,
+});
+
+/** PUT body: the whole spec; the name may be left out (the path names the node). */
+export const NodeReplaceSchema = Type.Object(
+  { ...NodeSpecSchema.properties, name: Type.Optional(NodeName) },
+  { additionalProperties: false },
+);
+
+/** PATCH body: a JSON merge patch (RFC 7396) over the spec. */
+export const NodePatchSchema = Type.Object(
+  {
+    name: Type.Optional(NodeName),
+    driver: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    ondemand: Type.Optional(Type.Boolean()),
+    consoleEnabled: Type.Optional(Type.Boolean()),
+    labels: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]))),
+  },
+  { additionalProperties: false },
+);
+
+export const NameParams = Type.Object({
+  name: Type.String({ description: 'node name: 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit' }),
+});
+
+export const BulkResultSchema = Type.Object({
+  index: Type.Integer(),
+  name: Type.Optional(Type.String()),
+  status: Type.String({ description: 'created | deleted | error' }),
+  error: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+});
+
+export const errorResponses = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+};

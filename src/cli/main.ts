@@ -1,0 +1,68 @@
+// The `switchboard` command: the daemon (`serve`) and the client verbs, in one binary.
+import { Command, Option } from 'commander';
+import { generateToken } from '../daemon/admin-token.js';
+import { VERSION } from '../daemon/daemon.js';
+import { ApiClient, CliError } from './client.js';
+import { attachConsole } from './console.js';
+import { runDemoConsole } from './demo-console.js';
+import { nodeCommand } from './node.js';
+import { serve } from './serve.js';
+
+export function buildProgram(): Command {
+  const program = new Command('switchboard')
+    .description('console server and control plane for server fleets')
+    .version(VERSION)
+    .option('--url <url>', 'daemon URL (env SWITCHBOARD_URL, default http://127.0.0.1:7860)')
+    .option('--token <token>', 'API token (env SWITCHBOARD_TOKEN, default: ./data/admin-token)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .showHelpAfterError();
+
+  program.command('serve')
+    .description('run the daemon (flags > SWITCHBOARD_* env > --config YAML > defaults)')
+    .option('--listen <host:port>', 'HTTP/WebSocket address (default 127.0.0.1:7860)')
+    .option('--console-port <port>', 'TCP console attach port on the listen host (default 7861; -1 off)')
+    .option('--data-dir <dir>', 'store, console logs and admin token (default ./data)')
+    .option('--admin-token <token>', 'admin token (default: generated once into the data dir)')
+    .option('--config <file>', 'YAML config file')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .option('--demo', 'create a demo node with a simulated serial console')
+    .action(serve);
+
+  program.command('gen-token')
+    .description('print a new random 128-bit token (hex)')
+    .action(() => {
+      process.stdout.write(`${generateToken()}\n`);
+    });
+
+  program.addCommand(nodeCommand());
+
+  program.command('console')
+    .description('attach to a node\'s console; Ctrl-E c . detaches, Ctrl-E c ? lists the escapes')
+    .argument('<node>')
+    .option('--ro', 'read-only (spy)', false)
+    .option('--no-replay', 'do not print recent output first')
+    .option('--linger <ms>', 'with piped input: keep printing output this long after the input ends', '1000')
+    .action(async (node: string, o, cmd: Command) => {
+      const g = cmd.optsWithGlobals<{ url?: string; token?: string }>();
+      const linger = Number(o.linger);
+      if (!Number.isFinite(linger) || linger < 0) throw new CliError('USAGE', '--linger must be a number of milliseconds', 2);
+      process.exitCode = await attachConsole(new ApiClient(g), node, { ro: o.ro, replay: o.replay, lingerMs: linger });
+    });
+
+  // The demo node's console program; not meant for people.
+  program.command('demo-console', { hidden: true })
+    .option('--boot-delay <ms>', 'pause between boot log lines', '60')
+    .action((o) => runDemoConsole({ bootDelayMs: Number(o.bootDelay) }));
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; message?: string; exitCode?: number };
+    process.stderr.write(`switchboard: ${e.code && !e.code.startsWith('ERR_') ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+    process.exitCode = err instanceof CliError ? err.exitCode : 1;
+  }
+}

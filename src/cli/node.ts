@@ -1,0 +1,194 @@
+// `switchboard node ...`: define, list, change and remove nodes.
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import YAML from 'yaml';
+import type { NodeView } from '../nodes/service.js';
+import { ApiClient, CliError } from './client.js';
+import { age, formatLabels, printJson, printTable, type OutputFormat } from './output.js';
+
+interface GlobalOpts {
+  url?: string;
+  token?: string;
+  output: OutputFormat;
+}
+
+/** `k=v` → [k, v]; the value may itself contain `=`. */
+export function parseKeyValue(s: string, what: string): [string, string] {
+  const eq = s.indexOf('=');
+  if (eq <= 0) throw new CliError('USAGE', `${what} must be KEY=VALUE, got '${s}'`, 2);
+  return [s.slice(0, eq), s.slice(eq + 1)];
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function client(cmd: Command): { api: ApiClient; opts: GlobalOpts } {
+  const opts = cmd.optsWithGlobals<GlobalOpts>();
+  return { api: new ApiClient({ url: opts.url, token: opts.token }), opts };
+}
+
+function stateText(n: NodeView): string {
+  const s = n.session;
+  if (s.state === 'error' && s.lastError) return `error: ${s.lastError}`;
+  return s.state;
+}
+
+function showNode(n: NodeView, format: OutputFormat): void {
+  if (format === 'json') return printJson(n);
+  const rows: [string, string][] = [
+    ['name', n.name],
+    ['driver', n.driver],
+    ...Object.entries(n.params).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
+    ['ondemand', String(n.ondemand)],
+    ['console', n.consoleEnabled ? 'enabled' : 'disabled'],
+    ['labels', formatLabels(n.labels) || '-'],
+    ['state', `${stateText(n)} (for ${age(n.session.since)})`],
+    ['clients', String(n.session.clients)],
+    ...Object.entries(n.session.info).map(([k, v]): [string, string] => [`  ${k}`, String(v)]),
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+}
+
+function paramsFrom(pairs: string[] = []): Record<string, string> {
+  return Object.fromEntries(pairs.map((p) => parseKeyValue(p, '--param')));
+}
+
+export function nodeCommand(): Command {
+  const node = new Command('node').description('define and manage nodes (machines with a console)');
+
+  node.command('create')
+    .description('create a node')
+    .argument('<name>', 'node name')
+    .requiredOption('--driver <driver>', 'console driver (cmd)')
+    .option('--param <key=value>', 'driver parameter, repeatable (e.g. cmd="/bin/bash -l")', collect)
+    .option('--label <key=value>', 'label, repeatable', collect)
+    .option('--ondemand', 'connect only while someone is attached', false)
+    .option('--disabled', 'define the node without running its console', false)
+    .action(async (name: string, o, cmd: Command) => {
+      const { api, opts } = client(cmd);
+      const body = {
+        name,
+        driver: o.driver,
+        params: paramsFrom(o.param),
+        ondemand: o.ondemand,
+        consoleEnabled: !o.disabled,
+        labels: Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
+      };
+      const created = await api.request<NodeView>('POST', '/nodes', body);
+      if (opts.output === 'json') printJson(created);
+      else process.stdout.write(`created node ${created.name} (${created.driver}): ${stateText(created)}\n`);
+    });
+
+  node.command('list').alias('ls')
+    .description('list nodes with their console state')
+    .option('--label <selector>', 'k=v or k; repeatable, all must match', collect)
+    .action(async (o, cmd: Command) => {
+      const { api, opts } = client(cmd);
+      const q = new URLSearchParams((o.label ?? []).map((l: string) => ['label', l]));
+      const { nodes } = await api.request<{ nodes: NodeView[] }>('GET', `/nodes${q.size ? `?${q}` : ''}`);
+      if (opts.output === 'json') return printJson(nodes);
+      printTable(['NAME', 'DRIVER', 'STATE', 'CLIENTS', 'SINCE', 'ONDEMAND', 'LABELS'], nodes.map((n) => [
+        n.name, n.driver, stateText(n), n.session.clients, age(n.session.since), n.ondemand ? 'yes' : '', formatLabels(n.labels),
+      ]));
+    });
+
+  node.command('show')
+    .description('show a node, its params (secrets masked) and its console session')
+    .argument('<name>')
+    .action(async (name: string, _o, cmd: Command) => {
+      const { api, opts } = client(cmd);
+      showNode(await api.request<NodeView>('GET', `/nodes/${encodeURIComponent(name)}`), opts.output);
+    });
+
+  node.command('edit')
+    .description('change part of a node (other settings stay as they are)')
+    .argument('<name>')
+    .option('--driver <driver>', 'new console driver')
+    .option('--param <key=value>', 'set a driver parameter, repeatable', collect)
+    .option('--unset-param <key>', 'remove a driver parameter, repeatable', collect)
+    .option('--label <key=value>', 'set a label, repeatable', collect)
+    .option('--unset-label <key>', 'remove a label, repeatable', collect)
+    .addOption(new Option('--ondemand', 'connect only while someone is attached'))
+    .addOption(new Option('--no-ondemand', 'stay connected and log all the time'))
+    .addOption(new Option('--enable', 'run the console'))
+    .addOption(new Option('--disable', 'stop the console, keep the node'))
+    .action(async (name: string, o, cmd: Command) => {
+      const { api, opts } = client(cmd);
+      const patch: Record<string, unknown> = {};
+      if (o.driver) patch.driver = o.driver;
+      if (o.param || o.unsetParam) patch.params = { ...paramsFrom(o.param), ...Object.fromEntries((o.unsetParam ?? []).map((k: string) => [k, null])) };
+      if (o.label || o.unsetLabel) {
+        patch.labels = {
+          ...Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
+          ...Object.fromEntries((o.unsetLabel ?? []).map((k: string) => [k, null])),
+        };
+      }
+      if (o.ondemand !== undefined) patch.ondemand = o.ondemand;
+      if (o.enable) patch.consoleEnabled = true;
+      if (o.disable) patch.consoleEnabled = false;
+      if (Object.keys(patch).length === 0) throw new CliError('USAGE', 'nothing to change: give at least one option (see --help)', 2);
+      const updated = await api.request<NodeView>('PATCH', `/nodes/${encodeURIComponent(name)}`, patch, 'application/merge-patch+json');
+      showNode(updated, opts.output);
+    });
+
+  node.command('delete').alias('rm')
+    .description('delete nodes (their console logs are kept unless --purge-logs)')
+    .argument('<names...>')
+    .option('--purge-logs', 'also delete the console logs', false)
+    .action(async (names: string[], o, cmd: Command) => {
+      const { api, opts } = client(cmd);
+      const res = await api.request<{ deleted: number; failed: number; results: BulkRow[] }>(
+        'DELETE', `/bulk/nodes${o.purgeLogs ? '?purgeLogs=true' : ''}`, { names });
+      reportBulk(res.results, opts.output);
+      if (res.failed) process.exitCode = 1;
+    });
+
+  node.command('import')
+    .description('create many nodes from a JSON or YAML file (a list, or {nodes: [...]}); "-" reads stdin')
+    .argument('<file>')
+    .action(async (file: string, _o, cmd: Command) => {
+      const { api, opts } = client(cmd);
+      const nodes = parseNodeFile(file === '-' ? await readStdin() : await readFile(file, 'utf8'), file);
+      const res = await api.request<{ created: number; failed: number; results: BulkRow[] }>('POST', '/bulk/nodes', { nodes });
+      reportBulk(res.results, opts.output);
+      if (opts.output !== 'json') process.stdout.write(`${res.created} created, ${res.failed} failed\n`);
+      if (res.failed) process.exitCode = 1;
+    });
+
+  return node;
+}
+
+interface BulkRow {
+  index: number;
+  name?: string;
+  status: string;
+  error?: string;
+  message?: string;
+}
+
+function reportBulk(rows: BulkRow[], format: OutputFormat): void {
+  if (format === 'json') return printJson(rows);
+  for (const r of rows) {
+    const who = r.name ?? `#${r.index}`;
+    if (r.status === 'error') process.stderr.write(`${who}: ${r.error}: ${r.message}\n`);
+    else process.stdout.write(`${who}: ${r.status}\n`);
+  }
+}
+
+export function parseNodeFile(text: string, file: string): unknown[] {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text); // YAML is a superset of JSON
+  } catch (err) {
+    throw new CliError('BAD_FILE', `${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const nodes = Array.isArray(doc) ? doc : (doc as { nodes?: unknown } | null)?.nodes;
+  if (!Array.isArray(nodes)) throw new CliError('BAD_FILE', `${file}: expected a list of nodes or {nodes: [...]}`);
+  return nodes;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,34 @@
+// `switchboard serve`: run the daemon until SIGTERM/SIGINT, then stop cleanly and exit 0.
+import { loadConfig } from '../daemon/config.js';
+import { Daemon } from '../daemon/daemon.js';
+
+export interface ServeFlags {
+  listen?: string;
+  dataDir?: string;
+  adminToken?: string;
+  consolePort?: string;
+  config?: string;
+  logLevel?: string;
+  demo?: boolean;
+}
+
+export async function serve(flags: ServeFlags): Promise<void> {
+  const config = await loadConfig({ ...flags });
+  const daemon = await Daemon.start(config);
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      daemon.logger.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    daemon.stop(`daemon stopping (${sig})`).then(
+      () => process.exit(0),
+      (err) => {
+        daemon.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,118 @@
+// Daemon settings from four places, in this precedence: flags > SWITCHBOARD_* env > YAML file > defaults.
+// Every setting has one camelCase name; its env name is SWITCHBOARD_ + SNAKE_CASE, its YAML key is the
+// name itself, its flag is --kebab-case where one exists.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import YAML from 'yaml';
+import { DEFAULT_BREAK_SEQUENCES } from '../console/break-sequence.js';
+import { DEFAULT_SESSION_OPTIONS } from '../console/types.js';
+import { errors } from '../errors.js';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const ConfigSchema = Type.Object({
+  listen: Type.String({ default: '127.0.0.1:7860', description: 'HTTP address host:port' }),
+  consolePort: Type.Union([Port, Type.Literal(-1)], { default: 7861, description: 'TCP console attach port on the listen host; -1 turns it off' }),
+  dataDir: Type.String({ default: './data', description: 'SQLite store, console logs, admin token' }),
+  adminToken: Type.Optional(Type.String({ minLength: 16, description: 'admin token; generated into the data dir if unset' })),
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  replayBytes: Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024, default: DEFAULT_SESSION_OPTIONS.replayBytes }),
+  replayLines: Type.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_SESSION_OPTIONS.replayLines }),
+  logMaxBytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'rotate a console log at this size' }),
+  logKeep: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'rotated console logs kept per node' }),
+  logTimestamps: Type.Boolean({ default: false, description: 'prefix console log lines with the time' }),
+  reconnectMinMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMinMs }),
+  reconnectMaxMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMaxMs }),
+  ondemandGraceMs: Type.Integer({ minimum: 0, default: DEFAULT_SESSION_OPTIONS.ondemandGraceMs }),
+  bodyLimit: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024, description: 'largest request body in bytes' }),
+  breaks: Type.Record(Type.String({ pattern: '^[1-9]$' }), Type.String({ maxLength: 256 }), { default: DEFAULT_BREAK_SEQUENCES }),
+  demo: Type.Boolean({ default: false, description: 'create a demo node with a simulated serial console' }),
+}, { additionalProperties: false });
+
+export type Config = Static<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+const check = TypeCompiler.Compile(ConfigSchema);
+
+export function envName(key: string): string {
+  return `SWITCHBOARD_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Settings present in the environment (strings; converted with the rest). */
+export function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const v = env[envName(key)];
+    if (v === undefined || v === '') continue;
+    out[key] = key === 'breaks' ? parseJsonSetting(envName(key), v) : v;
+  }
+  return out;
+}
+
+function parseJsonSetting(name: string, v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    throw new errors.CONFIG(`${name}: not valid JSON`);
+  }
+}
+
+export async function fromFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new errors.CONFIG(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (err) {
+    throw new errors.CONFIG(`${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new errors.CONFIG(`${file}: the top level must be a mapping`);
+  const out = doc as Record<string, unknown>;
+  // A relative data dir in a config file is relative to that file.
+  if (typeof out.dataDir === 'string') out.dataDir = path.resolve(path.dirname(file), out.dataDir);
+  return out;
+}
+
+/**
+ * Merge the layers (later wins) and validate the result; unknown keys and bad values are refused
+ * with the setting's name.
+ */
+export function resolveConfig(...layers: Record<string, unknown>[]): Config {
+  const merged: Record<string, unknown> = {};
+  for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v;
+  const converted = Value.Convert(ConfigSchema, merged) as Record<string, unknown>;
+  const withDefaults = Value.Default(ConfigSchema, converted) as Record<string, unknown>;
+  if (!check.Check(withDefaults)) {
+    const e = check.Errors(withDefaults).First();
+    const key = e?.path.slice(1).replaceAll('/', '.') || 'config';
+    const hint = e?.schema && 'description' in e.schema && e.schema.description ? ` (${e.schema.description})` : '';
+    throw new errors.CONFIG(`${key}: ${e?.message ?? 'invalid'}${hint}`);
+  }
+  const cfg = withDefaults as Config;
+  if (cfg.reconnectMaxMs < cfg.reconnectMinMs) throw new errors.CONFIG('reconnectMaxMs must not be below reconnectMinMs');
+  parseListen(cfg.listen);
+  return cfg;
+}
+
+/** Flags, env, file (named by flag, then env), defaults. */
+export async function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const envLayer = fromEnv(env);
+  const file = (flags.config as string | undefined) ?? env.SWITCHBOARD_CONFIG;
+  const fileLayer = file ? await fromFile(file) : {};
+  const { config: _ignored, ...flagLayer } = flags;
+  return resolveConfig(fileLayer, envLayer, flagLayer);
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new errors.CONFIG(`listen: '${listen}' is not host:port`);
+  return { host: m[1] ?? m[2], port };
+}

@@ -1,0 +1,133 @@
+// The composition root: config → data dir → store → drivers → console sessions → API listeners.
+// Stop runs the same order backwards: listeners, sessions (flushing logs), store.
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { buildApp } from '../api/app.js';
+import { Authenticator } from '../api/auth.js';
+import { TcpAttachServer } from '../api/console-tcp.js';
+import { ConsoleManager } from '../console/manager.js';
+import { builtinDrivers } from '../drivers/index.js';
+import { NodeService } from '../nodes/service.js';
+import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/types.js';
+import { ensureAdminToken } from './admin-token.js';
+import { parseListen, type Config } from './config.js';
+import { ensureDemoNode } from './demo.js';
+
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+export interface DaemonAddresses {
+  http: string;
+  consolePort: number | null;
+}
+
+export interface StartOptions {
+  /** Where the one-time admin token notice goes (stderr by default). */
+  announce?: (line: string) => void;
+  logger?: Logger;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { pid: process.pid },
+    // Belt and braces: nothing that looks like a secret is ever printed.
+    redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization'], censor: '[redacted]' },
+  });
+}
+
+export class Daemon {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    readonly addresses: DaemonAddresses,
+    private readonly store: Store,
+    private readonly consoles: ConsoleManager,
+    private readonly app: FastifyInstance,
+    private readonly tcp: TcpAttachServer | undefined,
+  ) {}
+
+  static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
+    const logger = opts.logger ?? createLogger(config.logLevel);
+    const dataDir = path.resolve(config.dataDir);
+    const logDir = path.join(dataDir, 'logs');
+    await mkdir(logDir, { recursive: true, mode: 0o700 });
+
+    const admin = await ensureAdminToken(dataDir, config.adminToken);
+    if (admin.created) {
+      (opts.announce ?? ((l) => process.stderr.write(`${l}\n`)))(
+        `switchboard: generated admin token ${admin.token}\nswitchboard: it is stored in ${admin.file} (mode 0600) and will not be printed again`,
+      );
+    }
+
+    const store = new SqliteStore(path.join(dataDir, 'switchboard.db'));
+    const drivers = builtinDrivers();
+    const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
+    const consoles = new ConsoleManager({
+      drivers,
+      logger,
+      openOutput: (node) => new ConsoleLogFile(node, logOpts, logger),
+      options: {
+        replayBytes: config.replayBytes,
+        replayLines: config.replayLines,
+        reconnectMinMs: config.reconnectMinMs,
+        reconnectMaxMs: config.reconnectMaxMs,
+        ondemandGraceMs: config.ondemandGraceMs,
+        breakSequences: config.breaks,
+        clientHighWaterBytes: 1024 * 1024,
+        slowClientMs: 10_000,
+        cols: 80,
+        rows: 24,
+      },
+    });
+    const nodes = new NodeService({ store, consoles, drivers, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep) });
+    const auth = new Authenticator(admin.token);
+
+    let app: FastifyInstance | undefined;
+    let tcp: TcpAttachServer | undefined;
+    try {
+      if (config.demo) await ensureDemoNode(nodes);
+      const count = await nodes.startAll();
+      app = await buildApp({ auth, nodes, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024 });
+      const { host, port } = parseListen(config.listen);
+      await app.listen({ host, port });
+      const httpPort = (app.server.address() as { port: number }).port;
+      let consolePort: number | null = null;
+      if (config.consolePort >= 0) {
+        tcp = new TcpAttachServer({ auth, nodes, consoles, logger });
+        consolePort = (await tcp.listen(host, config.consolePort)).port;
+      }
+      const urlHost = host.includes(':') ? `[${host}]` : host;
+      const addresses = { http: `http://${urlHost}:${httpPort}`, consolePort };
+      logger.info({ ...addresses, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
+      return new Daemon(config, logger, addresses, store, consoles, app, tcp);
+    } catch (err) {
+      await tcp?.close();
+      await app?.close();
+      await consoles.stopAll('daemon failed to start');
+      await store.close();
+      throw err;
+    }
+  }
+
+  /** Idempotent: a second signal during shutdown waits for the first. */
+  stop(reason = 'daemon stopping'): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info({ reason }, 'switchboard stopping');
+      await this.tcp?.close();
+      // Sessions first: they tell attached WebSocket clients why before the server closes them.
+      await this.consoles.stopAll(reason);
+      await this.app.close();
+      await this.store.close();
+      this.logger.info('switchboard stopped');
+      this.logger.flush();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,36 @@
+// The one catalogue of errors Switchboard raises on purpose: a code, a message, an HTTP status.
+// Callers throw these by name; the API turns them into {"error": CODE, "message": ...}.
+import createError from '@fastify/error';
+
+export const errors = {
+  VALIDATION: createError('VALIDATION', '%s', 400),
+  BAD_NODE_NAME: createError(
+    'BAD_NODE_NAME',
+    'invalid node name %s: use 1-63 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit',
+    400,
+  ),
+  UNKNOWN_DRIVER: createError('UNKNOWN_DRIVER', "node '%s': unknown console driver '%s' (known: %s)", 400),
+  BAD_PARAMS: createError('BAD_PARAMS', "node '%s': driver '%s' params: %s", 400),
+  NAME_MISMATCH: createError('NAME_MISMATCH', "body names node '%s' but the path names '%s'", 400),
+  NODE_NOT_FOUND: createError('NODE_NOT_FOUND', "node '%s' does not exist", 404),
+  NODE_EXISTS: createError('NODE_EXISTS', "node '%s' already exists", 409),
+  UNAUTHORIZED: createError('UNAUTHORIZED', 'missing or invalid token', 401),
+  CONSOLE_DISABLED: createError('CONSOLE_DISABLED', "node '%s': console is disabled", 409),
+  BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'request body is larger than %s bytes', 413),
+  BAD_JSON: createError('BAD_JSON', 'request body is not valid JSON: %s', 400),
+  BAD_HANDSHAKE: createError('BAD_HANDSHAKE', 'console handshake: %s', 400),
+  CONFIG: createError('CONFIG', 'configuration: %s', 500),
+  SHUTTING_DOWN: createError('SHUTTING_DOWN', 'the daemon is shutting down', 503),
+} as const;
+
+/** The shape every API error takes on the wire. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+  field?: string;
+}
+
+export function isSwitchboardError(err: unknown): err is Error & { code: string; statusCode: number } {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && Object.hasOwn(errors, code);
+}

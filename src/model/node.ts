@@ -1,0 +1,66 @@
+// What a node is, independent of where it is stored or how it is served.
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Node names become file names (logs) and URL segments: keep them boring. */
+export const NODE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+const NODE_NAME_RE = new RegExp(NODE_NAME_PATTERN);
+
+export function isValidNodeName(name: unknown): name is string {
+  return typeof name === 'string' && NODE_NAME_RE.test(name);
+}
+
+export const NodeName = Type.String({ pattern: NODE_NAME_PATTERN, maxLength: 63, description: 'unique node name' });
+export const Labels = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
+  Type.String({ maxLength: 256 }),
+  { description: 'free-form key=value labels used for filtering' },
+);
+
+/** The node as a client writes it (POST/PUT body, import file, bulk item). */
+export const NodeSpecSchema = Type.Object(
+  {
+    name: NodeName,
+    driver: Type.String({ minLength: 1, maxLength: 32, description: 'console driver, e.g. cmd' }),
+    params: Type.Record(Type.String(), Type.Unknown(), { default: {}, description: 'driver parameters' }),
+    ondemand: Type.Boolean({ default: false, description: 'connect only while a client is attached' }),
+    consoleEnabled: Type.Boolean({ default: true, description: 'whether the daemon runs a console session' }),
+    labels: Type.Optional(Labels),
+  },
+  { additionalProperties: false, $id: 'NodeSpec' },
+);
+export type NodeSpecInput = Static<typeof NodeSpecSchema>;
+
+export interface NodeSpec {
+  name: string;
+  driver: string;
+  params: Record<string, unknown>;
+  ondemand: boolean;
+  consoleEnabled: boolean;
+  labels: Record<string, string>;
+}
+
+export interface NodeRecord extends NodeSpec {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Fill defaults for a spec that passed schema validation. */
+export function normalizeSpec(input: NodeSpecInput | NodeSpec): NodeSpec {
+  return {
+    name: input.name,
+    driver: input.driver,
+    params: { ...(input.params ?? {}) },
+    ondemand: input.ondemand ?? false,
+    consoleEnabled: input.consoleEnabled ?? true,
+    labels: { ...(input.labels ?? {}) },
+  };
+}
+
+/** `rack=r1` matches the label's value; `rack` alone matches any node that has the label. */
+export function matchesLabels(labels: Record<string, string>, selectors: string[]): boolean {
+  return selectors.every((sel) => {
+    const eq = sel.indexOf('=');
+    if (eq < 0) return Object.hasOwn(labels, sel);
+    return labels[sel.slice(0, eq)] === sel.slice(eq + 1);
+  });
+}

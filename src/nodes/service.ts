@@ -1,0 +1,189 @@
+// The node registry: the one place that validates a node, stores it and keeps its console in step.
+import { rm } from 'node:fs/promises';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import type { Logger } from 'pino';
+import type { ConsoleManager } from '../console/manager.js';
+import type { SessionStatus } from '../console/types.js';
+import type { DriverRegistry } from '../drivers/registry.js';
+import { errors } from '../errors.js';
+import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec } from '../model/node.js';
+import type { Store } from '../store/types.js';
+import { applyMergePatch } from './merge-patch.js';
+
+const specCheck = TypeCompiler.Compile(NodeSpecSchema);
+
+export interface NodeView extends NodeRecord {
+  session: SessionStatus;
+}
+
+export type BulkResult =
+  | { index: number; name?: string; status: 'created' | 'deleted' }
+  | { index: number; name?: string; status: 'error'; error: string; message: string };
+
+export interface NodeServiceDeps {
+  store: Store;
+  consoles: ConsoleManager;
+  drivers: DriverRegistry;
+  /** Every file of a node's console log (live and rotated). */
+  logFiles(name: string): string[];
+  logger: Logger;
+}
+
+/** Names in messages are shown quoted and cut short: a 10 KB name is not echoed back. */
+export function quoteName(name: unknown): string {
+  const s = JSON.stringify(typeof name === 'string' ? name : String(name));
+  return s.length > 70 ? `${s.slice(0, 66)}..."` : s;
+}
+
+export function checkNodeName(name: unknown): string {
+  if (!isValidNodeName(name)) throw new errors.BAD_NODE_NAME(quoteName(name));
+  return name;
+}
+
+export class NodeService {
+  /** Changes to one node run one after another; different nodes run in parallel. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: NodeServiceDeps) {}
+
+  /** Validate anything that claims to be a node spec: shape, name, driver and its params. */
+  validate(input: unknown): NodeSpec {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new errors.VALIDATION('a node must be a JSON object');
+    checkNodeName((input as { name?: unknown }).name);
+    input = Value.Default(NodeSpecSchema, structuredClone(input));
+    if (!specCheck.Check(input)) {
+      const e = specCheck.Errors(input).First();
+      const field = e?.path ? e.path.slice(1).replaceAll('/', '.') : 'node';
+      throw new errors.VALIDATION(`${field}: ${e?.message ?? 'invalid'}`);
+    }
+    const spec = normalizeSpec(input);
+    this.deps.drivers.validate(spec.name, spec.driver, spec.params);
+    return spec;
+  }
+
+  async startAll(): Promise<number> {
+    const nodes = await this.deps.store.nodes.list();
+    for (const node of nodes) await this.deps.consoles.sync(node);
+    return nodes.length;
+  }
+
+  view(rec: NodeRecord): NodeView {
+    return {
+      ...rec,
+      params: this.deps.drivers.mask(rec.driver, rec.params),
+      session: this.deps.consoles.status(rec.name),
+    };
+  }
+
+  async list(labelSelectors: string[] = []): Promise<NodeView[]> {
+    const all = await this.deps.store.nodes.list();
+    return all.filter((n) => matchesLabels(n.labels, labelSelectors)).map((n) => this.view(n));
+  }
+
+  async get(name: string): Promise<NodeView> {
+    return this.view(await this.record(name));
+  }
+
+  async record(name: string): Promise<NodeRecord> {
+    checkNodeName(name);
+    const rec = await this.deps.store.nodes.get(name);
+    if (!rec) throw new errors.NODE_NOT_FOUND(name);
+    return rec;
+  }
+
+  async create(input: unknown): Promise<NodeView> {
+    const spec = this.validate(input);
+    return this.serial(spec.name, async () => {
+      const rec = await this.deps.store.nodes.create(spec);
+      await this.deps.consoles.sync(rec);
+      this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node created');
+      return this.view(rec);
+    });
+  }
+
+  /** PUT: the body is the whole new spec. */
+  async replace(name: string, input: unknown): Promise<NodeView> {
+    checkNodeName(name);
+    const body = { ...(input as Record<string, unknown>) };
+    if (body.name !== undefined && body.name !== name) throw new errors.NAME_MISMATCH(quoteName(body.name), name);
+    body.name = name;
+    return this.serial(name, async () => this.store(await this.record(name), this.validate(body)));
+  }
+
+  /** PATCH: an RFC 7396 merge patch over the stored spec. */
+  async patch(name: string, patch: unknown): Promise<NodeView> {
+    checkNodeName(name);
+    const p = patch as Record<string, unknown>;
+    if (p && p.name !== undefined && p.name !== name) throw new errors.NAME_MISMATCH(quoteName(p.name), name);
+    return this.serial(name, async () => {
+      const prev = await this.record(name);
+      const { createdAt: _c, updatedAt: _u, ...spec } = prev;
+      return this.store(prev, this.validate(applyMergePatch(spec, patch)));
+    });
+  }
+
+  private async store(prev: NodeRecord, next: NodeSpec): Promise<NodeView> {
+    if (next.driver === prev.driver) next.params = this.deps.drivers.keepMaskedSecrets(next.driver, next.params, prev.params);
+    const rec = await this.deps.store.nodes.update(next);
+    await this.deps.consoles.sync(rec);
+    this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node updated');
+    return this.view(rec);
+  }
+
+  /** Deleting a node ends its console; its logs stay unless `purgeLogs`. */
+  async delete(name: string, opts: { purgeLogs?: boolean } = {}): Promise<void> {
+    checkNodeName(name);
+    await this.serial(name, async () => {
+      if (!(await this.deps.store.nodes.delete(name))) throw new errors.NODE_NOT_FOUND(name);
+      await this.deps.consoles.remove(name, 'node deleted');
+      if (opts.purgeLogs) await Promise.all(this.deps.logFiles(name).map((f) => rm(f, { force: true })));
+      this.deps.logger.info({ node: name, purgeLogs: !!opts.purgeLogs }, 'node deleted');
+    });
+  }
+
+  /** Create many; each item succeeds or fails on its own. */
+  async bulkCreate(items: unknown[]): Promise<BulkResult[]> {
+    return Promise.all(
+      items.map(async (item, index): Promise<BulkResult> => {
+        const name = typeof (item as { name?: unknown })?.name === 'string' ? (item as { name: string }).name : undefined;
+        try {
+          const view = await this.create(item);
+          return { index, name: view.name, status: 'created' };
+        } catch (err) {
+          return { index, name: name === undefined ? undefined : name.slice(0, 64), ...asResultError(err) };
+        }
+      }),
+    );
+  }
+
+  async bulkDelete(names: unknown[], opts: { purgeLogs?: boolean } = {}): Promise<BulkResult[]> {
+    return Promise.all(
+      names.map(async (name, index): Promise<BulkResult> => {
+        try {
+          await this.delete(name as string, opts);
+          return { index, name: name as string, status: 'deleted' };
+        } catch (err) {
+          return { index, name: typeof name === 'string' ? name.slice(0, 64) : undefined, ...asResultError(err) };
+        }
+      }),
+    );
+  }
+
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.queues.set(name, tail);
+    void tail.then(() => {
+      if (this.queues.get(name) === tail) this.queues.delete(name);
+    });
+    return next;
+  }
+}
+
+function asResultError(err: unknown): { status: 'error'; error: string; message: string } {
+  const e = err as { code?: string; message?: string; statusCode?: number };
+  if (e?.statusCode && e.statusCode < 500 && e.code) return { status: 'error', error: e.code, message: e.message ?? '' };
+  return { status: 'error', error: 'INTERNAL', message: 'internal error' };
+}

@@ -1,0 +1,81 @@
+// The per-node console log: every byte, appended to <logDir>/<node>.log, rotated by size
+// (`<node>.log.1` is the newest rotated file, as logrotate names them).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createStream, type RotatingFileStream } from 'rotating-file-stream';
+import type { Logger } from 'pino';
+import { isValidNodeName } from '../model/node.js';
+import type { ConsoleOutput } from './types.js';
+
+export interface LogFileOptions {
+  dir: string;
+  /** Rotate when the file reaches this many bytes. */
+  maxBytes: number;
+  /** Rotated files kept besides the live one. */
+  keep: number;
+  /** Prefix every line with an ISO-8601 time. */
+  timestamps: boolean;
+}
+
+/** The log path of a node, refusing any name that could leave the log directory. */
+export function logPath(dir: string, node: string): string {
+  if (!isValidNodeName(node)) throw new Error(`refusing log path for invalid node name ${JSON.stringify(node)}`);
+  const root = path.resolve(dir);
+  const file = path.resolve(root, `${node}.log`);
+  if (path.dirname(file) !== root) throw new Error(`log path for ${JSON.stringify(node)} escapes ${root}`);
+  return file;
+}
+
+/** Every file of a node's log, live one first, then rotated ones newest first. */
+export function logFiles(dir: string, node: string, keep: number): string[] {
+  const live = logPath(dir, node);
+  return [live, ...Array.from({ length: keep }, (_, i) => `${live}.${i + 1}`)];
+}
+
+export class ConsoleLogFile implements ConsoleOutput {
+  private readonly stream: RotatingFileStream;
+  private atLineStart = true;
+  private failed = false;
+
+  constructor(readonly node: string, private readonly opts: LogFileOptions, logger: Logger) {
+    const file = logPath(opts.dir, node);
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 }); // once per session start, not per write
+    this.stream = createStream((index) => (index ? `${path.basename(file)}.${index}` : path.basename(file)), {
+      path: path.dirname(file),
+      size: `${Math.max(1, Math.ceil(opts.maxBytes / 1024))}K`,
+      rotate: Math.max(1, opts.keep),
+      mode: 0o640,
+    });
+    this.stream.on('error', (err) => {
+      // A full disk must not take the console down: say it once, keep serving clients.
+      if (!this.failed) logger.error({ node, err: err.message }, 'console log write failed');
+      this.failed = true;
+    });
+  }
+
+  write(chunk: Buffer): void {
+    this.stream.write(this.opts.timestamps ? this.stamp(chunk) : chunk);
+  }
+
+  private stamp(chunk: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    const prefix = Buffer.from(`[${new Date().toISOString()}] `);
+    let start = 0;
+    while (start < chunk.length) {
+      if (this.atLineStart) parts.push(prefix);
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      parts.push(chunk.subarray(start, end));
+      this.atLineStart = nl >= 0;
+      start = end;
+    }
+    return Buffer.concat(parts);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stream.destroyed || this.stream.writableFinished) return resolve();
+      this.stream.end(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,126 @@
+// The default store: one SQLite file in the data dir, migrated by PRAGMA user_version.
+import Database from 'better-sqlite3';
+import { errors } from '../errors.js';
+import type { NodeRecord, NodeSpec } from '../model/node.js';
+import { sqliteMigrations } from './migrations/sqlite.js';
+import type { Migration, NodeStore, Store } from './types.js';
+
+interface NodeRow {
+  name: string;
+  driver: string;
+  params: string;
+  ondemand: number;
+  console_enabled: number;
+  labels: string;
+  created_at: string;
+  updated_at: string;
+}
+
+function toRecord(row: NodeRow): NodeRecord {
+  return {
+    name: row.name,
+    driver: row.driver,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    ondemand: row.ondemand === 1,
+    consoleEnabled: row.console_enabled === 1,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function migrate(db: Database.Database, migrations: Migration[] = sqliteMigrations): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const pending = migrations.filter((m) => m.version > current).sort((a, b) => a.version - b.version);
+  for (const m of pending) {
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+  return pending.length ? pending[pending.length - 1].version : current;
+}
+
+class SqliteNodeStore implements NodeStore {
+  private readonly stmts;
+
+  constructor(db: Database.Database) {
+    this.stmts = {
+      list: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY name'),
+      get: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE name = ?'),
+      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, created_at, updated_at)
+        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @created_at, @updated_at)`),
+      update: db.prepare(`UPDATE nodes SET driver = @driver, params = @params, ondemand = @ondemand,
+        console_enabled = @console_enabled, labels = @labels, updated_at = @updated_at WHERE name = @name`),
+      delete: db.prepare<[string]>('DELETE FROM nodes WHERE name = ?'),
+    };
+  }
+
+  private row(spec: NodeSpec, now: string) {
+    return {
+      name: spec.name,
+      driver: spec.driver,
+      params: JSON.stringify(spec.params),
+      ondemand: spec.ondemand ? 1 : 0,
+      console_enabled: spec.consoleEnabled ? 1 : 0,
+      labels: JSON.stringify(spec.labels),
+      created_at: now,
+      updated_at: now,
+    };
+  }
+
+  async list(): Promise<NodeRecord[]> {
+    return this.stmts.list.all().map(toRecord);
+  }
+
+  async get(name: string): Promise<NodeRecord | undefined> {
+    const row = this.stmts.get.get(name);
+    return row ? toRecord(row) : undefined;
+  }
+
+  async create(spec: NodeSpec): Promise<NodeRecord> {
+    const now = new Date().toISOString();
+    try {
+      this.stmts.insert.run(this.row(spec, now));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new errors.NODE_EXISTS(spec.name);
+      throw err;
+    }
+    return { ...spec, createdAt: now, updatedAt: now };
+  }
+
+  async update(spec: NodeSpec): Promise<NodeRecord> {
+    const now = new Date().toISOString();
+    const info = this.stmts.update.run(this.row(spec, now));
+    if (info.changes === 0) throw new errors.NODE_NOT_FOUND(spec.name);
+    return toRecord(this.stmts.get.get(spec.name)!);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    return this.stmts.delete.run(name).changes > 0;
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly nodes: NodeStore;
+  private readonly db: Database.Database;
+
+  /** `file` is a path, or ':memory:' for tests. */
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.nodes = new SqliteNodeStore(this.db);
+  }
+
+  async schemaVersion(): Promise<number> {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
