@@ -48,10 +48,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Long (bad) names must reach our validation and get a clear 400, not a bare 414/404.
     routerOptions: { maxParamLength: 16_384 },
     return503OnClosing: true,
+    // On stop the sessions have already told their clients why; nothing is left to wait for.
+    forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app, deps.bodyLimit);
+  // First: its onRequest hook marks upgrade requests, so that a request our auth hook refuses
+  // still has its raw socket closed after the 401.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
   // Every route needs the admin token unless it says it is public.
   app.addHook('onRequest', async (req: FastifyRequest) => {
@@ -73,7 +78,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }, 'request');
   });
 
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Switchboard API', version: deps.version, description: 'Consoles, power and fleet control for server fleets.' },

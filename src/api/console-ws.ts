@@ -105,7 +105,7 @@ export const consoleWsRoutes: FastifyPluginAsyncTypebox<ConsoleWsOptions> = asyn
     const client = new WebSocketClient(socket, identity.id, req.ip, opts.highWaterBytes);
     let attachment: Attachment;
     try {
-      attachment = opts.consoles.attach(req.params.name, client, req.query.mode, { canWrite: true });
+      attachment = opts.consoles.attach(req.params.name, client, req.query.mode, { canWrite: true, replay: req.query.replay });
     } catch (err) {
       client.control({ type: 'error', error: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message });
       socket.close(CLOSE_BY_SERVER, 'attach failed');

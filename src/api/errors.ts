@@ -1,13 +1,19 @@
 // Every error leaves the API as {"error": CODE, "message": ..., "field"?: ...} with its status.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { errors, isSwitchboardError, type ErrorBody } from '../errors.js';
+import { quoteName } from '../nodes/service.js';
 
-function toBody(err: FastifyError, bodyLimit: number): { status: number; body: ErrorBody } {
+function toBody(err: FastifyError, req: FastifyRequest, bodyLimit: number): { status: number; body: ErrorBody } {
   if (err.validation) {
     const first = err.validation[0];
     const path = (first?.instancePath ?? '').slice(1).replaceAll('/', '.');
     const missing = (first?.params as { missingProperty?: string; additionalProperty?: string } | undefined);
     const field = [err.validationContext, path, missing?.missingProperty ?? missing?.additionalProperty].filter(Boolean).join('.');
+    // A bad node name gets the same answer whether it came in the path or the body.
+    if ((field === 'body.name' || field === 'params.name') && first?.keyword !== 'required') {
+      const source = (field === 'body.name' ? req.body : req.params) as { name?: unknown } | undefined;
+      return { status: 400, body: { error: 'BAD_NODE_NAME', message: new errors.BAD_NODE_NAME(quoteName(source?.name)).message, field } };
+    }
     const what = missing?.additionalProperty ? `unknown field '${missing.additionalProperty}'` : (first?.message ?? 'invalid');
     return { status: 400, body: { error: 'VALIDATION', message: `${field}: ${what}`, field } };
   }
@@ -30,7 +36,7 @@ function toBody(err: FastifyError, bodyLimit: number): { status: number; body: E
 
 export function registerErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const { status, body } = toBody(err, bodyLimit);
+    const { status, body } = toBody(err, req, bodyLimit);
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.status(status).send(body);
   });

@@ -41,7 +41,7 @@ export const NodePatchSchema = Type.Object(
     params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     ondemand: Type.Optional(Type.Boolean()),
     consoleEnabled: Type.Optional(Type.Boolean()),
-    labels: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]))),
+    labels: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Null(), Type.String()]))),
   },
   { additionalProperties: false },
 );

@@ -218,8 +218,10 @@ export class ConsoleSession extends EventEmitter {
     }
     this.attachments.clear();
     await this.disconnect(reason);
+    this.logger.debug({ node: this.name }, 'session disconnected');
     await this.output?.close();
     this.output = undefined;
+    this.logger.debug({ node: this.name }, 'session stopped');
   }
 
   // --- the driver connection -------------------------------------------------------------
@@ -298,6 +300,7 @@ export class ConsoleSession extends EventEmitter {
     if (state === this.state) return;
     this.state = state;
     this.since = new Date();
+    this.logger.info({ node: this.name, driver: this.spec.driver, state, ...(state === 'error' ? { reason: this.lastError } : {}) }, 'session state');
     this.emitState();
   }
 

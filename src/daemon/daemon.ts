@@ -123,7 +123,9 @@ export class Daemon {
       await this.tcp?.close();
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
+      this.logger.debug('console sessions stopped');
       await this.app.close();
+      this.logger.debug('API closed');
       await this.store.close();
       this.logger.info('switchboard stopped');
       this.logger.flush();

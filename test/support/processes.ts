@@ -1,0 +1,48 @@
+// Every process a test starts is registered here and stopped by its PID when the test file ends.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { after } from 'node:test';
+
+const running = new Set<ChildProcess>();
+// Registered when the test file loads: a hook registered from inside another hook would run too early.
+after(() => Promise.all([...running].map((p) => stopProcess(p))));
+
+export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export function exited(child: ChildProcess): Promise<ExitStatus> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+}
+
+/** SIGTERM by PID, then SIGKILL if it has not gone within `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<ExitStatus> {
+  const done = exited(child);
+  if (child.exitCode === null && child.signalCode === null && child.pid) {
+    process.kill(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), graceMs);
+    const status = await done;
+    clearTimeout(timer);
+    return status;
+  }
+  return done;
+}
+
+/** Whether a PID is alive (signal 0 probes without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
