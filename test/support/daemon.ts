@@ -100,7 +100,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     ...(token ? ['--admin-token', token] : []),
     ...(opts.args ?? []),
   ];
-  const env = { ...process.env, SWITCHBOARD_RECONNECT_MIN_MS: '200', SWITCHBOARD_RECONNECT_MAX_MS: '2000', ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_RECONNECT_MIN_MS: '200', SWITCHBOARD_RECONNECT_MAX_MS: '2000', ...opts.env };
   for (const k of ['SWITCHBOARD_URL', 'SWITCHBOARD_TOKEN', 'SWITCHBOARD_CONFIG']) if (!opts.env?.[k]) delete env[k];
   const proc = spawnTracked(process.execPath, args, { env, cwd: dataDir });
   const d = new DaemonHandle(proc, dataDir, token);
