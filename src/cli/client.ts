@@ -23,8 +23,9 @@ export class ApiClient {
   readonly token: string | undefined;
 
   constructor(opts: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env) {
-    this.baseUrl = (opts.url ?? env.SWITCHBOARD_URL ?? DEFAULT_URL).replace(/\/+$/, '');
-    this.token = opts.token ?? env.SWITCHBOARD_TOKEN ?? readLocalToken(opts.dataDir ?? env.SWITCHBOARD_DATA_DIR ?? './data');
+    // An empty setting counts as unset.
+    this.baseUrl = (opts.url || env.SWITCHBOARD_URL || DEFAULT_URL).replace(/\/+$/, '');
+    this.token = opts.token || env.SWITCHBOARD_TOKEN || readLocalToken(opts.dataDir || env.SWITCHBOARD_DATA_DIR || './data');
   }
 
   authHeader(): Record<string, string> {

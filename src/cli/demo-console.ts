@@ -19,7 +19,9 @@ const BOOT = [
 type Stage = 'login' | 'password' | 'shell';
 
 export function runDemoConsole(opts: { bootDelayMs?: number } = {}): void {
-  const out = (s: string) => process.stdout.write(s.replace(/\n/g, '\r\n'));
+  // On a tty the line discipline turns \n into \r\n (raw mode keeps ONLCR); a pipe gets \r\n from us.
+  const tty = process.stdout.isTTY === true;
+  const out = (s: string) => process.stdout.write(tty ? s : s.replace(/\n/g, '\r\n'));
   const delay = opts.bootDelayMs ?? 60;
   let stage: Stage = 'login';
   let user = 'root';

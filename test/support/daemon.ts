@@ -1,6 +1,6 @@
 // Start the real `switchboard serve` binary on free loopback ports with a temp data dir.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -91,6 +91,7 @@ export class DaemonHandle {
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const dataDir = opts.dataDir ?? tempDir('data');
+  mkdirSync(dataDir, { recursive: true });
   const token = opts.token === null ? undefined : (opts.token ?? TOKEN);
   const args = [
     BIN, 'serve',
