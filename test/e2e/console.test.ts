@@ -133,6 +133,48 @@ describe('shared console', () => {
     }
   });
 
+  test('the window size of a read-write client reaches the console program', async () => {
+    await connectedNode('size1', { params: { cmd: ['/bin/sh', '-c', 'while read line; do stty size; done'] } });
+    const c = await WsConsole.open(d, 'size1', { cols: '132', rows: '43' });
+    c.type('\r');
+    await c.waitFor('43 132');
+    c.control({ type: 'resize', cols: 100, rows: 30 });
+    c.type('\r');
+    await c.waitFor('30 100');
+    c.close();
+  });
+
+  test('break sequences: l2 sends conserver\'s "\\r~^b" bytes; a driver without BREAK says so', async () => {
+    await connectedNode('brk1');
+    const c = await WsConsole.open(d, 'brk1');
+    c.type('\x05cl2');
+    await c.waitForNotice(/break sequence 2 sent/);
+    await c.waitFor('~^B'); // the pty echoes Ctrl-B as ^B
+    c.type('\x05cl1');
+    await c.waitForNotice(/driver cmd cannot send a BREAK/);
+    c.close();
+  });
+
+  test('a WebSocket client that vanishes mid-frame is detached and harms nothing', async () => {
+    const net = await import('node:net');
+    await connectedNode('midframe1');
+    const s = net.connect(Number(new URL(d.url).port), '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.write([
+      `GET /api/v1/nodes/midframe1/console?token=${d.token} HTTP/1.1`, `Host: ${d.listen}`, 'Upgrade: websocket', 'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', '',
+    ].join('\r\n'));
+    await new Promise<void>((resolve) => s.on('data', (c: Buffer) => c.toString().startsWith('HTTP/1.1 101') && resolve()));
+    await d.waitForLog((l) => l.node === 'midframe1' && l.msg === 'client attached', 'raw client attached');
+    // A masked binary frame announcing 100 bytes, of which only 3 arrive.
+    s.write(Buffer.from([0x82, 0x80 | 100, 1, 2, 3, 4, 0x61, 0x62, 0x63]));
+    s.destroy();
+    await d.waitForLog((l) => l.node === 'midframe1' && l.msg === 'client detached', 'raw client detached');
+    const view = await api(d, 'GET', '/api/v1/nodes/midframe1');
+    assert.equal(view.body.session.clients, 0);
+    assert.equal(view.body.session.state, 'connected');
+  });
+
   test('TCP attach: a client that sends garbage or hangs up mid-handshake does no harm', async () => {
     const net = await import('node:net');
     for (const junk of ['not json\n', '\u0000\u0001\u0002', '{"node":']) {
