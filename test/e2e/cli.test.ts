@@ -112,6 +112,17 @@ describe('switchboard console', () => {
     watcher.close();
   });
 
+  test('when the daemon stops, the CLI says why, exits 1 and restores the terminal', async () => {
+    const own = await startDaemon();
+    await runCli(own, ['node', 'create', 'bye1', '--driver', 'cmd', '--param', 'cmd=/bin/cat']);
+    const shell = new PtySession('/bin/sh', ['-c', `"${process.execPath}" "${BIN}" console bye1; echo "exit=$?"; stty -a | grep -o ' -\\?icanon '`], cliEnv(own));
+    await shell.waitForNotice(/bye1: attached read-write/);
+    await own.stop();
+    await shell.waitFor(/\[disconnected: daemon stopping \(SIGTERM\)\]\r\nexit=1/);
+    await shell.waitFor(/exit=1[^]* icanon /);
+    assert.ok(!/exit=1[^]*-icanon/.test(shell.output), 'the terminal was left in raw mode');
+  });
+
   test('with a pipe for scripts: sends the input, prints the output, detaches', async () => {
     await runCli(d, ['node', 'create', 'pipe1', '--driver', 'cmd', '--param', 'cmd=/bin/cat']);
     const res = await runCli(d, ['console', 'pipe1', '--no-replay', '--linger', '300'], { input: 'from-a-script\r' });
