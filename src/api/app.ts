@@ -80,7 +80,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Switchboard API', version: deps.version, description: 'Consoles, power and fleet control for server fleets.' },
+      info: {
+        title: 'Switchboard API',
+        version: deps.version,
+        // WebSocket routes are left out of the paths by @fastify/websocket; the console one is described here.
+        description: 'Consoles, power and fleet control for server fleets.\n\n'
+          + 'Console attach (WebSocket): `GET /api/v1/nodes/{name}/console?mode=rw|ro[&cols=N&rows=N&replay=false]`, '
+          + 'token in the Authorization header or as `?token=`. Binary frames carry console bytes both ways; text frames carry JSON: '
+          + '`{"type":"resize","cols":N,"rows":N}` from the client; `{"type":"attached"}`, `{"type":"notice","message":...}` and '
+          + '`{"type":"mode","mode":"rw|ro"}` from the server. Unknown node: 404; console disabled: 409, before the upgrade.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

@@ -10,7 +10,7 @@ export function printJson(value: unknown): void {
 export function printTable(head: string[], rows: (string | number)[][]): void {
   const table = new Table({
     head,
-    style: { head: [], border: [], compact: true },
+    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
     chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
   });
   table.push(...rows.map((r) => r.map(String)));
