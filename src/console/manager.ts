@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DriverRegistry } from '../drivers/registry.js';
+import type { HostKeyStore } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import type { NodeSpec } from '../model/node.js';
 import type { ConsoleOutput } from '../outputs/types.js';
@@ -10,6 +11,7 @@ import type { ClientMode, ClientView, ConsoleClient, SessionOptions, SessionStat
 
 export interface ConsoleManagerDeps {
   drivers: DriverRegistry;
+  hostKeys: HostKeyStore;
   options: SessionOptions;
   openOutput(node: string): ConsoleOutput;
   logger: Logger;
@@ -44,6 +46,7 @@ export class ConsoleManager extends EventEmitter {
     if (existing) return existing.reconfigure(spec, driver);
     const session = new ConsoleSession(spec, {
       driver,
+      hostKeys: this.deps.hostKeys,
       openOutput: this.deps.openOutput,
       options: this.deps.options,
       logger: this.deps.logger,

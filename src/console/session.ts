@@ -1,7 +1,7 @@
 // One node's console: the single live driver connection, shared by every attached client.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ConsoleDriver, ConsoleDriverDefinition } from '../drivers/types.js';
+import type { ConsoleDriver, ConsoleDriverDefinition, HostKeyStore } from '../drivers/types.js';
 import type { NodeSpec } from '../model/node.js';
 import type { ConsoleOutput } from '../outputs/types.js';
 import { parseBreakSequence } from './break-sequence.js';
@@ -16,6 +16,7 @@ const STABLE_AFTER_MS = 10_000;
 
 export interface SessionDeps {
   driver: ConsoleDriverDefinition;
+  hostKeys: HostKeyStore;
   /** Opens the node's log (and later, other outputs) when the session starts. */
   openOutput(node: string): ConsoleOutput;
   options: SessionOptions;
@@ -241,6 +242,7 @@ export class ConsoleSession extends EventEmitter {
       cols: this.cols,
       rows: this.rows,
       logger: this.logger.child({ node: this.name, driver: this.spec.driver }),
+      hostKeys: this.deps.hostKeys,
     });
     this.driver = driver;
     driver.on('data', (chunk: Buffer) => {

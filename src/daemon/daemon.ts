@@ -71,6 +71,7 @@ export class Daemon {
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
     const consoles = new ConsoleManager({
       drivers,
+      hostKeys: store.hostKeys,
       logger,
       openOutput: (node) => new ConsoleLogFile(node, logOpts, logger),
       options: {

@@ -1,9 +1,10 @@
 export type { ConsoleDriver, ConsoleDriverDefinition, DriverContext } from './types.js';
 export { DriverRegistry, SECRET_MASK } from './registry.js';
 import { cmdDriver } from './cmd.js';
+import { sshDriver } from './ssh.js';
 import { DriverRegistry } from './registry.js';
 
 /** Every console driver this build knows. */
 export function builtinDrivers(): DriverRegistry {
-  return new DriverRegistry([cmdDriver]);
+  return new DriverRegistry([cmdDriver, sshDriver]);
 }

@@ -21,11 +21,20 @@ export interface ConsoleDriver extends EventEmitter {
   info?(): Record<string, unknown>;
 }
 
+/** Host keys seen on first use (SSH), keyed by "host:port"; the store implements it. */
+export interface HostKeyStore {
+  get(endpoint: string): Promise<string | undefined>;
+  /** Records the fingerprint only if none is recorded yet; returns the one that is recorded. */
+  remember(endpoint: string, fingerprint: string): Promise<string>;
+  forget(endpoint: string): Promise<boolean>;
+}
+
 export interface DriverContext {
   node: string;
   cols: number;
   rows: number;
   logger: Logger;
+  hostKeys: HostKeyStore;
 }
 
 export interface ConsoleDriverDefinition<P = Record<string, unknown>> {

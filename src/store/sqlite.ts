@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
+import type { HostKeyStore } from '../drivers/types.js';
 import type { Migration, NodeStore, Store } from './types.js';
 
 interface NodeRow {
@@ -101,9 +102,35 @@ class SqliteNodeStore implements NodeStore {
   }
 }
 
+class SqliteHostKeyStore implements HostKeyStore {
+  private readonly stmts;
+
+  constructor(db: Database.Database) {
+    this.stmts = {
+      get: db.prepare<[string], { fingerprint: string }>('SELECT fingerprint FROM host_keys WHERE endpoint = ?'),
+      insert: db.prepare<[string, string, string]>('INSERT INTO host_keys (endpoint, fingerprint, first_seen) VALUES (?, ?, ?) ON CONFLICT (endpoint) DO NOTHING'),
+      delete: db.prepare<[string]>('DELETE FROM host_keys WHERE endpoint = ?'),
+    };
+  }
+
+  async get(endpoint: string): Promise<string | undefined> {
+    return this.stmts.get.get(endpoint)?.fingerprint;
+  }
+
+  async remember(endpoint: string, fingerprint: string): Promise<string> {
+    this.stmts.insert.run(endpoint, fingerprint, new Date().toISOString());
+    return this.stmts.get.get(endpoint)!.fingerprint;
+  }
+
+  async forget(endpoint: string): Promise<boolean> {
+    return this.stmts.delete.run(endpoint).changes > 0;
+  }
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly nodes: NodeStore;
+  readonly hostKeys: HostKeyStore;
   private readonly db: Database.Database;
 
   /** `file` is a path, or ':memory:' for tests. */
@@ -114,6 +141,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.nodes = new SqliteNodeStore(this.db);
+    this.hostKeys = new SqliteHostKeyStore(this.db);
   }
 
   async schemaVersion(): Promise<number> {

@@ -1,4 +1,5 @@
 // The storage contract. Every implementation (sqlite now, postgres next) runs test/store/contract.ts.
+import type { HostKeyStore } from '../drivers/types.js';
 import type { NodeRecord, NodeSpec } from '../model/node.js';
 
 export interface NodeStore {
@@ -16,6 +17,7 @@ export interface NodeStore {
 export interface Store {
   readonly kind: string;
   readonly nodes: NodeStore;
+  readonly hostKeys: HostKeyStore;
   /** The schema version the store is at after its migrations ran. */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;

@@ -73,6 +73,22 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       }
     });
 
+    test('host keys: the first fingerprint seen is kept; a different one does not replace it', async () => {
+      const store = await factory.open();
+      try {
+        assert.equal(await store.hostKeys.get('bmc1:22'), undefined);
+        assert.equal(await store.hostKeys.remember('bmc1:22', 'SHA256:first'), 'SHA256:first');
+        assert.equal(await store.hostKeys.remember('bmc1:22', 'SHA256:second'), 'SHA256:first');
+        assert.equal(await store.hostKeys.get('bmc1:22'), 'SHA256:first');
+        assert.equal(await store.hostKeys.get('bmc1:2222'), undefined);
+        assert.equal(await store.hostKeys.forget('bmc1:22'), true);
+        assert.equal(await store.hostKeys.forget('bmc1:22'), false);
+        assert.equal(await store.hostKeys.remember('bmc1:22', 'SHA256:second'), 'SHA256:second');
+      } finally {
+        await store.close();
+      }
+    });
+
     test('nodes survive closing and reopening, and migrations do not run twice', async () => {
       const store = await factory.open();
       await store.nodes.create(spec('keep-me', { labels: { role: 'db' } }));

@@ -1,6 +1,7 @@
 // Every process a test starts is registered here and stopped by its PID when the test file ends.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after } from 'node:test';
 
 const running = new Set<ChildProcess>();
@@ -45,4 +46,30 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every descendant of a process, found through /proc parent links (children first seen, grandchildren after). */
+export function descendantPids(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name may hold spaces and parentheses; fields resume after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch { /* exited meanwhile */ }
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    for (const [child, parent] of parentOf) {
+      if (parent === pid) {
+        out.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return out;
 }

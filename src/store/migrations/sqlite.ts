@@ -18,4 +18,15 @@ export const sqliteMigrations: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'host keys seen on first use',
+    sql: `
+      CREATE TABLE host_keys (
+        endpoint    TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        first_seen  TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
