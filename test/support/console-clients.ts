@@ -36,9 +36,12 @@ export class Transcript {
     return this.wait(() => re.exec(this.output)?.[0], `output ${re}`, timeoutMs);
   }
 
-  /** Resolves when a Switchboard notice matches (side channel on WebSocket, inline on TCP). */
-  waitForNotice(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
-    return this.wait(() => this.notices.find((n) => pattern.test(n)), `notice ${pattern}`, timeoutMs);
+  /**
+   * Resolves when a Switchboard notice matches (side channel on WebSocket, inline on TCP);
+   * `since` skips the notices already received (pass `client.notices.length`).
+   */
+  waitForNotice(pattern: RegExp, timeoutMs = 15_000, since = 0): Promise<string> {
+    return this.wait(() => this.notices.slice(since).find((n) => pattern.test(n)), `notice ${pattern}`, timeoutMs);
   }
 
   waitClosed(timeoutMs = 15_000): Promise<{ code?: number; reason?: string }> {
