@@ -49,8 +49,27 @@ function showNode(n: NodeView, format: OutputFormat): void {
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
 }
 
-function paramsFrom(pairs: string[] = []): Record<string, string> {
-  return Object.fromEntries(pairs.map((p) => parseKeyValue(p, '--param')));
+/**
+ * `--param k=v` pairs. `k-file=PATH` reads the value of `k` from a file and `k-file=-` from
+ * stdin, so a password never has to appear on a command line or in shell history.
+ */
+export async function paramsFrom(pairs: string[] = [], readStdinOnce: () => Promise<string> = readStdin): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const [key, value] = parseKeyValue(pair, '--param');
+    if (!key.endsWith('-file')) {
+      out[key] = value;
+      continue;
+    }
+    let text: string;
+    try {
+      text = value === '-' ? await readStdinOnce() : await readFile(value, 'utf8');
+    } catch (err) {
+      throw new CliError('BAD_FILE', `--param ${key}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+    }
+    out[key.slice(0, -'-file'.length)] = text.replace(/\r?\n$/, '');
+  }
+  return out;
 }
 
 export function nodeCommand(): Command {
@@ -60,7 +79,7 @@ export function nodeCommand(): Command {
     .description('create a node')
     .argument('<name>', 'node name')
     .requiredOption('--driver <driver>', 'console driver (cmd)')
-    .option('--param <key=value>', 'driver parameter, repeatable (e.g. cmd="/bin/bash -l")', collect)
+    .option('--param <key=value>', 'driver parameter, repeatable (e.g. cmd="/bin/bash -l"); KEY-file=PATH reads the value from a file, KEY-file=- from stdin', collect)
     .option('--label <key=value>', 'label, repeatable', collect)
     .option('--ondemand', 'connect only while someone is attached', false)
     .option('--disabled', 'define the node without running its console', false)
@@ -69,7 +88,7 @@ export function nodeCommand(): Command {
       const body = {
         name,
         driver: o.driver,
-        params: paramsFrom(o.param),
+        params: await paramsFrom(o.param),
         ondemand: o.ondemand,
         consoleEnabled: !o.disabled,
         labels: Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
@@ -116,7 +135,7 @@ export function nodeCommand(): Command {
       const { api, opts } = client(cmd);
       const patch: Record<string, unknown> = {};
       if (o.driver) patch.driver = o.driver;
-      if (o.param || o.unsetParam) patch.params = { ...paramsFrom(o.param), ...Object.fromEntries((o.unsetParam ?? []).map((k: string) => [k, null])) };
+      if (o.param || o.unsetParam) patch.params = { ...(await paramsFrom(o.param)), ...Object.fromEntries((o.unsetParam ?? []).map((k: string) => [k, null])) };
       if (o.label || o.unsetLabel) {
         patch.labels = {
           ...Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
