@@ -3,8 +3,10 @@ export { DriverRegistry, SECRET_MASK } from './registry.js';
 import { cmdDriver } from './cmd.js';
 import { sshDriver } from './ssh.js';
 import { DriverRegistry } from './registry.js';
+import { tcpDriver } from './tcp.js';
+import { telnetDriver } from './telnet.js';
 
 /** Every console driver this build knows. */
 export function builtinDrivers(): DriverRegistry {
-  return new DriverRegistry([cmdDriver, sshDriver]);
+  return new DriverRegistry([cmdDriver, sshDriver, telnetDriver, tcpDriver]);
 }

@@ -5,6 +5,28 @@ import type { ConsoleDriverDefinition } from './types.js';
 
 export const SECRET_MASK = '***';
 
+const INTEGER = /^[+-]?\d+$/;
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A copy of params where a string that spells exactly an integer, number or boolean becomes one,
+ * for top-level params the schema types so. Anything else is left for the schema to refuse
+ * (TypeBox's Value.Convert would read "2.5" as the integer 2).
+ */
+function convertScalars(schema: TSchema, params: unknown): unknown {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return params;
+  const props = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
+  const out: Record<string, unknown> = { ...params };
+  for (const [key, value] of Object.entries(out)) {
+    if (typeof value !== 'string') continue;
+    const type = props[key]?.type;
+    if (type === 'integer' && INTEGER.test(value)) out[key] = Number(value);
+    else if (type === 'number' && NUMBER.test(value)) out[key] = Number(value);
+    else if (type === 'boolean' && (value === 'true' || value === 'false')) out[key] = value === 'true';
+  }
+  return out;
+}
+
 export class DriverRegistry {
   private readonly defs = new Map<string, ConsoleDriverDefinition>();
   private readonly checks = new Map<string, TypeCheck<TSchema>>();
@@ -24,11 +46,16 @@ export class DriverRegistry {
     return this.defs.get(name);
   }
 
-  /** Throws UNKNOWN_DRIVER or BAD_PARAMS naming the node and the first failing field. */
-  validate(node: string, driver: string, params: unknown): ConsoleDriverDefinition {
+  /**
+   * The driver and its params, numbers and booleans given as strings (as the CLI's
+   * `--param port=2323` sends them) converted. Throws UNKNOWN_DRIVER or BAD_PARAMS naming the
+   * node and the first failing field.
+   */
+  validate(node: string, driver: string, input: unknown): { def: ConsoleDriverDefinition; params: Record<string, unknown> } {
     const def = this.defs.get(driver);
     if (!def) throw new errors.UNKNOWN_DRIVER(node, driver, this.names().join(', '));
     const check = this.checks.get(driver)!;
+    const params = convertScalars(def.paramsSchema, input);
     if (!check.Check(params)) {
       const first = check.Errors(params).First();
       const where = first?.path ? `params${first.path.replaceAll('/', '.')}` : 'params';
@@ -36,7 +63,7 @@ export class DriverRegistry {
     }
     const reason = def.check?.(params as Record<string, unknown>);
     if (reason) throw new errors.BAD_PARAMS(node, driver, reason);
-    return def;
+    return { def, params: params as Record<string, unknown> };
   }
 
   /** A copy of params with every secret replaced by '***'. */

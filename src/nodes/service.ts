@@ -58,7 +58,7 @@ export class NodeService {
       throw new errors.VALIDATION(`${field}: ${e?.message ?? 'invalid'}`);
     }
     const spec = normalizeSpec(input);
-    this.deps.drivers.validate(spec.name, spec.driver, spec.params);
+    spec.params = this.deps.drivers.validate(spec.name, spec.driver, spec.params).params;
     return spec;
   }
 

@@ -25,7 +25,18 @@ test('params are validated per driver, naming the node, the driver and the field
   });
   assert.throws(() => registry.validate('n1', 'vault', { host: 'h', password: 'p', colour: 'x' }), /params/);
   assert.throws(() => registry.validate('n1', 'nope', {}), { code: 'UNKNOWN_DRIVER' });
-  assert.equal(registry.validate('n1', 'vault', { host: 'h', password: 'p' }).name, 'vault');
+  assert.equal(registry.validate('n1', 'vault', { host: 'h', password: 'p' }).def.name, 'vault');
+});
+
+test('numbers given as strings (as the CLI sends them) become numbers; near misses are refused', () => {
+  const input = { host: 'h', port: '2323', password: 'p' };
+  assert.deepEqual(registry.validate('n1', 'vault', input).params, { host: 'h', port: 2323, password: 'p' });
+  assert.equal(input.port, '2323', 'the caller\'s object is not changed');
+  for (const port of ['2.5', '23x', '1e3', '0x10', '', ' 23']) {
+    assert.throws(() => registry.validate('n1', 'vault', { host: 'h', port, password: 'p' }), { code: 'BAD_PARAMS' }, `port ${JSON.stringify(port)}`);
+  }
+  // A string param stays a string even when it looks like a number.
+  assert.deepEqual(registry.validate('n1', 'vault', { host: '1234', password: '5678' }).params, { host: '1234', password: '5678' });
 });
 
 test('secrets are masked in views, and a masked value sent back keeps the stored secret', () => {
