@@ -6,19 +6,20 @@ import { createRequire } from 'node:module';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { connectTimeoutParam, describeSocketError, hostParam, hostPort, portParam } from './net.js';
 import type { ConsoleDriver, ConsoleDriverDefinition, DriverContext } from './types.js';
 
 const SshParams = Type.Object(
   {
-    host: Type.String({ minLength: 1, maxLength: 255 }),
-    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 22 })),
+    host: hostParam,
+    port: Type.Optional(portParam(22)),
     user: Type.String({ minLength: 1, maxLength: 255 }),
     password: Type.Optional(Type.String({ maxLength: 4096 })),
     privateKey: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'private key in OpenSSH or PEM format' })),
     passphrase: Type.Optional(Type.String({ maxLength: 4096 })),
     term: Type.Optional(Type.String({ default: 'xterm-256color', maxLength: 64 })),
     hostKeyFingerprint: Type.Optional(Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$', description: 'pinned host key, as `ssh-keygen -lf` prints it' })),
-    connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 })),
+    connectTimeoutMs: Type.Optional(connectTimeoutParam),
     keepaliveIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000, default: 15_000, description: '0 turns keepalives off' })),
     keepaliveCountMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 3 })),
   },
@@ -60,26 +61,14 @@ function sendBreakRequest(client: Client, channel: ClientChannel, ms: number): v
 }
 
 /** A reason an operator can act on, from whatever ssh2 or the socket threw. */
-export function describeSshError(err: Error & { level?: string; code?: string }, p: SshParams, connected: boolean): string {
-  const where = `${p.host}:${p.port}`;
+export function describeSshError(err: Error & { level?: string }, p: SshParams, connected: boolean): string {
+  const where = hostPort(p.host, p.port);
   if (err.level === 'client-authentication') return `authentication failed for user '${p.user}' at ${where}`;
   if (err.level === 'client-timeout') {
     // Once connected, the only timer ssh2 runs is the keepalive one.
     return connected ? `no answer from ${where} to keepalives: link is dead` : `timed out after ${p.connectTimeoutMs / 1000}s connecting to ${where}`;
   }
-  switch (err.code) {
-    case 'ECONNREFUSED':
-      return `connection refused by ${where}`;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `cannot resolve ${p.host} (DNS)`;
-    case 'ECONNRESET':
-      return `connection reset by ${where}`;
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return `${where} unreachable (${err.code})`;
-  }
+  if (err.level === 'client-socket' || (err as NodeJS.ErrnoException).code) return describeSocketError(err, p.host, p.port);
   if (/privateKey|passphrase|encrypted/i.test(err.message)) return `private key: ${err.message}`;
   return `${where}: ${err.message}`;
 }
@@ -95,7 +84,7 @@ class SshConsole extends EventEmitter implements ConsoleDriver {
   }
 
   private get endpoint(): string {
-    return `${this.params.host}:${this.params.port}`;
+    return hostPort(this.params.host, this.params.port);
   }
 
   /** Pinned fingerprint, else trust on first use: a changed key is refused, never accepted. */

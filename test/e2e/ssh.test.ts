@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { TcpConsole, WsConsole } from '../support/console-clients.js';
-import { api, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { runCli } from '../support/cli.js';
+import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
 import { KEY_USER, PASSWORD, PASSWORD_USER, startSshd, type Sshd } from '../support/sshd.js';
 
 let d: DaemonHandle;
@@ -73,4 +76,23 @@ test('ssh params are validated before anything connects', async () => {
   assert.match(badPin.body.message, /hostKeyFingerprint/);
   const agent = await api(d, 'POST', '/api/v1/nodes', { name: 'bmc-x', driver: 'ssh', params: { host: 'h', user: 'u', password: 'p', agentForward: true } });
   assert.equal(agent.status, 400);
+});
+
+test('the CLI reads an ssh password from a file or from stdin, never from the command line', async () => {
+  const file = path.join(tempDir('pw'), 'password');
+  writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 });
+  const common = ['--driver', 'ssh', '--param', 'host=127.0.0.1', '--param', `port=${sshd.port}`, '--param', `user=${PASSWORD_USER}`];
+  const fromFile = await runCli(d, ['node', 'create', 'cli-ssh-file', ...common, '--param', `password-file=${file}`]);
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  const fromStdin = await runCli(d, ['node', 'create', 'cli-ssh-stdin', ...common, '--param', 'password-file=-'], { input: `${PASSWORD}\n` });
+  assert.equal(fromStdin.code, 0, fromStdin.stderr);
+  for (const n of ['cli-ssh-file', 'cli-ssh-stdin']) {
+    await d.waitForLog((l) => l.node === n && l.msg === 'session state' && l.state === 'connected', `${n} logged in`);
+  }
+  const shown = await runCli(d, ['node', 'show', 'cli-ssh-file']);
+  assert.match(shown.stdout, /^ {2}password\s+\*\*\*$/m);
+  assert.match(shown.stdout, new RegExp(`^ {2}port\\s+${sshd.port}$`, 'm'));
+  const missing = await runCli(d, ['node', 'create', 'cli-ssh-x', ...common, '--param', 'password-file=/nonexistent/pw']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--param password-file: cannot read \/nonexistent\/pw: ENOENT/);
 });
