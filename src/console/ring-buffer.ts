@@ -1,12 +1,20 @@
 // The most recent console output, kept for late joiners (replay) and `^Ec r`.
 
+/**
+ * Memory grows with the output held, in blocks, up to the capacity: a quiet console (most of a
+ * fleet, most of the time) holds nothing, so a thousand of them do not cost 64 MB up front.
+ */
 export class RingBuffer {
-  private readonly buf: Buffer;
-  private end = 0; // next write position
+  private readonly blockSize: number;
+  private blocks: Buffer[] = [];
+  /** Where the oldest byte sits in blocks[0]. */
+  private head = 0;
+  /** Bytes used in the last block. */
+  private tail = 0;
   private size = 0;
 
-  constructor(readonly capacity: number) {
-    this.buf = Buffer.alloc(Math.max(0, capacity));
+  constructor(readonly capacity: number, blockSize = 4096) {
+    this.blockSize = Math.max(1, Math.min(blockSize, capacity));
   }
 
   get length(): number {
@@ -14,25 +22,50 @@ export class RingBuffer {
   }
 
   push(chunk: Buffer): void {
-    const cap = this.capacity;
-    if (cap === 0 || chunk.length === 0) return;
-    if (chunk.length >= cap) {
-      chunk.copy(this.buf, 0, chunk.length - cap);
-      this.end = 0;
-      this.size = cap;
-      return;
+    if (this.capacity === 0 || chunk.length === 0) return;
+    if (chunk.length > this.capacity) chunk = chunk.subarray(chunk.length - this.capacity);
+    let offset = 0;
+    while (offset < chunk.length) {
+      let last = this.blocks[this.blocks.length - 1];
+      if (!last || this.tail === last.length) {
+        // Own memory (not a slice of a shared pool), so nothing else is kept alive by it.
+        last = Buffer.allocUnsafeSlow(this.blockSize);
+        this.blocks.push(last);
+        this.tail = 0;
+      }
+      const n = chunk.copy(last, this.tail, offset);
+      this.tail += n;
+      offset += n;
     }
-    const first = Math.min(chunk.length, cap - this.end);
-    chunk.copy(this.buf, this.end, 0, first);
-    if (first < chunk.length) chunk.copy(this.buf, 0, first);
-    this.end = (this.end + chunk.length) % cap;
-    this.size = Math.min(cap, this.size + chunk.length);
+    this.size += chunk.length;
+    this.trim();
+  }
+
+  /** Drop the oldest bytes beyond the capacity. */
+  private trim(): void {
+    let excess = this.size - this.capacity;
+    while (excess > 0) {
+      const first = this.blocks[0];
+      const used = (this.blocks.length === 1 ? this.tail : first.length) - this.head;
+      if (used <= excess) {
+        this.blocks.shift();
+        this.head = 0;
+        this.size -= used;
+        excess -= used;
+      } else {
+        this.head += excess;
+        this.size -= excess;
+        excess = 0;
+      }
+    }
   }
 
   /** Everything held, oldest first, as one new Buffer. */
   snapshot(): Buffer {
-    if (this.size < this.capacity) return Buffer.from(this.buf.subarray(this.end - this.size, this.end));
-    return Buffer.concat([this.buf.subarray(this.end), this.buf.subarray(0, this.end)]);
+    const n = this.blocks.length;
+    if (n === 0) return Buffer.alloc(0);
+    const parts = this.blocks.map((b, i) => b.subarray(i === 0 ? this.head : 0, i === n - 1 ? this.tail : b.length));
+    return Buffer.concat(parts, this.size);
   }
 
   /** The last `n` lines held (a trailing partial line counts as one). */

@@ -34,3 +34,20 @@ test('capacity 0 keeps nothing (replay off)', () => {
   ring.push(Buffer.from('abc'));
   assert.equal(ring.snapshot().length, 0);
 });
+
+test('holds nothing until there is output, and agrees with a plain model under random pushes', () => {
+  const ring = new RingBuffer(1000, 64);
+  assert.equal(ring.snapshot().length, 0);
+  let model = Buffer.alloc(0);
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let i = 0; i < 2000; i++) {
+    const chunk = Buffer.alloc(rand(i % 50 === 0 ? 3000 : 150), 97 + (i % 26));
+    ring.push(chunk);
+    model = Buffer.concat([model, chunk]);
+    if (model.length > 1000) model = model.subarray(model.length - 1000);
+    if (i % 97 === 0) assert.ok(ring.snapshot().equals(model), `after push ${i}`);
+  }
+  assert.ok(ring.snapshot().equals(model));
+  assert.equal(ring.length, model.length);
+});
