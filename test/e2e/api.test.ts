@@ -155,21 +155,24 @@ describe('bad input gets a clear error and changes nothing', () => {
     assert.equal(text.body.error, 'VALIDATION');
   });
 
-  test('an oversized body is refused with 413', async () => {
-    const huge = JSON.stringify({ ...catNode('big'), labels: { pad: 'x'.repeat(9 * 1024 * 1024) } });
-    // The daemon answers before reading the whole body and closes; a client may see its upload
-    // cut short, so read the answer with node:http, which reports the response first.
+  test('an oversized body is refused with 413 before it is read', async () => {
+    // Announce 9 MiB and send only the start: the daemon answers from the length alone, and no
+    // upload races the answer (a client still writing would see EPIPE instead of the 413).
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request(`${d.url}/api/v1/nodes`, { method: 'POST', headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' } });
-      let answered = false;
+      const req = http.request(`${d.url}/api/v1/nodes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json', 'content-length': String(9 * 1024 * 1024) },
+      });
       req.on('response', (r) => {
-        answered = true;
         let body = '';
         r.on('data', (c: Buffer) => (body += c));
-        r.on('end', () => resolve({ status: r.statusCode!, body }));
+        r.on('end', () => {
+          req.destroy();
+          resolve({ status: r.statusCode!, body });
+        });
       });
-      req.on('error', (err) => (answered ? undefined : reject(err)));
-      req.end(huge);
+      req.on('error', reject);
+      req.write(`{"name":"big","driver":"cmd","params":{"cmd":"/bin/cat"},"labels":{"pad":"${'x'.repeat(1024)}`);
     });
     assert.equal(res.status, 413);
     assert.equal(JSON.parse(res.body).error, 'BODY_TOO_LARGE');
