@@ -78,7 +78,7 @@ export function nodeCommand(): Command {
   node.command('create')
     .description('create a node')
     .argument('<name>', 'node name')
-    .requiredOption('--driver <driver>', 'console driver (cmd)')
+    .requiredOption('--driver <driver>', 'console driver: cmd, ssh, telnet, tcp')
     .option('--param <key=value>', 'driver parameter, repeatable (e.g. cmd="/bin/bash -l"); KEY-file=PATH reads the value from a file, KEY-file=- from stdin', collect)
     .option('--label <key=value>', 'label, repeatable', collect)
     .option('--ondemand', 'connect only while someone is attached', false)
