@@ -13,6 +13,10 @@ const LF = 0x0a;
 const CR = 0x0d;
 /** A connection that stayed up this long resets the reconnect backoff. */
 const STABLE_AFTER_MS = 10_000;
+/** Output gathered in one event-loop turn is sent on at this size at the latest. */
+const COALESCE_MAX_BYTES = 64 * 1024;
+/** A flush at least this big means the console is streaming, not echoing keystrokes. */
+const BULK_CHUNK_BYTES = 1024;
 
 export interface SessionDeps {
   driver: ConsoleDriverDefinition;
@@ -120,6 +124,11 @@ export class ConsoleSession extends EventEmitter {
   private rows: number;
   /** Whether the stream (as the log holds it) is at the start of a line. */
   private streamLineStart = true;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private lastFlushAt = 0;
+  private lastFlushBytes = 0;
 
   constructor(spec: NodeSpec, deps: SessionDeps) {
     super();
@@ -246,7 +255,7 @@ export class ConsoleSession extends EventEmitter {
     });
     this.driver = driver;
     driver.on('data', (chunk: Buffer) => {
-      if (gen === this.generation) this.fanout(chunk);
+      if (gen === this.generation) this.collect(chunk);
     });
     driver.once('close', (reason: string) => {
       if (gen !== this.generation) return;
@@ -316,6 +325,36 @@ export class ConsoleSession extends EventEmitter {
 
   // --- output ----------------------------------------------------------------------------
 
+  /**
+   * Output read in one turn of the event loop goes out as one chunk: a busy console then costs
+   * one log write and one socket write per client per turn instead of one per 4 KiB pty read.
+   */
+  private collect(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= COALESCE_MAX_BYTES) this.flushPending();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // A console streaming bulk output waits a millisecond to gather more; typing and its echo
+      // (small chunks, or the first after a pause) go out in this same turn.
+      if (this.lastFlushBytes >= BULK_CHUNK_BYTES && performance.now() - this.lastFlushAt < 2) setTimeout(this.flushBound, 1);
+      else setImmediate(this.flushBound);
+    }
+  }
+
+  private readonly flushBound = () => this.flushPending();
+
+  private flushPending(): void {
+    this.flushScheduled = false;
+    this.lastFlushAt = performance.now();
+    this.lastFlushBytes = this.pendingBytes;
+    if (this.pending.length === 0) return;
+    const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.fanout(chunk);
+  }
+
   private fanout(chunk: Buffer): void {
     this.ring.push(chunk);
     this.output?.write(chunk);
@@ -332,6 +371,7 @@ export class ConsoleSession extends EventEmitter {
 
   /** A session event: every client is told, and the log keeps it on a line of its own. */
   private event(message: string): void {
+    this.flushPending(); // what the console said before the event comes first
     for (const a of this.attachments) a.notice(message);
     const lead = this.streamLineStart ? '' : '\r\n';
     this.output?.write(Buffer.from(`${lead}[-- ${new Date().toISOString()} ${message} --]\r\n`));
