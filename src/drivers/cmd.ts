@@ -57,9 +57,21 @@ async function resolveExecutable(file: string, envPath: string | undefined): Pro
 
 const KILL_GRACE_MS = 2000;
 
+/**
+ * node-pty forks the whole daemon synchronously for every console. Spawns take turns, one per
+ * event-loop turn, so that starting a thousand consoles does not freeze the API meanwhile.
+ */
+let spawnTurn: Promise<void> = Promise.resolve();
+function nextSpawnTurn(): Promise<void> {
+  const turn = spawnTurn.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+  spawnTurn = turn;
+  return turn;
+}
+
 class CmdConsole extends EventEmitter implements ConsoleDriver {
   private proc?: pty.IPty;
   private exited?: Promise<void>;
+  private closed = false;
 
   constructor(private readonly params: CmdParams, private readonly ctx: DriverContext) {
     super();
@@ -69,6 +81,8 @@ class CmdConsole extends EventEmitter implements ConsoleDriver {
     const argv = commandArgv(this.params.cmd);
     const env = { ...process.env, ...this.params.env } as Record<string, string>;
     const file = await resolveExecutable(argv[0], env.PATH);
+    await nextSpawnTurn();
+    if (this.closed) throw new Error('closed before it started');
     const proc = pty.spawn(file, argv.slice(1), {
       name: this.params.term ?? 'xterm-256color',
       cols: this.ctx.cols,
@@ -114,6 +128,7 @@ class CmdConsole extends EventEmitter implements ConsoleDriver {
 
   /** Hang up the whole process group, then kill it if it does not go. */
   async close(): Promise<void> {
+    this.closed = true;
     const proc = this.proc;
     if (!proc) return;
     signalGroup(proc.pid, 'SIGHUP');
