@@ -53,6 +53,13 @@ describe('switchboard node', () => {
     assert.match(deleted.stderr, /ghost: NODE_NOT_FOUND/);
   });
 
+  test('gen-token prints a fresh 128-bit hex token each time', async () => {
+    const a = await runCli(d, ['gen-token']);
+    const b = await runCli(d, ['gen-token']);
+    assert.match(a.stdout, /^[0-9a-f]{32}\n$/);
+    assert.notEqual(a.stdout, b.stdout);
+  });
+
   test('errors are one readable line and a non-zero exit', async () => {
     const missing = await runCli(d, ['node', 'show', 'ghost']);
     assert.equal(missing.code, 1);

@@ -64,6 +64,17 @@ test('without --admin-token one is generated, stored 0600, printed once and kept
   await second.stop();
 });
 
+test('SIGINT (Ctrl-C on the daemon) stops it as cleanly as SIGTERM', async () => {
+  const d = await startDaemon();
+  await api(d, 'POST', '/api/v1/nodes', { name: 'int1', driver: 'cmd', params: { cmd: '/bin/cat' } });
+  await d.waitForLog((l) => l.node === 'int1' && l.msg === 'session state' && l.state === 'connected', 'console up');
+  const pid = (await api(d, 'GET', '/api/v1/nodes/int1')).body.session.info.pid as number;
+  process.kill(d.pid, 'SIGINT');
+  assert.deepEqual(await d.exited(), { code: 0, signal: null });
+  assert.ok(!isAlive(pid), 'the console process outlived the daemon');
+  assert.ok(d.logs.some((l) => l.msg === 'switchboard stopped'));
+});
+
 test('a bad setting stops the daemon at start with a message naming it', async () => {
   const { spawnTracked, exited } = await import('../support/processes.js');
   const { BIN } = await import('../support/daemon.js');
