@@ -179,6 +179,38 @@ export function cpuDeltaMs(before: Map<number, number>, after: Map<number, numbe
   return (ticks * 1000) / CLK_TCK;
 }
 
+/**
+ * Per-PID CPU time in ns from /proc/PID/schedstat: the scheduler's exact run time. utime/stime in
+ * /proc/PID/stat are sampled at the timer tick on this kernel (CONFIG_TICK_CPU_ACCOUNTING) and miss
+ * short bursts that start right after a tick (a process woken by a 1 s timer that runs for 50 µs is
+ * never charged), which matters when hundreds of processes each do a little work a second.
+ */
+export function runNsByPid(pids: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      m.set(pid, Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // gone
+    }
+  }
+  return m;
+}
+
+/** CPU ms between two runNsByPid readings, counting processes present in both. */
+export function runDeltaMs(before: Map<number, number>, after: Map<number, number>): number {
+  let ns = 0;
+  for (const [pid, t] of after) ns += t - (before.get(pid) ?? t);
+  return ns / 1e6;
+}
+
+/** Total CPU ms the given processes have run so far (schedstat). */
+export function runMs(pids: number[]): number {
+  let ns = 0;
+  for (const t of runNsByPid(pids).values()) ns += t;
+  return ns / 1e6;
+}
+
 /** Every process: pid → stat (one pass over /proc). */
 export function allProcs(): Map<number, ProcStat> {
   const m = new Map<number, ProcStat>();

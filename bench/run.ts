@@ -1,11 +1,13 @@
 // Switchboard vs conserver, side by side on this machine.
 //   npm run bench                              # build, then every part
-//   node --import tsx bench/run.ts fanout      # one part (or several): fanout, echo, many
+//   node --import tsx bench/run.ts fanout      # one part (or several): fanout, echo, many, ssh
 // Prints a markdown report on stdout (progress on stderr) and writes it, with the raw numbers as
 // JSON, to bench/out/. Environment knobs: BENCH_REPS (fan-out repetitions, default 3),
 // BENCH_WINDOW_MS (fan-out window, 5000), BENCH_ECHO_SAMPLES (2000), BENCH_CONSOLES (1000),
-// BENCH_SB_NODE_ARGS (extra node flags for the daemon, e.g. --cpu-prof --cpu-prof-dir=DIR).
-import { execFileSync } from 'node:child_process';
+// BENCH_SB_NODE_ARGS (extra node flags for the daemon, e.g. --cpu-prof --cpu-prof-dir=DIR),
+// BENCH_SSH_CONSOLES (ssh console counts, default 200,500), BENCH_SSH_WINDOW_MS (10000),
+// BENCH_SSH_OPTS (extra ssh client options for conserver's consoles).
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,10 +17,12 @@ import { runFanout, fanoutTable, FANOUT_CLIENTS, type FanoutResult } from './fan
 import { cleanupAll, fmt, log, machineBusyPct, markdownTable } from './lib.js';
 import { runMany, manyTable, type ManyResult } from './many-consoles.js';
 import { CONSERVER, CONSOLE, Conserver } from './peers/conserver.js';
+import { SSH, SSHD } from './peers/sshd.js';
 import { REPO } from './peers/switchboard.js';
+import { runSsh, sshTable, type SshResult } from './ssh-consoles.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARTS = ['fanout', 'echo', 'many'] as const;
+const PARTS = ['fanout', 'echo', 'many', 'ssh'] as const;
 type Part = (typeof PARTS)[number];
 
 /** conserver's figures from ../shared/tools/conserver-notes.md (ms CPU per MB at 1 / 10 / 50 clients). */
@@ -37,10 +41,12 @@ function parseParts(argv: string[]): Part[] {
   return argv as Part[];
 }
 
-function preflight(): void {
+function preflight(parts: Part[]): void {
   const missing: string[] = [];
   for (const bin of [CONSERVER, CONSOLE, '/usr/bin/socat']) if (!existsSync(bin)) missing.push(bin);
-  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install -y conserver-server conserver-client socat`);
+  if (parts.includes('ssh')) for (const bin of [SSHD, SSH, '/usr/bin/perl']) if (!existsSync(bin)) missing.push(bin);
+  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install -y conserver-server conserver-client socat openssh-server openssh-client`);
+  if (parts.includes('ssh') && process.getuid?.() !== 0) throw new Error('the ssh part needs root (it creates the test users and runs sshd)');
   if (!existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npm run build` (npm run bench does)');
 }
 
@@ -52,6 +58,12 @@ function firstLine(cmd: string, args: string[]): string {
   }
 }
 
+/** `ssh -V` prints its version on stderr. */
+function sshVersion(): string {
+  const r = spawnSync(SSH, ['-V'], { encoding: 'utf8', timeout: 5000 });
+  return `${r.stderr ?? ''}${r.stdout ?? ''}`.split('\n')[0].trim() || 'unknown';
+}
+
 async function machine(): Promise<Record<string, string>> {
   const cpus = os.cpus();
   return {
@@ -61,6 +73,7 @@ async function machine(): Promise<Record<string, string>> {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     conserver: await Conserver.version(),
+    openssh: sshVersion(),
     socat: firstLine('/usr/bin/socat', ['-V']).replace(/^socat by.*$/, '') || firstLine('/bin/sh', ['-c', "socat -V | grep 'socat version'"]),
     switchboard: firstLine('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']) + (firstLine('git', ['-C', REPO, 'status', '--porcelain', 'src']) ? ' (src/ has uncommitted changes)' : ''),
     date: new Date().toISOString(),
@@ -73,7 +86,7 @@ interface Verdict {
   met: boolean;
 }
 
-function verdicts(fanout?: FanoutResult, echo?: EchoResult, many?: ManyResult): Verdict[] {
+function verdicts(fanout?: FanoutResult, echo?: EchoResult, many?: ManyResult, ssh?: SshResult): Verdict[] {
   const out: Verdict[] = [];
   if (fanout) {
     for (const n of FANOUT_CLIENTS) {
@@ -110,17 +123,37 @@ function verdicts(fanout?: FanoutResult, echo?: EchoResult, many?: ManyResult): 
       out.push({ target: '≤ 16 KB server RSS per console', measured: `${fmt(sb.rssPerConsoleKb, 1)} KB (PSS ${fmt(sb.pssPerConsoleKb, 1)} KB)`, met: sb.rssPerConsoleKb <= 16 });
     }
   }
+  if (ssh) {
+    for (const sb of ssh.samples.filter((s) => s.server === 'switchboard')) {
+      const cs = ssh.samples.find((s) => s.server !== 'switchboard' && s.consoles === sb.consoles);
+      if (!cs) continue;
+      out.push({
+        target: `${sb.consoles} ssh consoles: switchboard ≥ 5x less RSS per console than conserver + ssh`,
+        measured: `${fmt(sb.rssPerConsoleKb, 1)} vs ${fmt(cs.rssPerConsoleKb, 1)} KB (${fmt(cs.rssPerConsoleKb / sb.rssPerConsoleKb, 1)}x less)`,
+        met: sb.rssPerConsoleKb * 5 <= cs.rssPerConsoleKb,
+      });
+      if (sb.pssPerConsoleKb !== undefined && cs.pssPerConsoleKb !== undefined) {
+        out.push({
+          target: `${sb.consoles} ssh consoles: switchboard ≥ 5x less PSS per console than conserver + ssh`,
+          measured: `${fmt(sb.pssPerConsoleKb, 1)} vs ${fmt(cs.pssPerConsoleKb, 1)} KB (${fmt(cs.pssPerConsoleKb / sb.pssPerConsoleKb, 1)}x less)`,
+          met: sb.pssPerConsoleKb * 5 <= cs.pssPerConsoleKb,
+        });
+      }
+    }
+    for (const f of ssh.failed) out.push({ target: `${f.consoles} ssh consoles through ${f.server}`, measured: f.error.slice(0, 200), met: false });
+  }
   return out;
 }
 
 async function main(): Promise<void> {
   const parts = parseParts(process.argv.slice(2));
-  preflight();
+  preflight(parts);
   const info = await machine();
   const t0 = Date.now();
   let fanout: FanoutResult | undefined;
   let echo: EchoResult | undefined;
   let many: ManyResult | undefined;
+  let ssh: SshResult | undefined;
   /** How busy the machine was (with nothing of ours running) just before each part. */
   const quiet: Record<string, number> = {};
   const checkQuiet = async (part: string) => {
@@ -142,6 +175,11 @@ async function main(): Promise<void> {
       await checkQuiet('many');
       log('many: 1,000 quiet consoles');
       many = await runMany();
+    }
+    if (parts.includes('ssh')) {
+      await checkQuiet('ssh');
+      log('ssh: concurrent ssh consoles against a local sshd');
+      ssh = await runSsh();
     }
   } finally {
     await cleanupAll();
@@ -176,7 +214,20 @@ async function main(): Promise<void> {
     md.push(manyTable(many), '');
     for (const s of many.samples) if (s.note) md.push(`${s.server}: ${s.note}`, '');
   }
-  const v = verdicts(fanout, echo, many);
+  if (ssh) {
+    md.push('## SSH consoles (one local OpenSSH sshd, every session printing a line a second)', '');
+    md.push('Switchboard: N nodes with driver `ssh` (in-process ssh2, host key pinned), one POST /api/v1/bulk/nodes; server = the daemon process. '
+      + `conserver (-m 256): N exec consoles \`${ssh.sshCommand}\`; server = conserver master + helpers PLUS the ssh clients. `
+      + '"All connected": until the server reports every console up (Switchboard: session connected; conserver: `console -u` up, which only means ssh was started). '
+      + '"All printing": until every console log holds a line from the session. Memory per console = (after − before) / N, measured after the CPU window; '
+      + 'conserver\'s "before" is an instance with 1 ssh console, so it divides by N − 1. '
+      + 'CPU is read from /proc/PID/schedstat (exact run time): this kernel samples utime/stime at the tick, which misses the short timer-aligned bursts of hundreds of mostly idle processes. '
+      + `Every session runs \`${ssh.tickCommand}\` (sshd ForceCommand); the sshd side is the same for both and is not counted.`, '');
+    md.push(sshTable(ssh), '');
+    for (const s of ssh.samples) if (s.note) md.push(`${s.server}, ${s.consoles}: ${s.note}`, '');
+    for (const f of ssh.failed) md.push(`${f.server} with ${f.consoles} consoles failed: ${f.error}`, '');
+  }
+  const v = verdicts(fanout, echo, many, ssh);
   if (v.length) {
     md.push('## Targets', '');
     md.push(markdownTable(['target', 'measured', 'verdict'], v.map((x) => [x.target, x.measured, x.met ? 'met' : '**not met**'])), '');
@@ -189,7 +240,7 @@ async function main(): Promise<void> {
   const stamp = info.date.replace(/[:.]/g, '-');
   writeFileSync(path.join(outDir, `results-${stamp}.md`), `${report}\n`);
   writeFileSync(path.join(outDir, 'latest.md'), `${report}\n`);
-  writeFileSync(path.join(outDir, `results-${stamp}.json`), `${JSON.stringify({ machine: info, parts, fanout, echo, many, targets: v }, null, 2)}\n`);
+  writeFileSync(path.join(outDir, `results-${stamp}.json`), `${JSON.stringify({ machine: info, parts, fanout, echo, many, ssh, targets: v }, null, 2)}\n`);
   log(`written to ${path.relative(REPO, outDir)}/results-${stamp}.md (and latest.md, .json)`);
 }
 

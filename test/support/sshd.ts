@@ -1,17 +1,15 @@
 // A real OpenSSH sshd on a free loopback port, with its own host key and config, and two
 // local users: one logs in with a password, one with a key. Stopped by PID when the file ends.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { tempDir } from './daemon.js';
 import { descendantPids, spawnTracked, stopProcess } from './processes.js';
+import { ensureSshUsers, fingerprintOf, keygen, PASSPHRASE, writeSshdConfig, writeSshdKeys } from './sshd-setup.js';
 import { waitUntil } from './wait.js';
 
-export const PASSWORD_USER = 'sbtest-pw';
-export const KEY_USER = 'sbtest-key';
-export const PASSWORD = 'correct horse battery staple';
+export { KEY_USER, PASSWORD, PASSWORD_USER } from './sshd-setup.js';
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -19,16 +17,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-function ensureUser(name: string): void {
-  try {
-    execFileSync('id', [name], { stdio: 'ignore' });
-  } catch {
-    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', name], { stdio: 'inherit' });
-  }
-  // A new account is locked ('!'), and sshd without PAM refuses even key logins to locked accounts.
-  if (name === KEY_USER) execFileSync('usermod', ['-p', '*', name]);
 }
 
 export interface Sshd {
@@ -51,53 +39,14 @@ export interface Sshd {
   rotateHostKey(): string;
 }
 
-function keygen(file: string, passphrase = ''): void {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', 'switchboard-test', '-f', file], { stdio: 'ignore' });
-}
-
-function fingerprintOf(pubFile: string): string {
-  return execFileSync('ssh-keygen', ['-lf', pubFile], { encoding: 'utf8' }).split(' ')[1];
-}
-
 export async function startSshd(): Promise<Sshd> {
-  for (const u of [PASSWORD_USER, KEY_USER]) ensureUser(u);
-  execFileSync('chpasswd', { input: `${PASSWORD_USER}:${PASSWORD}\n` });
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation dir
-
+  ensureSshUsers();
   const dir = tempDir('sshd');
-  chmodSync(dir, 0o755); // sshd reads authorized_keys as the user logging in
-  const hostKey = path.join(dir, 'host_ed25519');
-  keygen(hostKey);
-  const userKey = path.join(dir, 'user_ed25519');
-  keygen(userKey);
-  const passphrase = 'open sesame';
-  const encKey = path.join(dir, 'user_enc_ed25519');
-  keygen(encKey, passphrase);
-  const authorized = path.join(dir, 'authorized_keys');
-  writeFileSync(authorized, readFileSync(`${userKey}.pub`, 'utf8') + readFileSync(`${encKey}.pub`, 'utf8'), { mode: 0o644 });
-
+  const keys = writeSshdKeys(dir);
+  const { hostKey, userKey, encKey } = keys;
+  const passphrase = PASSPHRASE;
   const port = await freePort();
-  const config = path.join(dir, 'sshd_config');
-  writeFileSync(config, [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${hostKey}`,
-    `PidFile ${path.join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${authorized}`,
-    'StrictModes no',
-    'UsePAM no',
-    'PasswordAuthentication yes',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    `AllowUsers ${PASSWORD_USER} ${KEY_USER}`,
-    'AllowAgentForwarding no',
-    'X11Forwarding no',
-    'PrintMotd no',
-    'PrintLastLog no',
-    'ClientAliveInterval 0',
-    'LogLevel VERBOSE',
-    '',
-  ].join('\n'));
+  const config = writeSshdConfig({ dir, port, keys });
 
   const logs: string[] = [];
   let proc: ReturnType<typeof spawnTracked> | undefined;
