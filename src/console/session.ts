@@ -273,6 +273,7 @@ export class ConsoleSession extends EventEmitter {
     if (gen !== this.generation) return; // stopped or reconfigured while opening
     this.connectedAt = Date.now();
     this.paused = false;
+    this.lastError = null; // a console that is up again has no current error
     this.setState('connected');
     this.event('console up');
   }

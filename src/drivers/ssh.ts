@@ -70,6 +70,8 @@ export function describeSshError(err: Error & { level?: string }, p: SshParams, 
   }
   if (err.level === 'client-socket' || (err as NodeJS.ErrnoException).code) return describeSocketError(err, p.host, p.port);
   if (/privateKey|passphrase|encrypted/i.test(err.message)) return `private key: ${err.message}`;
+  // What sshd does to connections beyond its MaxStartups, among other things.
+  if (/lost before handshake/i.test(err.message)) return `${where} closed the connection before the SSH handshake (sshd busy: MaxStartups?)`;
   return `${where}: ${err.message}`;
 }
 
