@@ -11,7 +11,7 @@ import {
   tmpDir, waitFor,
 } from './lib.js';
 import { Conserver } from './peers/conserver.js';
-import { Switchboard, type NodeView } from './peers/switchboard.js';
+import { Switchboard } from './peers/switchboard.js';
 
 const COUNT = Number(process.env.BENCH_CONSOLES ?? 1000);
 const IDLE_MS = 5000;
@@ -60,15 +60,7 @@ async function switchboard(): Promise<ManySample> {
     const t0 = process.hrtime.bigint();
     const res = await sb.api<{ created: number; failed: number }>('POST', '/bulk/nodes', { nodes });
     if (res.created !== COUNT) throw new Error(`bulk create: ${res.created} created, ${res.failed} failed`);
-    let last: NodeView[] = [];
-    await waitFor(`${COUNT} switchboard consoles connected`, UP_TIMEOUT_MS, async () => {
-      last = await sb.nodes();
-      return last.length === COUNT && last.every((n) => n.session?.state === 'connected');
-    }, 20).catch((err: Error) => {
-      const states = new Map<string, number>();
-      for (const n of last) states.set(n.session?.state ?? '?', (states.get(n.session?.state ?? '?') ?? 0) + 1);
-      throw new Error(`${err.message}; states: ${JSON.stringify(Object.fromEntries(states))}`);
-    });
+    const last = await sb.waitAllConnected(COUNT, `${COUNT} switchboard consoles connected`, UP_TIMEOUT_MS, 20);
     const upSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     programs = last.map((n) => n.session?.info.pid).filter((p): p is number => typeof p === 'number');
     const kids = allProcs();

@@ -17,7 +17,7 @@ import {
 } from './lib.js';
 import { Conserver } from './peers/conserver.js';
 import { BenchSshd } from './peers/sshd.js';
-import { Switchboard, type NodeView } from './peers/switchboard.js';
+import { Switchboard } from './peers/switchboard.js';
 
 /** Console counts, run in order; a count that fails is reported and the larger ones are skipped. */
 export const SSH_COUNTS = (process.env.BENCH_SSH_CONSOLES ?? '200,500').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
@@ -138,16 +138,7 @@ async function switchboard(n: number, sshd: BenchSshd): Promise<SshSample> {
     const res = await sb.api<{ created: number; failed: number; results: unknown[] }>('POST', '/bulk/nodes', { nodes });
     if (res.created !== n) throw new Error(`bulk create: ${res.created} created, ${res.failed} failed: ${JSON.stringify(res.results.slice(0, 3))}`);
     const printing = allPrinting(`${n} switchboard ssh consoles printing`, logs, t0);
-    let last: NodeView[] = [];
-    await waitFor(`${n} switchboard ssh consoles connected`, UP_TIMEOUT_MS, async () => {
-      last = await sb.nodes();
-      return last.length === n && last.every((x) => x.session?.state === 'connected');
-    }, 50).catch((err: Error) => {
-      const states = new Map<string, number>();
-      for (const x of last) states.set(x.session?.state ?? '?', (states.get(x.session?.state ?? '?') ?? 0) + 1);
-      const errors = [...new Set(last.map((x) => x.session?.lastError).filter(Boolean))].slice(0, 3);
-      throw new Error(`${err.message}; states: ${JSON.stringify(Object.fromEntries(states))}; errors: ${JSON.stringify(errors)}`);
-    });
+    const last = await sb.waitAllConnected(n, `${n} switchboard ssh consoles connected`, UP_TIMEOUT_MS, 50);
     const connectedSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const printingSeconds = await printing;
     const startupCpuMs = runMs([sb.pid]) - cpu0;

@@ -123,6 +123,24 @@ export class Switchboard {
     }, 50);
   }
 
+  /**
+   * Wait until `count` nodes exist and all are connected; returns their views. On timeout the
+   * error counts the nodes per state and shows a few distinct last errors.
+   */
+  async waitAllConnected(count: number, what: string, timeoutMs: number, intervalMs: number): Promise<NodeView[]> {
+    let last: NodeView[] = [];
+    await waitFor(what, timeoutMs, async () => {
+      last = await this.nodes();
+      return last.length === count && last.every((n) => n.session?.state === 'connected');
+    }, intervalMs).catch((err: Error) => {
+      const states = new Map<string, number>();
+      for (const n of last) states.set(n.session?.state ?? '?', (states.get(n.session?.state ?? '?') ?? 0) + 1);
+      const errors = [...new Set(last.map((n) => n.session?.lastError).filter(Boolean))].slice(0, 3);
+      throw new Error(`${err.message}; states: ${JSON.stringify(Object.fromEntries(states))}; errors: ${JSON.stringify(errors)}`);
+    });
+    return last;
+  }
+
   hello(node: string, mode: 'ro' | 'rw'): string {
     return `${JSON.stringify({ node, mode, token: this.token, replay: false })}\n`;
   }
