@@ -1,23 +1,15 @@
 // The CLI through its binary: node verbs with pipes, and `console` under a real pty.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { WsConsole } from '../support/console-clients.js';
 import { BIN, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
 import { cliEnv, PtySession, runCli } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 
 let d: DaemonHandle;
 
-/** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 before(async () => {
   d = await startDaemon();
 });
@@ -70,7 +62,7 @@ describe('switchboard node', () => {
     const badParam = await runCli(d, ['node', 'create', 'x1', '--driver', 'cmd', '--param', 'novalue']);
     assert.equal(badParam.code, 2);
     assert.match(badParam.stderr, /--param must be KEY=VALUE/);
-    const port = await closedPort();
+    const port = await freePort();
     const down = await runCli(d, ['node', 'list'], { env: { SWITCHBOARD_URL: `http://127.0.0.1:${port}` } });
     assert.equal(down.code, 1);
     assert.match(down.stderr, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { tempDir } from './daemon.js';
 import { spawnTracked, stopProcess } from './processes.js';
-import { freePort } from './sshd.js';
+import { freePort } from './ports.js';
 import { waitUntil } from './wait.js';
 
 export { freePort };

@@ -2,22 +2,15 @@
 // local users: one logs in with a password, one with a key. Stopped by PID when the file ends.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { tempDir } from './daemon.js';
+import { freePort } from './ports.js';
 import { descendantPids, spawnTracked, stopProcess } from './processes.js';
 import { ensureSshUsers, fingerprintOf, keygen, PASSPHRASE, writeSshdConfig, writeSshdKeys } from './sshd-setup.js';
 import { waitUntil } from './wait.js';
 
 export { KEY_USER, PASSWORD, PASSWORD_USER } from './sshd-setup.js';
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export interface Sshd {
   port: number;

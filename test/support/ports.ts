@@ -1,0 +1,15 @@
+// Loopback ports for peers that cannot listen on port 0 themselves. No node:test import here:
+// the benchmarks use it too.
+import net from 'node:net';
+
+/** A TCP port free on 127.0.0.1 right now (also: a port nobody listens on, for refused-connection tests). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
