@@ -4,7 +4,9 @@ import { sshDriver, fingerprint } from '../../src/drivers/ssh.js';
 import pino from 'pino';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { descendantPids } from '../support/processes.js';
-import { freePort, KEY_USER, startSshd, PASSWORD, PASSWORD_USER, type Sshd } from '../support/sshd.js';
+import { escapeRegExp } from '../support/console-clients.js';
+import { freePort } from '../support/ports.js';
+import { KEY_USER, startSshd, PASSWORD, PASSWORD_USER, type Sshd } from '../support/sshd.js';
 import { waitUntil } from '../support/wait.js';
 import { driverContract } from './contract.js';
 
@@ -75,7 +77,7 @@ describe('ssh driver', () => {
     const fresh = sshd.rotateHostKey();
     await sshd.start();
     const c = sshDriver.create(params as never, ctx('ssh-unit'));
-    await assert.rejects(c.open(), new RegExp(`host key mismatch for 127\\.0\\.0\\.1:${sshd.port}: first seen ${escape(old)}, now ${escape(fresh)}`));
+    await assert.rejects(c.open(), new RegExp(`host key mismatch for 127\\.0\\.0\\.1:${sshd.port}: first seen ${escapeRegExp(old)}, now ${escapeRegExp(fresh)}`));
     assert.equal(await store.hostKeys.get(`127.0.0.1:${sshd.port}`), old, 'the recorded key was replaced');
     // Pinning the new key is how an operator accepts a change.
     assert.match(await openAndRun({ ...params, hostKeyFingerprint: fresh }), /logged-in-as-sbtest-pw/);
@@ -91,13 +93,23 @@ describe('ssh driver', () => {
     await c.open();
     const closed = new Promise<string>((resolve) => c.once('close', resolve));
     // Freeze this connection's sshd processes: the TCP link stays up but nothing answers.
-    const frozen = descendantPids(sshd.pid()).filter((p) => !before.has(p));
-    assert.ok(frozen.length > 0);
-    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    // A process may exit between the scan and the signal (ESRCH): it has nothing left to answer.
+    const signal = (pids: number[], sig: NodeJS.Signals) => pids.filter((pid) => {
+      try {
+        process.kill(pid, sig);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    let frozen: number[] = [];
     try {
+      frozen = signal(descendantPids(sshd.pid()).filter((p) => !before.has(p)), 'SIGSTOP');
+      assert.ok(frozen.length > 0);
       assert.match(await closed, /no answer from 127\.0\.0\.1:\d+ to keepalives/);
     } finally {
-      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      // Always thaw and close, or a failed test leaves a stopped sshd holding the run open.
+      signal(frozen, 'SIGCONT');
       await c.close();
     }
   });
@@ -111,6 +123,3 @@ describe('ssh driver', () => {
   });
 });
 
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
