@@ -7,7 +7,7 @@ import { errors } from '../errors.js';
 import type { NodeSpec } from '../model/node.js';
 import type { ConsoleOutput } from '../outputs/types.js';
 import { ConsoleSession, type Attachment } from './session.js';
-import type { ClientMode, ClientView, ConsoleClient, SessionOptions, SessionStatus } from './types.js';
+import type { ClientMode, ConsoleClient, SessionOptions, SessionStatus } from './types.js';
 
 export interface ConsoleManagerDeps {
   drivers: DriverRegistry;
@@ -65,10 +65,6 @@ export class ConsoleManager extends EventEmitter {
 
   status(name: string): SessionStatus {
     return this.sessions.get(name)?.status() ?? { ...NO_SESSION, since: this.startedAt };
-  }
-
-  clients(name: string): ClientView[] {
-    return this.sessions.get(name)?.clients() ?? [];
   }
 
   session(name: string): ConsoleSession | undefined {

@@ -164,15 +164,6 @@ export class ConsoleSession extends EventEmitter {
     };
   }
 
-  clients(): ClientView[] {
-    return [...this.attachments].map((a) => a.view());
-  }
-
-  /** Recent output, for late joiners. */
-  replay(): Buffer {
-    return this.ring.snapshot();
-  }
-
   attach(client: ConsoleClient, mode: ClientMode, opts: { canWrite?: boolean; replay?: boolean } = {}): Attachment {
     const canWrite = opts.canWrite ?? true;
     const a = new Attachment(this.nextClientId++, this, client, canWrite ? mode : 'ro', canWrite);
