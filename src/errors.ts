@@ -9,7 +9,7 @@ export const errors = {
     'invalid node name %s: use 1-63 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit',
     400,
   ),
-  UNKNOWN_DRIVER: createError('UNKNOWN_DRIVER', "node '%s': unknown console driver '%s' (known: %s)", 400),
+  UNKNOWN_DRIVER: createError<'UNKNOWN_DRIVER', 400, [string, string, string, string]>('UNKNOWN_DRIVER', "node '%s': unknown %s driver '%s' (known: %s)", 400),
   BAD_PARAMS: createError('BAD_PARAMS', "node '%s': driver '%s' params: %s", 400),
   NAME_MISMATCH: createError('NAME_MISMATCH', "body names node '%s' but the path names '%s'", 400),
   NODE_NOT_FOUND: createError('NODE_NOT_FOUND', "node '%s' does not exist", 404),
@@ -19,6 +19,9 @@ export const errors = {
   BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'request body is larger than %s bytes', 413),
   BAD_JSON: createError('BAD_JSON', 'request body is not valid JSON: %s', 400),
   BAD_HANDSHAKE: createError('BAD_HANDSHAKE', 'console handshake: %s', 400),
+  POWER_NOT_CONFIGURED: createError('POWER_NOT_CONFIGURED', "node '%s' has no power control configured (set its power: {driver, params})", 409),
+  POWER_FAILED: createError('POWER_FAILED', "node '%s': power %s failed: %s", 502),
+  POWER_TIMEOUT: createError('POWER_TIMEOUT', "node '%s': power %s: %s", 504),
   CONFIG: createError('CONFIG', 'configuration: %s', 500),
   SHUTTING_DOWN: createError('SHUTTING_DOWN', 'the daemon is shutting down', 503),
 } as const;

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DriverRegistry } from '../drivers/registry.js';
+import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import type { HostKeyStore } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import type { NodeSpec } from '../model/node.js';
@@ -10,7 +11,7 @@ import { ConsoleSession, type Attachment } from './session.js';
 import type { ClientMode, ConsoleClient, SessionOptions, SessionStatus } from './types.js';
 
 export interface ConsoleManagerDeps {
-  drivers: DriverRegistry;
+  drivers: DriverRegistry<ConsoleDriverDefinition>;
   hostKeys: HostKeyStore;
   options: SessionOptions;
   openOutput(node: string): ConsoleOutput;
@@ -42,7 +43,7 @@ export class ConsoleManager extends EventEmitter {
       return;
     }
     const driver = this.deps.drivers.get(spec.driver);
-    if (!driver) throw new errors.UNKNOWN_DRIVER(spec.name, spec.driver, this.deps.drivers.names().join(', '));
+    if (!driver) throw new errors.UNKNOWN_DRIVER(spec.name, 'console', spec.driver, this.deps.drivers.names().join(', '));
     if (existing) return existing.reconfigure(spec, driver);
     const session = new ConsoleSession(spec, {
       driver,

@@ -1,7 +1,7 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { errors } from '../errors.js';
-import type { ConsoleDriverDefinition } from './types.js';
+import type { DriverDefinition } from './types.js';
 
 export const SECRET_MASK = '***';
 
@@ -27,11 +27,16 @@ function convertScalars(schema: TSchema, params: unknown): unknown {
   return out;
 }
 
-export class DriverRegistry {
-  private readonly defs = new Map<string, ConsoleDriverDefinition>();
+/** The drivers of one kind (console or power): their params checked, their secrets masked. */
+export class DriverRegistry<D extends DriverDefinition<any> = DriverDefinition> {
+  private readonly defs = new Map<string, D>();
   private readonly checks = new Map<string, TypeCheck<TSchema>>();
 
-  constructor(defs: ConsoleDriverDefinition<any>[]) {
+  constructor(
+    defs: D[],
+    /** Says which kind of driver an error is about: 'console' or 'power'. */
+    readonly kind = 'console',
+  ) {
     for (const def of defs) {
       this.defs.set(def.name, def);
       this.checks.set(def.name, TypeCompiler.Compile(def.paramsSchema));
@@ -42,7 +47,7 @@ export class DriverRegistry {
     return [...this.defs.keys()];
   }
 
-  get(name: string): ConsoleDriverDefinition | undefined {
+  get(name: string): D | undefined {
     return this.defs.get(name);
   }
 
@@ -51,14 +56,14 @@ export class DriverRegistry {
    * `--param port=2323` sends them) converted. Throws UNKNOWN_DRIVER or BAD_PARAMS naming the
    * node and the first failing field.
    */
-  validate(node: string, driver: string, input: unknown): { def: ConsoleDriverDefinition; params: Record<string, unknown> } {
+  validate(node: string, driver: string, input: unknown, field = 'params'): { def: D; params: Record<string, unknown> } {
     const def = this.defs.get(driver);
-    if (!def) throw new errors.UNKNOWN_DRIVER(node, driver, this.names().join(', '));
+    if (!def) throw new errors.UNKNOWN_DRIVER(node, this.kind, driver, this.names().join(', '));
     const check = this.checks.get(driver)!;
     const params = convertScalars(def.paramsSchema, input);
     if (!check.Check(params)) {
       const first = check.Errors(params).First();
-      const where = first?.path ? `params${first.path.replaceAll('/', '.')}` : 'params';
+      const where = first?.path ? `${field}${first.path.replaceAll('/', '.')}` : field;
       throw new errors.BAD_PARAMS(node, driver, `${where}: ${first?.message ?? 'invalid'}`);
     }
     const reason = def.check?.(params as Record<string, unknown>);

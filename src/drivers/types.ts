@@ -37,7 +37,8 @@ export interface DriverContext {
   hostKeys: HostKeyStore;
 }
 
-export interface ConsoleDriverDefinition<P = Record<string, unknown>> {
+/** What every driver (console or power) declares, so its params are checked before use. */
+export interface DriverDefinition<P = Record<string, unknown>> {
   name: string;
   description: string;
   /** JSON schema (TypeBox) the node's params must satisfy before anything connects. */
@@ -46,5 +47,8 @@ export interface ConsoleDriverDefinition<P = Record<string, unknown>> {
   secretParams: readonly string[];
   /** Checks the schema cannot express; returns a reason naming the param, or undefined. */
   check?(params: P): string | undefined;
+}
+
+export interface ConsoleDriverDefinition<P = Record<string, unknown>> extends DriverDefinition<P> {
   create(params: P, ctx: DriverContext): ConsoleDriver;
 }

@@ -16,6 +16,22 @@ export const Labels = Type.Record(
   { description: 'free-form key=value labels used for filtering' },
 );
 
+/**
+ * How the node's power is controlled. Without `params`, the power driver takes what it needs
+ * from the console's params (an `ipmi-sol` console and an `ipmi` power driver share one BMC).
+ */
+export const PowerSpecSchema = Type.Object(
+  {
+    driver: Type.String({ minLength: 1, maxLength: 32, description: 'power driver, e.g. ipmi' }),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "power driver parameters; leave out to share the console driver's" })),
+  },
+  { additionalProperties: false, $id: 'PowerSpec' },
+);
+export interface PowerSpec {
+  driver: string;
+  params?: Record<string, unknown>;
+}
+
 /** The node as a client writes it (POST/PUT body, import file, bulk item). */
 export const NodeSpecSchema = Type.Object(
   {
@@ -25,6 +41,7 @@ export const NodeSpecSchema = Type.Object(
     ondemand: Type.Boolean({ default: false, description: 'connect only while a client is attached' }),
     consoleEnabled: Type.Boolean({ default: true, description: 'whether the daemon runs a console session' }),
     labels: Type.Optional(Labels),
+    power: Type.Optional(Type.Union([PowerSpecSchema, Type.Null()], { description: 'power control; null or absent: none' })),
   },
   { additionalProperties: false, $id: 'NodeSpec' },
 );
@@ -37,6 +54,7 @@ export interface NodeSpec {
   ondemand: boolean;
   consoleEnabled: boolean;
   labels: Record<string, string>;
+  power: PowerSpec | null;
 }
 
 export interface NodeRecord extends NodeSpec {
@@ -53,6 +71,7 @@ export function normalizeSpec(input: NodeSpecInput | NodeSpec): NodeSpec {
     ondemand: input.ondemand ?? false,
     consoleEnabled: input.consoleEnabled ?? true,
     labels: { ...(input.labels ?? {}) },
+    power: input.power ? { driver: input.power.driver, ...(input.power.params ? { params: { ...input.power.params } } : {}) } : null,
   };
 }
 

@@ -1,7 +1,7 @@
 // The default store: one SQLite file in the data dir, migrated by PRAGMA user_version.
 import Database from 'better-sqlite3';
 import { errors } from '../errors.js';
-import type { NodeRecord, NodeSpec } from '../model/node.js';
+import type { NodeRecord, NodeSpec, PowerSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
 import type { Migration, NodeStore, Store } from './types.js';
@@ -13,6 +13,7 @@ interface NodeRow {
   ondemand: number;
   console_enabled: number;
   labels: string;
+  power: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -25,6 +26,7 @@ function toRecord(row: NodeRow): NodeRecord {
     ondemand: row.ondemand === 1,
     consoleEnabled: row.console_enabled === 1,
     labels: JSON.parse(row.labels) as Record<string, string>,
+    power: row.power ? (JSON.parse(row.power) as PowerSpec) : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -49,10 +51,10 @@ class SqliteNodeStore implements NodeStore {
     this.stmts = {
       list: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY name'),
       get: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE name = ?'),
-      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, created_at, updated_at)
-        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @created_at, @updated_at)`),
+      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, created_at, updated_at)
+        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @created_at, @updated_at)`),
       update: db.prepare(`UPDATE nodes SET driver = @driver, params = @params, ondemand = @ondemand,
-        console_enabled = @console_enabled, labels = @labels, updated_at = @updated_at WHERE name = @name`),
+        console_enabled = @console_enabled, labels = @labels, power = @power, updated_at = @updated_at WHERE name = @name`),
       delete: db.prepare<[string]>('DELETE FROM nodes WHERE name = ?'),
     };
   }
@@ -65,6 +67,7 @@ class SqliteNodeStore implements NodeStore {
       ondemand: spec.ondemand ? 1 : 0,
       console_enabled: spec.consoleEnabled ? 1 : 0,
       labels: JSON.stringify(spec.labels),
+      power: spec.power ? JSON.stringify(spec.power) : null,
       created_at: now,
       updated_at: now,
     };

@@ -12,7 +12,7 @@ export interface StoreFactory {
 }
 
 const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
-  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, ...extra,
+  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, ...extra,
 });
 
 export function storeContract(kind: string, factory: StoreFactory): void {
@@ -21,7 +21,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       const store = await factory.open();
       try {
         const made = await store.nodes.create(spec('b-node', { labels: { rack: 'r1' }, params: { cmd: 'x y', nested: { a: [1, 2] } } }));
-        await store.nodes.create(spec('a-node', { ondemand: true, consoleEnabled: false }));
+        await store.nodes.create(spec('a-node', { ondemand: true, consoleEnabled: false, power: { driver: 'ipmi' } }));
         assert.equal(made.name, 'b-node');
         assert.ok(!Number.isNaN(Date.parse(made.createdAt)));
         const got = await store.nodes.get('b-node');
@@ -31,6 +31,8 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         assert.deepEqual(list.map((n) => n.name), ['a-node', 'b-node']);
         assert.equal(list[0].ondemand, true);
         assert.equal(list[0].consoleEnabled, false);
+        assert.deepEqual(list[0].power, { driver: 'ipmi' });
+        assert.equal(list[1].power, null);
         assert.equal(await store.nodes.get('nope'), undefined);
       } finally {
         await store.close();
@@ -51,9 +53,12 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       const store = await factory.open();
       try {
         const first = await store.nodes.create(spec('n1', { labels: { a: '1' } }));
-        const next = await store.nodes.update(spec('n1', { driver: 'cmd', params: { cmd: 'other' }, labels: {} }));
+        const power = { driver: 'ipmitool', params: { host: 'bmc1', user: 'u', password: 'p' } };
+        const next = await store.nodes.update(spec('n1', { driver: 'cmd', params: { cmd: 'other' }, labels: {}, power }));
         assert.equal(next.createdAt, first.createdAt);
         assert.deepEqual(next.params, { cmd: 'other' });
+        assert.deepEqual(next.power, power);
+        assert.equal((await store.nodes.update(spec('n1'))).power, null);
         assert.deepEqual(next.labels, {});
         await assert.rejects(store.nodes.update(spec('ghost')), { code: 'NODE_NOT_FOUND' });
       } finally {

@@ -29,4 +29,9 @@ export const sqliteMigrations: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'power control beside the console',
+    sql: `ALTER TABLE nodes ADD COLUMN power TEXT;`,
+  },
 ];
