@@ -8,12 +8,14 @@ import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
+import type { PowerService } from '../power/index.js';
 import { redactUrl, type Authenticator, type Identity } from './auth.js';
 import { bulkRoutes } from './bulk.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes } from './health.js';
 import { nodesRoutes } from './nodes.js';
+import { powerRoutes } from './power.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,6 +34,7 @@ export const API_PREFIX = '/api/v1';
 export interface AppDeps {
   auth: Authenticator;
   nodes: NodeService;
+  power: PowerService;
   consoles: ConsoleManager;
   logger: Logger;
   version: string;
@@ -101,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (api) => {
     await api.register(nodesRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
+    await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
 

@@ -1,6 +1,6 @@
 // Response and shared schemas; request schemas sit beside their routes.
 import { Type } from '@sinclair/typebox';
-import { Labels, NodeName, NodeSpecSchema } from '../model/node.js';
+import { Labels, NodeName, NodeSpecSchema, PowerSpecSchema } from '../model/node.js';
 
 export const ErrorSchema = Type.Object(
   { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
@@ -22,6 +22,7 @@ export const NodeViewSchema = Type.Object({
   ondemand: Type.Boolean(),
   consoleEnabled: Type.Boolean(),
   labels: Labels,
+  power: Type.Union([Type.Object({ driver: Type.String(), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }), Type.Null()], { description: "power control; secrets shown as '***'" }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
   session: SessionStatusSchema,
@@ -42,6 +43,7 @@ export const NodePatchSchema = Type.Object(
     ondemand: Type.Optional(Type.Boolean()),
     consoleEnabled: Type.Optional(Type.Boolean()),
     labels: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Null(), Type.String()]))),
+    power: Type.Optional(Type.Union([Type.Null(), Type.Object({ driver: Type.Optional(PowerSpecSchema.properties.driver), params: Type.Optional(Type.Union([Type.Null(), Type.Record(Type.String(), Type.Unknown())])) }, { additionalProperties: false })])),
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import { TcpAttachServer } from '../api/console-tcp.js';
 import { ConsoleManager } from '../console/manager.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { NodeService } from '../nodes/service.js';
+import { builtinPowerDrivers, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
@@ -87,7 +88,9 @@ export class Daemon {
         rows: 24,
       },
     });
-    const nodes = new NodeService({ store, consoles, drivers, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep) });
+    const powerDrivers = builtinPowerDrivers();
+    const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
+    const nodes = new NodeService({ store, consoles, drivers, power: powerDrivers, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep) });
     const auth = new Authenticator(admin.token);
 
     let app: FastifyInstance | undefined;
@@ -95,7 +98,7 @@ export class Daemon {
     try {
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      app = await buildApp({ auth, nodes, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024 });
+      app = await buildApp({ auth, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024 });
       const { host, port } = parseListen(config.listen);
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;

@@ -6,8 +6,10 @@ import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import type { SessionStatus } from '../console/types.js';
 import type { DriverRegistry } from '../drivers/registry.js';
+import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec } from '../model/node.js';
+import { resolvePower, type PowerRegistry } from '../power/index.js';
 import type { Store } from '../store/types.js';
 import { applyMergePatch } from './merge-patch.js';
 
@@ -24,7 +26,8 @@ export type BulkResult =
 export interface NodeServiceDeps {
   store: Store;
   consoles: ConsoleManager;
-  drivers: DriverRegistry;
+  drivers: DriverRegistry<ConsoleDriverDefinition>;
+  power: PowerRegistry;
   /** Every file of a node's console log (live and rotated). */
   logFiles(name: string): string[];
   logger: Logger;
@@ -59,6 +62,8 @@ export class NodeService {
     }
     const spec = normalizeSpec(input);
     spec.params = this.deps.drivers.validate(spec.name, spec.driver, spec.params).params;
+    const power = resolvePower(spec, this.deps.power);
+    if (spec.power?.params && power) spec.power.params = power.params;
     return spec;
   }
 
@@ -72,6 +77,7 @@ export class NodeService {
     return {
       ...rec,
       params: this.deps.drivers.mask(rec.driver, rec.params),
+      power: rec.power && { driver: rec.power.driver, ...(rec.power.params ? { params: this.deps.power.mask(rec.power.driver, rec.power.params) } : {}) },
       session: this.deps.consoles.status(rec.name),
     };
   }
@@ -125,6 +131,9 @@ export class NodeService {
 
   private async store(prev: NodeRecord, next: NodeSpec): Promise<NodeView> {
     if (next.driver === prev.driver) next.params = this.deps.drivers.keepMaskedSecrets(next.driver, next.params, prev.params);
+    if (next.power?.params && prev.power?.params && next.power.driver === prev.power.driver) {
+      next.power.params = this.deps.power.keepMaskedSecrets(next.power.driver, next.power.params, prev.power.params);
+    }
     const rec = await this.deps.store.nodes.update(next);
     await this.deps.consoles.sync(rec);
     this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node updated');

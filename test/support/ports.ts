@@ -1,5 +1,6 @@
 // Loopback ports for peers that cannot listen on port 0 themselves. No node:test import here:
 // the benchmarks use it too.
+import dgram from 'node:dgram';
 import net from 'node:net';
 
 /** A TCP port free on 127.0.0.1 right now (also: a port nobody listens on, for refused-connection tests). */
@@ -10,6 +11,18 @@ export function freePort(): Promise<number> {
     srv.listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A UDP port free on 127.0.0.1 right now (also: a port where nothing answers). */
+export function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
     });
   });
 }

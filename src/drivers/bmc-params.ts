@@ -1,0 +1,23 @@
+// The params that name a BMC and log in to it, shared by the IPMI console drivers (ipmi-sol,
+// ipmitool-sol) and power drivers (ipmi, ipmitool), so one node's console and power agree.
+import { Type, type Static } from '@sinclair/typebox';
+import { hostParam, portParam } from './net.js';
+
+export const IPMI_DEFAULT_PORT = 623;
+
+export const bmcParamProperties = {
+  host: hostParam,
+  port: Type.Optional(portParam(IPMI_DEFAULT_PORT)),
+  user: Type.String({ maxLength: 16, description: 'BMC user (IPMI allows 16 bytes)' }),
+  password: Type.String({ maxLength: 20, description: 'BMC password (IPMI v2.0 allows 20 bytes); never shown' }),
+  cipherSuite: Type.Optional(Type.Union([Type.Literal(3), Type.Literal(17)], { default: 3, description: '3: HMAC-SHA1 + AES-128; 17: HMAC-SHA256 + AES-128' })),
+  privilege: Type.Optional(
+    Type.Union([Type.Literal('user'), Type.Literal('operator'), Type.Literal('administrator')], { default: 'administrator', description: 'privilege level asked for' }),
+  ),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, default: 1000, description: 'wait this long for each answer before sending again' })),
+};
+
+export const BmcParams = Type.Object(bmcParamProperties, { additionalProperties: false });
+export type BmcParams = Static<typeof BmcParams>;
+
+export const BMC_SECRET_PARAMS = ['password'] as const;

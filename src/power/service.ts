@@ -1,0 +1,80 @@
+// Power control of nodes: finds a node's power driver and params (its own, or shared with its
+// console), runs one operation at a time per node and a bounded number at once overall.
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Logger } from 'pino';
+import type { DriverRegistry } from '../drivers/registry.js';
+import { errors } from '../errors.js';
+import type { NodeSpec } from '../model/node.js';
+import { PowerTimeoutError, type BootDeviceName, type BootDeviceOptions, type PowerAction, type PowerDriver, type PowerDriverDefinition, type PowerState } from './types.js';
+
+export type PowerRegistry = DriverRegistry<PowerDriverDefinition>;
+
+/**
+ * The power driver and checked params of a node, or null when it has no power control. Without
+ * its own params, a power driver takes the keys it knows from a console driver it shares with.
+ */
+export function resolvePower(spec: Pick<NodeSpec, 'name' | 'driver' | 'params' | 'power'>, registry: PowerRegistry): { def: PowerDriverDefinition; params: Record<string, unknown> } | null {
+  if (!spec.power) return null;
+  const { driver, params } = spec.power;
+  if (params) return registry.validate(spec.name, driver, params, 'power.params');
+  const def = registry.get(driver);
+  if (!def) return registry.validate(spec.name, driver, {}, 'power.params'); // throws UNKNOWN_DRIVER
+  if (!def.sharesParamsWith.includes(spec.driver)) {
+    const from = def.sharesParamsWith.length ? ` (it can share the params of a ${def.sharesParamsWith.join(' or ')} console)` : '';
+    throw new errors.BAD_PARAMS(spec.name, driver, `power.params: required with a ${spec.driver} console${from}`);
+  }
+  const known = Object.keys((def.paramsSchema as { properties?: object }).properties ?? {});
+  const shared = Object.fromEntries(Object.entries(spec.params).filter(([k]) => known.includes(k)));
+  return registry.validate(spec.name, driver, shared, 'params');
+}
+
+export interface PowerServiceDeps {
+  drivers: PowerRegistry;
+  logger: Logger;
+  /** Power operations in flight at once, across all nodes. */
+  concurrency: number;
+}
+
+export class PowerService {
+  private readonly limit: LimitFunction;
+  /** One operation at a time per node: a cycle is not interleaved with an off. */
+  private readonly perNode = new Map<string, LimitFunction>();
+
+  constructor(private readonly deps: PowerServiceDeps) {
+    this.limit = pLimit(deps.concurrency);
+  }
+
+  status(spec: NodeSpec): Promise<PowerState> {
+    return this.run(spec, 'status', (d) => d.status());
+  }
+
+  control(spec: NodeSpec, action: PowerAction): Promise<void> {
+    return this.run(spec, action, (d) => d.control(action));
+  }
+
+  setBootDevice(spec: NodeSpec, device: BootDeviceName, opts: BootDeviceOptions): Promise<void> {
+    return this.run(spec, `boot-device ${device}`, (d) => d.setBootDevice(device, opts));
+  }
+
+  private async run<T>(spec: NodeSpec, action: string, op: (d: PowerDriver) => Promise<T>): Promise<T> {
+    const resolved = resolvePower(spec, this.deps.drivers);
+    if (!resolved) throw new errors.POWER_NOT_CONFIGURED(spec.name);
+    const driver = resolved.def.create(resolved.params, { node: spec.name, logger: this.deps.logger });
+    const log = { node: spec.name, driver: resolved.def.name, action };
+    let queue = this.perNode.get(spec.name);
+    if (!queue) this.perNode.set(spec.name, (queue = pLimit(1)));
+    const started = Date.now();
+    try {
+      const result = await queue(() => this.limit(() => op(driver)));
+      this.deps.logger.info({ ...log, ms: Date.now() - started, ...(typeof result === 'string' ? { power: result } : {}) }, 'power');
+      return result;
+    } catch (err) {
+      const message = (err as Error).message;
+      this.deps.logger.warn({ ...log, ms: Date.now() - started, err: message }, 'power failed');
+      if (err instanceof PowerTimeoutError) throw new errors.POWER_TIMEOUT(spec.name, action, message);
+      throw new errors.POWER_FAILED(spec.name, action, message);
+    } finally {
+      if (queue.activeCount === 0 && queue.pendingCount === 0) this.perNode.delete(spec.name);
+    }
+  }
+}

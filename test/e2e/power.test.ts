@@ -1,0 +1,181 @@
+// Power and boot device through the real daemon against a real BMC (OpenIPMI ipmi_sim), with the
+// native `ipmi` driver and the `ipmitool` fallback; the simulator's chassis files say what happened.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { watch } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { BMC_PASSWORD, BMC_RO_PASSWORD, BMC_RO_USER, BMC_USER, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
+import { api, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { freeUdpPort } from '../support/ports.js';
+import { waitUntil } from '../support/wait.js';
+
+const run = promisify(execFile);
+let bmc: BmcSim;
+let d: DaemonHandle;
+
+before(async () => {
+  [bmc, d] = await Promise.all([startBmcSim(), startDaemon()]);
+});
+after(async () => {
+  await Promise.all([d?.stop(), bmc?.stop()]);
+});
+
+const bmcParams = (extra: Record<string, unknown> = {}) => ({ host: bmc.host, port: bmc.port, user: BMC_USER, password: BMC_PASSWORD, timeoutMs: 300, ...extra });
+
+async function createPowerNode(name: string, power: Record<string, unknown> | null): Promise<void> {
+  const res = await api(d, 'POST', '/api/v1/nodes', catNode(name, { power }));
+  assert.equal(res.status, 201, res.text);
+}
+
+async function ipmitool(...args: string[]): Promise<string> {
+  const { stdout } = await run('ipmitool', ['-I', 'lanplus', '-C', '3', '-H', bmc.host, '-p', String(bmc.port), '-U', BMC_USER, '-P', BMC_PASSWORD, ...args]);
+  return stdout;
+}
+
+/** Wait for the simulator's chassis files to say something, woken by changes in chassis/. */
+function waitChassis(what: string, check: () => boolean): Promise<boolean> {
+  return waitUntil(() => check() || undefined, {
+    what,
+    timeoutMs: 10_000,
+    subscribe: (wake) => {
+      const w = watch(path.join(bmc.dir, 'chassis'), wake);
+      return () => w.close();
+    },
+    describe: () => `power=${bmc.power()} boot=${bmc.boot()} events=${bmc.events().join(' | ')}`,
+  });
+}
+
+async function powerOf(name: string): Promise<string> {
+  const res = await api(d, 'GET', `/api/v1/nodes/${name}/power`);
+  assert.equal(res.status, 200, res.text);
+  return res.body.power;
+}
+
+async function act(name: string, action: string): Promise<void> {
+  const res = await api(d, 'POST', `/api/v1/nodes/${name}/power`, { action });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { node: name, action });
+}
+
+for (const driver of ['ipmi', 'ipmitool']) {
+  describe(`power driver ${driver}`, () => {
+    const node = `pw-${driver}`;
+    before(() => createPowerNode(node, { driver, params: bmcParams() }));
+
+    test('on, status, off: the BMC follows and ipmitool agrees; the password is never shown', async () => {
+      const shown = await api(d, 'GET', `/api/v1/nodes/${node}`);
+      assert.deepEqual(shown.body.power, { driver, params: { ...bmcParams(), password: '***' } });
+
+      await act(node, 'on');
+      await waitChassis('power on', () => bmc.power() === '1');
+      assert.equal(await powerOf(node), 'on');
+      assert.match(await ipmitool('chassis', 'power', 'status'), /Chassis Power is on/);
+
+      await act(node, 'off');
+      await waitChassis('power off', () => bmc.power() === '0');
+      assert.equal(await powerOf(node), 'off');
+      assert.match(await ipmitool('chassis', 'power', 'status'), /Chassis Power is off/);
+      assert.ok(!JSON.stringify(d.logs).includes(BMC_PASSWORD), 'the BMC password is in the daemon log');
+    });
+
+    test('cycle, reset and soft reach the BMC as such', async () => {
+      await act(node, 'on');
+      await waitChassis('power on', () => bmc.power() === '1');
+      const from = bmc.events().length;
+      const seen = () => bmc.events().slice(from).map((e) => e.split(' ').slice(1).join(' '));
+      await act(node, 'cycle');
+      await waitChassis('cycle: off then on', () => {
+        const off = seen().indexOf('set power 0');
+        return off >= 0 && seen().indexOf('set power 1', off) > off;
+      });
+      await act(node, 'reset');
+      await waitChassis('reset', () => seen().includes('set reset 1'));
+      await act(node, 'soft');
+      await waitChassis('soft shutdown', () => seen().includes('set shutdown 1'));
+    });
+
+    test('boot device pxe, persistent: the BMC has it; then disk for the next boot only', async () => {
+      const res = await api(d, 'PUT', `/api/v1/nodes/${node}/boot-device`, { device: 'pxe', persistent: true });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, { node, device: 'pxe', persistent: true, efi: false });
+      await waitChassis('boot pxe', () => bmc.boot() === 'pxe');
+      const next = await api(d, 'PUT', `/api/v1/nodes/${node}/boot-device`, { device: 'disk' });
+      assert.equal(next.status, 200, next.text);
+      await waitChassis('boot disk', () => bmc.boot() === 'default');
+    });
+  });
+}
+
+describe('power errors', () => {
+  test('wrong password: 502 naming the cause, and the password is not echoed', async () => {
+    await createPowerNode('pw-badpass', { driver: 'ipmi', params: bmcParams({ password: 'not-the-password' }) });
+    const res = await api(d, 'GET', '/api/v1/nodes/pw-badpass/power');
+    assert.equal(res.status, 502, res.text);
+    assert.equal(res.body.error, 'POWER_FAILED');
+    assert.match(res.body.message, /pw-badpass.*wrong password for user 'admin'/);
+    assert.ok(!res.text.includes('not-the-password'));
+  });
+
+  test('a user without the privilege: status works, power on is refused with the reason', async () => {
+    await createPowerNode('pw-viewer', { driver: 'ipmi', params: bmcParams({ user: BMC_RO_USER, password: BMC_RO_PASSWORD, privilege: 'user' }) });
+    assert.match(await powerOf('pw-viewer'), /^(on|off)$/);
+    const res = await api(d, 'POST', '/api/v1/nodes/pw-viewer/power', { action: 'on' });
+    assert.equal(res.status, 502, res.text);
+    assert.match(res.body.message, /Chassis Control up failed: .*privilege/i);
+  });
+
+  test('an unreachable BMC: 504 within the timeout, never a hang', async () => {
+    const port = await freeUdpPort();
+    await createPowerNode('pw-gone', { driver: 'ipmi', params: bmcParams({ port, timeoutMs: 200 }) });
+    const started = Date.now();
+    const res = await api(d, 'GET', '/api/v1/nodes/pw-gone/power');
+    assert.equal(res.status, 504, res.text);
+    assert.equal(res.body.error, 'POWER_TIMEOUT');
+    assert.match(res.body.message, /no answer to Get Channel Authentication Capabilities after 4 tries/);
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+  });
+
+  test('no power config: 409; bad power params are refused when the node is written', async () => {
+    await createPowerNode('pw-none', null);
+    const res = await api(d, 'POST', '/api/v1/nodes/pw-none/power', { action: 'on' });
+    assert.equal(res.status, 409, res.text);
+    assert.equal(res.body.error, 'POWER_NOT_CONFIGURED');
+
+    const bad = await api(d, 'POST', '/api/v1/nodes', catNode('pw-bad', { power: { driver: 'ipmi', params: { host: 'h', user: 'u', password: 'p', cipherSuite: 5 } } }));
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.body.error, 'BAD_PARAMS');
+    assert.match(bad.body.message, /power\.params\.cipherSuite/);
+    const unknown = await api(d, 'POST', '/api/v1/nodes', catNode('pw-bad', { power: { driver: 'wol', params: {} } }));
+    assert.equal(unknown.body.error, 'UNKNOWN_DRIVER');
+    assert.match(unknown.body.message, /unknown power driver 'wol' \(known: ipmi, ipmitool\)/);
+    const unshared = await api(d, 'POST', '/api/v1/nodes', catNode('pw-bad', { power: { driver: 'ipmi' } }));
+    assert.equal(unshared.status, 400, unshared.text);
+    assert.match(unshared.body.message, /power\.params: required with a cmd console/);
+    assert.equal((await api(d, 'POST', '/api/v1/nodes/pw-none/power', { action: 'sideways' })).status, 400);
+    assert.equal((await api(d, 'PUT', '/api/v1/nodes/pw-none/boot-device', { device: 'floppy' })).status, 400);
+  });
+
+  test('the password survives an edit that sends back the masked view', async () => {
+    await createPowerNode('pw-edit', { driver: 'ipmi', params: bmcParams() });
+    const view = (await api(d, 'GET', '/api/v1/nodes/pw-edit')).body;
+    const res = await api(d, 'PUT', '/api/v1/nodes/pw-edit', { driver: view.driver, params: view.params, labels: { rack: 'r9' }, power: view.power });
+    assert.equal(res.status, 200, res.text);
+    assert.match(await powerOf('pw-edit'), /^(on|off)$/);
+  });
+});
+
+test('bulk power: each node answers for itself', async () => {
+  await createPowerNode('pw-bulk1', { driver: 'ipmi', params: bmcParams() });
+  await createPowerNode('pw-bulk2', { driver: 'ipmitool', params: bmcParams() });
+  await createPowerNode('pw-bulk3', null);
+  const res = await api(d, 'POST', '/api/v1/bulk/power', { names: ['pw-bulk1', 'pw-bulk2', 'pw-bulk3', 'pw-ghost', '../x'], action: 'on' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.done, 2);
+  assert.equal(res.body.failed, 3);
+  assert.deepEqual(res.body.results.map((r: { status: string; error?: string }) => r.error ?? r.status), ['done', 'done', 'POWER_NOT_CONFIGURED', 'NODE_NOT_FOUND', 'BAD_NODE_NAME']);
+  await waitChassis('power on', () => bmc.power() === '1');
+  const status = await api(d, 'POST', '/api/v1/bulk/power', { names: ['pw-bulk1', 'pw-bulk2'], action: 'status' });
+  assert.deepEqual(status.body.results.map((r: { power: string }) => r.power), ['on', 'on']);
+});
