@@ -6,6 +6,7 @@ import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
 import { nodeCommand } from './node.js';
+import { bootDeviceCommand, powerCommand } from './power.js';
 import { serve } from './serve.js';
 
 export function buildProgram(): Command {
@@ -35,6 +36,8 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(nodeCommand());
+  program.addCommand(powerCommand());
+  program.addCommand(bootDeviceCommand());
 
   program.command('console')
     .description('attach to a node\'s console; Ctrl-E c . detaches, Ctrl-E c ? lists the escapes')

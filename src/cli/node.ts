@@ -41,6 +41,8 @@ function showNode(n: NodeView, format: OutputFormat): void {
     ['ondemand', String(n.ondemand)],
     ['console', n.consoleEnabled ? 'enabled' : 'disabled'],
     ['labels', formatLabels(n.labels) || '-'],
+    ['power', n.power ? `${n.power.driver}${n.power.params ? '' : ` (params shared with the ${n.driver} console)`}` : '-'],
+    ...Object.entries(n.power?.params ?? {}).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
     ['state', `${stateText(n)} (for ${age(n.session.since)})`],
     ['clients', String(n.session.clients)],
     ...Object.entries(n.session.info).map(([k, v]): [string, string] => [`  ${k}`, String(v)]),
@@ -53,10 +55,10 @@ function showNode(n: NodeView, format: OutputFormat): void {
  * `--param k=v` pairs. `k-file=PATH` reads the value of `k` from a file and `k-file=-` from
  * stdin, so a password never has to appear on a command line or in shell history.
  */
-export async function paramsFrom(pairs: string[] = [], readStdinOnce: () => Promise<string> = readStdin): Promise<Record<string, string>> {
+export async function paramsFrom(pairs: string[] = [], readStdinOnce: () => Promise<string> = readStdin, option = '--param'): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const pair of pairs) {
-    const [key, value] = parseKeyValue(pair, '--param');
+    const [key, value] = parseKeyValue(pair, option);
     if (!key.endsWith('-file')) {
       out[key] = value;
       continue;
@@ -65,7 +67,7 @@ export async function paramsFrom(pairs: string[] = [], readStdinOnce: () => Prom
     try {
       text = value === '-' ? await readStdinOnce() : await readFile(value, 'utf8');
     } catch (err) {
-      throw new CliError('BAD_FILE', `--param ${key}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+      throw new CliError('BAD_FILE', `${option} ${key}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
     }
     out[key.slice(0, -'-file'.length)] = text.replace(/\r?\n$/, '');
   }
@@ -81,6 +83,8 @@ export function nodeCommand(): Command {
     .requiredOption('--driver <driver>', 'console driver: cmd, ssh, telnet, tcp')
     .option('--param <key=value>', 'driver parameter, repeatable (e.g. cmd="/bin/bash -l"); KEY-file=PATH reads the value from a file, KEY-file=- from stdin', collect)
     .option('--label <key=value>', 'label, repeatable', collect)
+    .option('--power <driver>', 'power driver: ipmi, ipmitool (without --power-param it shares an ipmi-sol/ipmitool-sol console\'s params)')
+    .option('--power-param <key=value>', 'power driver parameter, repeatable; KEY-file=PATH|- as for --param', collect)
     .option('--ondemand', 'connect only while someone is attached', false)
     .option('--disabled', 'define the node without running its console', false)
     .action(async (name: string, o, cmd: Command) => {
@@ -92,7 +96,9 @@ export function nodeCommand(): Command {
         ondemand: o.ondemand,
         consoleEnabled: !o.disabled,
         labels: Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
+        ...(o.power ? { power: { driver: o.power, ...(o.powerParam ? { params: await paramsFrom(o.powerParam, readStdin, '--power-param') } : {}) } } : {}),
       };
+      if (o.powerParam && !o.power) throw new CliError('USAGE', '--power-param needs --power DRIVER', 2);
       const created = await api.request<NodeView>('POST', '/nodes', body);
       if (opts.output === 'json') printJson(created);
       else process.stdout.write(`created node ${created.name} (${created.driver}): ${stateText(created)}\n`);
@@ -127,6 +133,10 @@ export function nodeCommand(): Command {
     .option('--unset-param <key>', 'remove a driver parameter, repeatable', collect)
     .option('--label <key=value>', 'set a label, repeatable', collect)
     .option('--unset-label <key>', 'remove a label, repeatable', collect)
+    .option('--power <driver>', 'set the power driver')
+    .option('--power-param <key=value>', 'set a power driver parameter, repeatable', collect)
+    .option('--unset-power-param <key>', 'remove a power driver parameter, repeatable', collect)
+    .option('--no-power', 'remove power control from the node')
     .addOption(new Option('--ondemand', 'connect only while someone is attached'))
     .addOption(new Option('--no-ondemand', 'stay connected and log all the time'))
     .addOption(new Option('--enable', 'run the console'))
@@ -140,6 +150,15 @@ export function nodeCommand(): Command {
         patch.labels = {
           ...Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
           ...Object.fromEntries((o.unsetLabel ?? []).map((k: string) => [k, null])),
+        };
+      }
+      if (o.power === false) patch.power = null;
+      else if (o.power || o.powerParam || o.unsetPowerParam) {
+        patch.power = {
+          ...(o.power ? { driver: o.power } : {}),
+          ...(o.powerParam || o.unsetPowerParam
+            ? { params: { ...(await paramsFrom(o.powerParam, readStdin, '--power-param')), ...Object.fromEntries((o.unsetPowerParam ?? []).map((k: string) => [k, null])) } }
+            : {}),
         };
       }
       if (o.ondemand !== undefined) patch.ondemand = o.ondemand;

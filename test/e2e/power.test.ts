@@ -7,7 +7,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { BMC_PASSWORD, BMC_RO_PASSWORD, BMC_RO_USER, BMC_USER, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
-import { api, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { cliEnv, PtySession, runCli } from '../support/cli.js';
+import { api, BIN, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
 import { freeUdpPort } from '../support/ports.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -178,4 +179,62 @@ test('bulk power: each node answers for itself', async () => {
   await waitChassis('power on', () => bmc.power() === '1');
   const status = await api(d, 'POST', '/api/v1/bulk/power', { names: ['pw-bulk1', 'pw-bulk2'], action: 'status' });
   assert.deepEqual(status.body.results.map((r: { power: string }) => r.power), ['on', 'on']);
+});
+
+describe('switchboard power / boot-device (CLI)', () => {
+  const names = ['cli-p1', 'cli-p2', 'cli-p3', 'cli-p4', 'cli-p5'];
+  before(async () => {
+    const first = await runCli(d, ['node', 'create', names[0]!, '--driver', 'cmd', '--param', 'cmd=/bin/cat', '--label', 'rack=p',
+      '--power', 'ipmi', ...Object.entries(bmcParams()).filter(([k]) => k !== 'password').flatMap(([k, v]) => ['--power-param', `${k}=${v}`]),
+      '--power-param', 'password-file=-'], { input: `${BMC_PASSWORD}\n` });
+    assert.equal(first.code, 0, first.stderr);
+    for (const name of names.slice(1)) await createPowerNode(name, { driver: 'ipmi', params: bmcParams() });
+    await api(d, 'PATCH', `/api/v1/nodes/${names[4]}`, { labels: { rack: 'p' } });
+    await createPowerNode('cli-nopower', null);
+  });
+
+  test('node show lists the power driver with the password masked', async () => {
+    const res = await runCli(d, ['node', 'show', names[0]!]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^power\s+ipmi$/m);
+    assert.match(res.stdout, /^\s+password\s+\*\*\*$/m);
+  });
+
+  test('power on many nodes: a table with one row per node; a failing node makes exit status 1', async () => {
+    const on = await runCli(d, ['power', 'on', ...names]);
+    assert.equal(on.code, 0, on.stderr);
+    for (const n of names) assert.match(on.stdout, new RegExp(`^${n}\\s+on\\s*$`, 'm'));
+    assert.match(on.stdout, /5 done, 0 failed/);
+    await waitChassis('power on', () => bmc.power() === '1');
+
+    const status = await runCli(d, ['power', 'status', '--label', 'rack=p', 'cli-nopower']);
+    assert.equal(status.code, 1);
+    assert.match(status.stdout, /^cli-p1\s+on\s*$/m);
+    assert.match(status.stdout, /^cli-p5\s+on\s*$/m);
+    assert.doesNotMatch(status.stdout, /cli-p2/);
+    assert.match(status.stdout, /^cli-nopower\s+failed\s+POWER_NOT_CONFIGURED: node 'cli-nopower' has no power control configured/m);
+    assert.match(status.stdout, /2 done, 1 failed/);
+
+    const json = await runCli(d, ['-o', 'json', 'power', 'status', names[1]!]);
+    assert.deepEqual(JSON.parse(json.stdout), [{ node: names[1], ok: true, result: 'on' }]);
+    const bad = await runCli(d, ['power', 'sideways', names[1]!]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /'sideways' is invalid for argument 'action'. Allowed choices are status, on, off, cycle, reset, soft/);
+  });
+
+  test('on a terminal, many nodes show a progress bar on the way', async () => {
+    const shell = new PtySession(process.execPath, [BIN, 'power', 'off', ...names], cliEnv(d));
+    await shell.waitFor(/\d\/5 nodes {2}\d failed/);
+    assert.equal(await shell.exit, 0, shell.output);
+    assert.match(shell.output, /5 done, 0 failed/);
+    await waitChassis('power off', () => bmc.power() === '0');
+  });
+
+  test('boot-device NODE pxe --persistent reaches the BMC', async () => {
+    await api(d, 'PUT', `/api/v1/nodes/${names[0]}/boot-device`, { device: 'none' });
+    const res = await runCli(d, ['boot-device', names[0]!, 'pxe', '--persistent']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^cli-p1\s+pxe \(persistent\)\s*$/m);
+    await waitChassis('boot pxe', () => bmc.boot() === 'pxe');
+  });
 });
