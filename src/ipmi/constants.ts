@@ -38,6 +38,10 @@ export const CMD = {
   GET_CHANNEL_AUTH_CAPABILITIES: 0x38, // App
   SET_SESSION_PRIVILEGE_LEVEL: 0x3b, // App
   CLOSE_SESSION: 0x3c, // App
+  ACTIVATE_PAYLOAD: 0x48, // App
+  DEACTIVATE_PAYLOAD: 0x49, // App
+  GET_PAYLOAD_ACTIVATION_STATUS: 0x4a, // App
+  GET_PAYLOAD_INSTANCE_INFO: 0x4b, // App
   GET_CHASSIS_STATUS: 0x01, // Chassis
   CHASSIS_CONTROL: 0x02, // Chassis
   SET_SYSTEM_BOOT_OPTIONS: 0x08, // Chassis
@@ -166,3 +170,60 @@ export type BootDevice = keyof typeof BOOT_DEVICE;
 export const BOOT_PARAM_BOOT_FLAGS = 0x05;
 
 export const DEFAULT_PORT = 623;
+
+/** Activate Payload completion codes (table 24-2), as an operator reads them. */
+export const ACTIVATE_PAYLOAD_CC = {
+  ALREADY_ACTIVE: 0x80,
+  DISABLED: 0x81,
+  LIMIT_REACHED: 0x82,
+  CANNOT_ENCRYPT: 0x83,
+  MUST_ENCRYPT: 0x84,
+} as const;
+export const ACTIVATE_PAYLOAD_CC_TEXT: Readonly<Record<number, string>> = {
+  0x80: 'payload already active on another session',
+  0x81: 'the SOL payload is disabled on this BMC',
+  0x82: 'payload activation limit reached',
+  0x83: 'the BMC cannot activate the payload with encryption',
+  0x84: 'the BMC requires encryption for this payload',
+};
+
+/** Deactivate Payload completion code 0x80 (table 24-3): nothing was active. */
+export const DEACTIVATE_PAYLOAD_NOT_ACTIVE = 0x80;
+
+/** Activate Payload auxiliary data byte 1 for SOL (table 24-2). */
+export const SOL_AUX = {
+  ENCRYPT: 0x80,
+  AUTHENTICATE: 0x40,
+  /** Bits 3:2 = 01b: serial/modem alerts are deferred while SOL is active. */
+  ALERTS_DEFERRED: 0x04,
+  /** Bit 1: CTS/DCD/DSR stay deasserted until a packet asserts them (we leave this 0). */
+  DEASSERT_HANDSHAKE: 0x02,
+} as const;
+
+/** SOL payload (section 15.9, table 15-2): 4 header bytes, then characters. */
+export const SOL_HEADER_LENGTH = 4;
+/** Packet sequence numbers run 1..15; 0 marks an ack-only packet (and "no ack" in the ack field). */
+export const SOL_MAX_SEQUENCE = 15;
+
+/** Operation byte, remote console to BMC (table 15-2). */
+export const SOL_OP = {
+  NACK: 0x40,
+  RING_WOR: 0x20,
+  /** Generate a BREAK on the serial line (300 ms). */
+  BREAK: 0x10,
+  CTS_PAUSE: 0x08,
+  DROP_DCD_DSR: 0x04,
+  FLUSH_INBOUND: 0x02,
+  FLUSH_OUTBOUND: 0x01,
+} as const;
+
+/** Status byte, BMC to remote console (table 15-2). */
+export const SOL_STATUS = {
+  NACK: 0x40,
+  /** The host's serial port is not available (e.g. powered off). */
+  TRANSFER_UNAVAILABLE: 0x20,
+  /** The BMC is ending the SOL payload. */
+  DEACTIVATING: 0x10,
+  TRANSMIT_OVERRUN: 0x08,
+  BREAK_DETECTED: 0x04,
+} as const;

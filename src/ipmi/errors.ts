@@ -1,6 +1,6 @@
 // Every error the IPMI library raises on purpose, in one catalogue: a code and a message.
 // Callers (drivers, API) read `code`; the message names the BMC and the action.
-import { completionCodeText, rmcpStatusText } from './constants.js';
+import { ACTIVATE_PAYLOAD_CC_TEXT, completionCodeText, rmcpStatusText } from './constants.js';
 
 export class IpmiError extends Error {
   constructor(
@@ -38,4 +38,18 @@ export const ipmiErrors = {
   COMPLETION: (bmc: string, action: string, code: number) =>
     new IpmiError('IPMI_COMPLETION_CODE', `${bmc}: ${action} failed: ${completionCodeText(code)} (${hex(code)})`, { completionCode: code }),
   BAD_ARGUMENT: (what: string) => new IpmiError('IPMI_BAD_ARGUMENT', what),
+  SOL_BUSY: (bmc: string, instance: number) =>
+    new IpmiError(
+      'IPMI_SOL_BUSY',
+      `${bmc}: SOL instance ${instance} is already active on another session (another console client holds it); ` +
+        'end that client (ipmitool: sol deactivate) or open this console with takeOver: true to take it over',
+      { completionCode: 0x80 },
+    ),
+  SOL_REFUSED: (bmc: string, code: number) =>
+    new IpmiError('IPMI_SOL_REFUSED', `${bmc}: Activate Payload (SOL) refused: ${ACTIVATE_PAYLOAD_CC_TEXT[code] ?? completionCodeText(code)} (${hex(code)})`, { completionCode: code }),
+  SOL_PORT: (bmc: string, port: number) =>
+    new IpmiError('IPMI_SOL_PORT', `${bmc}: the BMC wants SOL traffic on UDP port ${port}, apart from the session; that is not supported`),
+  SOL_TIMEOUT: (bmc: string, tries: number, ms: number) =>
+    new IpmiError('IPMI_SOL_TIMEOUT', `${bmc}: SOL: console input not acknowledged after ${tries} tries (${ms} ms); the console is dead`),
+  SOL_DEACTIVATED: (bmc: string, why: string) => new IpmiError('IPMI_SOL_DEACTIVATED', `${bmc}: SOL deactivated: ${why}`),
 } as const;

@@ -9,7 +9,7 @@ export {
   type Privilege,
 } from './constants.js';
 export { IpmiError } from './errors.js';
-export { IpmiSession, type IpmiSessionOptions } from './session.js';
+export { IpmiSession, type IpmiSessionOptions, type PayloadHandler } from './session.js';
 export { IpmiTransport } from './transport.js';
 export {
   chassisControl,
@@ -22,3 +22,20 @@ export {
   type DeviceId,
   type PowerState,
 } from './chassis.js';
+export {
+  buildActivatePayload,
+  buildDeactivatePayload,
+  buildSolPacket,
+  deactivateSol,
+  getSolActivationStatus,
+  parseActivatePayloadResponse,
+  parsePayloadActivationStatus,
+  parsePayloadInstanceInfo,
+  parseSolPacket,
+  SolConsole,
+  type PayloadActivationStatus,
+  type PayloadCarrier,
+  type SolActivation,
+  type SolConsoleOptions,
+  type SolPacket,
+} from './sol.js';

@@ -1,6 +1,7 @@
 // One RMCP+ session with one BMC: setup (Get Channel Auth Capabilities, Open Session, RAKP 1-4),
 // then protected IPMI requests matched to responses by rqSeq, retransmitted on timeout, kept
-// alive while idle, and closed with Close Session. The socket belongs to the transport.
+// alive while idle, and closed with Close Session. Other payload types (SOL) travel through
+// sendPayload()/onPayload(); their protocol lives elsewhere. The socket belongs to the transport.
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +42,7 @@ import {
   rakp3AuthCode,
   type HandshakeValues,
 } from './rakp.js';
+import { ReplayWindow } from './replay-window.js';
 import { IpmiTransport, type TransportEndpoint } from './transport.js';
 
 export interface IpmiSessionOptions {
@@ -67,12 +69,19 @@ type Inbound = { kind: 'v1.5'; message: Buffer } | { kind: 'v2.0'; payloadType: 
 
 type Waiter = (inbound: Inbound) => boolean;
 
+/** Receives the (checked, decrypted) payloads of one non-IPMI payload type, e.g. SOL. */
+export type PayloadHandler = (payload: Buffer) => void;
+
 export function normalizePrivilege(p: string | undefined): Privilege {
   const name = (p ?? 'administrator').toLowerCase();
   if (!Object.hasOwn(PRIVILEGE, name)) throw ipmiErrors.BAD_ARGUMENT(`unknown IPMI privilege level '${p}' (use ${Object.keys(PRIVILEGE).join(', ')})`);
   return name as Privilege;
 }
 
+/**
+ * Events: 'close' (reason: 'closed' after close(), or the IpmiError that ended it, e.g. a
+ * keepalive nobody answered) once, when the session ends after a successful open().
+ */
 export class IpmiSession extends EventEmitter implements TransportEndpoint {
   readonly bmc: string;
   readonly port: number;
@@ -86,6 +95,8 @@ export class IpmiSession extends EventEmitter implements TransportEndpoint {
   private outboundSequence = 0;
   private nextRqSeq = 1;
   private readonly waiters = new Set<Waiter>();
+  private readonly payloadHandlers = new Map<number, PayloadHandler>();
+  private readonly replay = new ReplayWindow();
   private keepalive?: NodeJS.Timeout;
   private readonly transport: IpmiTransport;
   private readonly timeoutMs: number;
@@ -154,6 +165,22 @@ export class IpmiSession extends EventEmitter implements TransportEndpoint {
     return res;
   }
 
+  /** Send one protected (authenticated, encrypted) packet of a payload type; no answer is awaited. */
+  async sendPayload(payloadType: number, data: Buffer): Promise<void> {
+    if (this.state !== 'active') throw ipmiErrors.CLOSED(this.bmc, `sending payload type 0x${payloadType.toString(16)}`);
+    await this.transport.send(this.protect(payloadType, data), this.address, this.port);
+  }
+
+  /** Route inbound packets of a payload type (not IPMI: responses go to their requests) to a handler. */
+  onPayload(payloadType: number, handler: PayloadHandler): () => void {
+    if (payloadType === PAYLOAD.IPMI) throw ipmiErrors.BAD_ARGUMENT('IPMI responses are matched to requests, not handled by payload type');
+    if (this.payloadHandlers.has(payloadType)) throw ipmiErrors.BAD_ARGUMENT(`payload type 0x${payloadType.toString(16)} already has a handler on this session`);
+    this.payloadHandlers.set(payloadType, handler);
+    return () => {
+      if (this.payloadHandlers.get(payloadType) === handler) this.payloadHandlers.delete(payloadType);
+    };
+  }
+
   /** Close Session (best effort: one try), then let go of the transport. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
@@ -180,12 +207,17 @@ export class IpmiSession extends EventEmitter implements TransportEndpoint {
           // Once active, only protected packets count: anything else could be spoofed.
           if (!pkt.authenticated || !pkt.signed || !pkt.authCode) return;
           if (!equalBytes(integrityCode(this.suite, this.keys.k1, pkt.signed), pkt.authCode)) return;
+          if (!this.replay.accept(pkt.sequence)) return;
           if (pkt.encrypted) payload = decryptPayload(this.keys.k2, payload);
         }
         inbound = { kind: 'v2.0', payloadType: pkt.payloadType, payload };
       }
     } catch {
       return; // garbage on the wire is not our caller's problem; the request times out if it mattered
+    }
+    if (inbound.kind === 'v2.0' && inbound.payloadType !== PAYLOAD.IPMI && this.state === 'active') {
+      this.payloadHandlers.get(inbound.payloadType)?.(inbound.payload);
+      return;
     }
     for (const waiter of this.waiters) if (waiter(inbound)) return;
   }
@@ -338,6 +370,7 @@ export class IpmiSession extends EventEmitter implements TransportEndpoint {
   private teardown(): void {
     clearTimeout(this.keepalive);
     this.state = 'closed';
+    this.payloadHandlers.clear();
     this.emit('teardown');
     this.transport.detach(this);
   }
