@@ -80,7 +80,7 @@ export function nodeCommand(): Command {
   node.command('create')
     .description('create a node')
     .argument('<name>', 'node name')
-    .requiredOption('--driver <driver>', 'console driver: cmd, ssh, telnet, tcp')
+    .requiredOption('--driver <driver>', 'console driver: cmd, ssh, telnet, tcp, ipmi-sol, ipmitool-sol')
     .option('--param <key=value>', 'driver parameter, repeatable (e.g. cmd="/bin/bash -l"); KEY-file=PATH reads the value from a file, KEY-file=- from stdin', collect)
     .option('--label <key=value>', 'label, repeatable', collect)
     .option('--power <driver>', 'power driver: ipmi, ipmitool (without --power-param it shares an ipmi-sol/ipmitool-sol console\'s params)')

@@ -66,7 +66,11 @@ async function forEachNode(nodes: string[], concurrency: number, op: (node: stri
 
 function report(results: PowerResult[], column: string, format: OutputFormat): void {
   if (format === 'json') return printJson(results);
-  printTable(['NODE', column, 'ERROR'], results.map((r) => [r.node, r.ok ? r.result! : 'failed', r.ok ? '' : `${r.error}: ${r.message}`]));
+  const anyFailed = results.some((r) => !r.ok);
+  printTable(
+    ['NODE', column, ...(anyFailed ? ['ERROR'] : [])],
+    results.map((r) => [r.node, r.ok ? r.result! : 'failed', ...(anyFailed ? [r.ok ? '' : `${r.error}: ${r.message}`] : [])]),
+  );
   if (results.length > 1) {
     const failed = results.filter((r) => !r.ok).length;
     process.stdout.write(`${results.length - failed} done, ${failed} failed\n`);

@@ -68,38 +68,78 @@ function nextSpawnTurn(): Promise<void> {
   return turn;
 }
 
-class CmdConsole extends EventEmitter implements ConsoleDriver {
-  private proc?: pty.IPty;
-  private exited?: Promise<void>;
-  private closed = false;
+/** A program to run as a console: what the cmd driver runs, and what other drivers build on it. */
+export interface PtyProgram {
+  argv: string[];
+  /** Added to the daemon's environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+  term?: string;
+}
 
-  constructor(private readonly params: CmdParams, private readonly ctx: DriverContext) {
+/** A program in a pseudo-terminal as a console; drivers that run a client program extend it. */
+export class PtyConsole extends EventEmitter implements ConsoleDriver {
+  private proc?: pty.IPty;
+  /** Resolves when the program has ended (set once it started). */
+  protected exited?: Promise<void>;
+  protected closed = false;
+
+  constructor(private readonly program: PtyProgram, private readonly ctx: DriverContext) {
     super();
   }
 
   async open(): Promise<void> {
-    const argv = commandArgv(this.params.cmd);
-    const env = { ...process.env, ...this.params.env } as Record<string, string>;
-    const file = await resolveExecutable(argv[0], env.PATH);
+    const { argv } = this.program;
+    const env = { ...process.env, ...this.program.env } as Record<string, string>;
+    const file = await resolveExecutable(argv[0]!, env.PATH);
     await nextSpawnTurn();
     if (this.closed) throw new Error('closed before it started');
     const proc = pty.spawn(file, argv.slice(1), {
-      name: this.params.term ?? 'xterm-256color',
+      name: this.program.term ?? 'xterm-256color',
       cols: this.ctx.cols,
       rows: this.ctx.rows,
-      cwd: this.params.cwd ?? process.cwd(),
+      cwd: this.program.cwd ?? process.cwd(),
       env,
       encoding: null,
     });
     this.proc = proc;
-    this.exited = new Promise((resolve) => {
+    let opened = false;
+    const exit = new Promise<string>((resolve) => {
       proc.onExit(({ exitCode, signal }) => {
         this.proc = undefined;
-        resolve();
-        this.emit('close', signal ? `process exited on signal ${signal}` : `process exited with code ${exitCode}`);
+        const reason = this.exitReason(signal ? `process exited on signal ${signal}` : `process exited with code ${exitCode}`);
+        resolve(reason);
+        if (opened) this.emit('close', reason);
       });
     });
-    proc.onData((chunk) => this.emit('data', chunk as unknown as Buffer));
+    this.exited = exit.then(() => undefined);
+    proc.onData((chunk) => {
+      this.output(chunk as unknown as Buffer);
+      this.emit('data', chunk as unknown as Buffer);
+    });
+    try {
+      // A program that ends before it is ready failed to open: open() says why, no 'close'.
+      const failed = exit.then((reason) => Promise.reject(new Error(reason)));
+      failed.catch(() => undefined); // matters only until ready
+      await Promise.race([this.ready(), failed]);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    opened = true;
+  }
+
+  /** Resolves when the program is ready for input; a client program may first need to log in. */
+  protected ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Lets a subclass watch what the program prints (e.g. its error messages). */
+  protected output(_chunk: Buffer): void {}
+
+  /** Lets a subclass say why the program ended, better than its exit code. */
+  protected exitReason(reason: string): string {
+    return reason;
   }
 
   write(data: Buffer): void {
@@ -124,6 +164,10 @@ class CmdConsole extends EventEmitter implements ConsoleDriver {
 
   info(): Record<string, unknown> {
     return this.proc ? { pid: this.proc.pid } : {};
+  }
+
+  protected get running(): boolean {
+    return this.proc !== undefined;
   }
 
   /** Hang up the whole process group, then kill it if it does not go. */
@@ -163,5 +207,5 @@ export const cmdDriver: ConsoleDriverDefinition<CmdParams> = {
     }
     return undefined;
   },
-  create: (params, ctx) => new CmdConsole(params, ctx),
+  create: (params, ctx) => new PtyConsole({ argv: commandArgv(params.cmd), env: params.env, cwd: params.cwd, term: params.term }, ctx),
 };

@@ -1,6 +1,8 @@
 export type { ConsoleDriver, ConsoleDriverDefinition, DriverContext } from './types.js';
 export { DriverRegistry, SECRET_MASK } from './registry.js';
 import { cmdDriver } from './cmd.js';
+import { ipmiSolDriver } from './ipmi-sol.js';
+import { ipmitoolSolDriver } from './ipmitool-sol.js';
 import { sshDriver } from './ssh.js';
 import { DriverRegistry } from './registry.js';
 import type { ConsoleDriverDefinition } from './types.js';
@@ -9,5 +11,5 @@ import { telnetDriver } from './telnet.js';
 
 /** Every console driver this build knows. */
 export function builtinDrivers(): DriverRegistry<ConsoleDriverDefinition> {
-  return new DriverRegistry([cmdDriver, sshDriver, telnetDriver, tcpDriver]);
+  return new DriverRegistry([cmdDriver, sshDriver, telnetDriver, tcpDriver, ipmiSolDriver, ipmitoolSolDriver]);
 }

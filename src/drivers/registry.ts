@@ -19,7 +19,7 @@ function convertScalars(schema: TSchema, params: unknown): unknown {
   const out: Record<string, unknown> = { ...params };
   for (const [key, value] of Object.entries(out)) {
     if (typeof value !== 'string') continue;
-    const type = props[key]?.type;
+    const type = scalarType(props[key]);
     if (type === 'integer' && INTEGER.test(value)) out[key] = Number(value);
     else if (type === 'number' && NUMBER.test(value)) out[key] = Number(value);
     else if (type === 'boolean' && (value === 'true' || value === 'false')) out[key] = value === 'true';
@@ -28,6 +28,15 @@ function convertScalars(schema: TSchema, params: unknown): unknown {
 }
 
 /** The drivers of one kind (console or power): their params checked, their secrets masked. */
+/** The JSON type of a param's schema; a choice of numeric literals (cipher suite 3 | 17) counts as a number. */
+function scalarType(schema: TSchema | undefined): unknown {
+  if (!schema) return undefined;
+  if (schema.type) return schema.type;
+  const anyOf = (schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (anyOf?.length && anyOf.every((s) => typeof s.const === 'number')) return 'number';
+  return undefined;
+}
+
 export class DriverRegistry<D extends DriverDefinition<any> = DriverDefinition> {
   private readonly defs = new Map<string, D>();
   private readonly checks = new Map<string, TypeCheck<TSchema>>();

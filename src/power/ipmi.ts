@@ -1,6 +1,6 @@
 // `ipmi`: power and boot device over the native RMCP+ library, one short session per operation,
 // all sessions on one UDP socket.
-import { BmcParams, BMC_SECRET_PARAMS, IPMI_DEFAULT_PORT } from '../drivers/bmc-params.js';
+import { BmcParams, BMC_SECRET_PARAMS, ipmiSessionOptions } from '../drivers/bmc-params.js';
 import { chassisControl, getPowerState, IpmiError, IpmiSession, IpmiTransport, setBootDevice, type ChassisControlAction } from '../ipmi/index.js';
 import { PowerTimeoutError, type PowerAction, type PowerDriver, type PowerDriverDefinition } from './types.js';
 
@@ -25,13 +25,7 @@ export const ipmiPowerDriver: PowerDriverDefinition<BmcParams> = {
     };
     const inSession = async <T>(fn: (s: IpmiSession) => Promise<T>): Promise<T> => {
       const session = await IpmiSession.open({
-        host: params.host,
-        port: params.port ?? IPMI_DEFAULT_PORT,
-        user: params.user,
-        password: params.password,
-        cipherSuite: params.cipherSuite ?? 3,
-        privilege: params.privilege ?? 'administrator',
-        timeoutMs: params.timeoutMs ?? 1000,
+        ...ipmiSessionOptions(params),
         keepaliveMs: 0,
         transport: (shared ??= new IpmiTransport()),
       });

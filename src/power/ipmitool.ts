@@ -1,27 +1,8 @@
 // `ipmitool`: power and boot device by running the ipmitool binary (lanplus), for BMCs the
 // native code does not handle. The password goes through the environment (-E), never argv.
 import { execFile } from 'node:child_process';
-import { BmcParams, BMC_SECRET_PARAMS, IPMI_DEFAULT_PORT } from '../drivers/bmc-params.js';
+import { BmcParams, BMC_SECRET_PARAMS, IPMITOOL_RETRIES, ipmitoolArgs } from '../drivers/bmc-params.js';
 import { PowerTimeoutError, type PowerDriver, type PowerDriverDefinition, type PowerState } from './types.js';
-
-/** ipmitool's own retries times its per-try timeout, plus room to start: then it is hung. */
-const RETRIES = 3;
-
-/** The ipmitool arguments that reach a BMC (everything before the command); no password. */
-export function ipmitoolArgs(p: BmcParams): string[] {
-  const seconds = Math.max(1, Math.ceil((p.timeoutMs ?? 1000) / 1000));
-  return [
-    '-I', 'lanplus',
-    '-H', p.host,
-    '-p', String(p.port ?? IPMI_DEFAULT_PORT),
-    '-U', p.user,
-    '-E',
-    '-C', String(p.cipherSuite ?? 3),
-    '-L', (p.privilege ?? 'administrator').toUpperCase(),
-    '-N', String(seconds),
-    '-R', String(RETRIES),
-  ];
-}
 
 /** `Chassis Power is on` → 'on'. */
 export function parsePowerStatus(out: string): PowerState {
@@ -38,7 +19,8 @@ export const ipmitoolPowerDriver: PowerDriverDefinition<BmcParams> = {
   sharesParamsWith: ['ipmi-sol', 'ipmitool-sol'],
   create(params): PowerDriver {
     const base = ipmitoolArgs(params);
-    const limitMs = (params.timeoutMs ?? 1000) * (RETRIES + 2) + 5000;
+    // Every try timing out, plus room to start: past that, ipmitool is hung.
+    const limitMs = (params.timeoutMs ?? 1000) * (IPMITOOL_RETRIES + 2) + 5000;
     const run = (args: string[]) =>
       new Promise<string>((resolve, reject) => {
         execFile('ipmitool', [...base, ...args], { env: { ...process.env, IPMI_PASSWORD: params.password }, timeout: limitMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {

@@ -17,7 +17,8 @@ let bmc: BmcSim;
 let d: DaemonHandle;
 
 before(async () => {
-  [bmc, d] = await Promise.all([startBmcSim(), startDaemon()]);
+  bmc = await startBmcSim();
+  d = await startDaemon();
 });
 after(async () => {
   await Promise.all([d?.stop(), bmc?.stop()]);
