@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { escapeRegExp } from './console-clients.js';
 import { tempDir } from './daemon.js';
+import { freeUdpPort } from './ports.js';
 import { exited, spawnTracked, stopProcess } from './processes.js';
 import { waitUntil } from './wait.js';
 
@@ -83,14 +84,6 @@ export interface SerialLine {
   /** Resolves when `check` holds, re-checked whenever something arrives or the line changes. */
   waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs?: number): Promise<T>;
   waitReceived(pattern: string | RegExp, timeoutMs?: number): Promise<string>;
-}
-
-function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  }));
 }
 
 // Get Channel Authentication Capabilities in an IPMI 1.5 wrapper: any answer means "listening".
