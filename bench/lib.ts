@@ -179,19 +179,33 @@ export function cpuDeltaMs(before: Map<number, number>, after: Map<number, numbe
 }
 
 /**
- * Per-PID CPU time in ns from /proc/PID/schedstat: the scheduler's exact run time. utime/stime in
+ * Per-PID CPU time in ns from schedstat: the scheduler's exact run time. utime/stime in
  * /proc/PID/stat are sampled at the timer tick on this kernel (CONFIG_TICK_CPU_ACCOUNTING) and miss
  * short bursts that start right after a tick (a process woken by a 1 s timer that runs for 50 µs is
  * never charged), which matters when hundreds of processes each do a little work a second.
+ * /proc/PID/schedstat is the main thread's alone, so this sums /proc/PID/task/TID/schedstat over
+ * every thread: a Node process does its file writes, GC and async crypto on other threads.
  */
 export function runNsByPid(pids: number[]): Map<number, number> {
   const m = new Map<number, number>();
   for (const pid of pids) {
+    let tids: string[];
     try {
-      m.set(pid, Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]));
+      tids = readdirSync(`/proc/${pid}/task`);
     } catch {
-      // gone
+      continue; // gone
     }
+    let ns = 0;
+    let seen = false;
+    for (const tid of tids) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        seen = true;
+      } catch {
+        // thread gone
+      }
+    }
+    if (seen) m.set(pid, ns);
   }
   return m;
 }
@@ -289,19 +303,37 @@ export function rssKb(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + statusKb(pid, 'VmRSS'), 0);
 }
 
-/** Sum of PSS (kB) from smaps_rollup, or undefined if it cannot be read. */
-export function pssKb(pids: number[]): number | undefined {
+/** Sum of the given smaps_rollup fields (kB) over the processes, or undefined if one cannot be read. */
+function smapsKb(pids: number[], fields: string[]): number | undefined {
   let sum = 0;
   for (const pid of pids) {
+    let text: string;
     try {
-      const m = /^Pss:\s*(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      if (!m) return undefined;
-      sum += Number(m[1]);
+      text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     } catch {
       return undefined;
     }
+    for (const f of fields) {
+      const m = new RegExp(`^${f}:\\s*(\\d+) kB`, 'm').exec(text);
+      if (!m) return undefined;
+      sum += Number(m[1]);
+    }
   }
   return sum;
+}
+
+/** Sum of PSS (kB) from smaps_rollup, or undefined if it cannot be read. */
+export function pssKb(pids: number[]): number | undefined {
+  return smapsKb(pids, ['Pss']);
+}
+
+/**
+ * Memory only these processes hold (USS: Private_Clean + Private_Dirty, kB). Unlike PSS it does
+ * not move when other processes start or stop sharing the same files (other node processes on the
+ * machine share node's text with the daemon).
+ */
+export function ussKb(pids: number[]): number | undefined {
+  return smapsKb(pids, ['Private_Clean', 'Private_Dirty']);
 }
 
 /** Whole-machine CPU busy % (all cores = 100 %) over `ms`, from /proc/stat. */

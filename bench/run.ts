@@ -1,12 +1,14 @@
 // Switchboard vs conserver, side by side on this machine.
-//   npm run bench                              # build, then every part
-//   node --import tsx bench/run.ts fanout      # one part (or several): fanout, echo, many, ssh
+//   npm run bench                              # build, then every part but ipmi
+//   node --import tsx bench/run.ts fanout      # one part (or several): fanout, echo, many, ssh, ipmi
+//   npm run bench -- ipmi                      # build, then the ipmi part (not in the default set)
 // Prints a markdown report on stdout (progress on stderr) and writes it, with the raw numbers as
 // JSON, to bench/out/. Environment knobs: BENCH_REPS (fan-out repetitions, default 3),
 // BENCH_WINDOW_MS (fan-out window, 5000), BENCH_ECHO_SAMPLES (2000), BENCH_CONSOLES (1000),
 // BENCH_SB_NODE_ARGS (extra node flags for the daemon, e.g. --cpu-prof --cpu-prof-dir=DIR),
 // BENCH_SSH_CONSOLES (ssh console counts, default 200,500), BENCH_SSH_WINDOW_MS (10000),
-// BENCH_SSH_OPTS (extra ssh client options for conserver's consoles).
+// BENCH_SSH_OPTS (extra ssh client options for conserver's consoles), BENCH_IPMI_BMCS (simulated
+// BMCs, default 100), BENCH_IPMI_WINDOW_MS (ipmi CPU windows, 20000), BENCH_IPMI_THROUGHPUT_MB (5).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,16 +16,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runEcho, echoTable, type EchoResult } from './echo-latency.js';
 import { runFanout, fanoutTable, FANOUT_CLIENTS, type FanoutResult } from './fanout.js';
+import { ipmiTable, ipmiVerdicts, runIpmi, type IpmiResult } from './ipmi.js';
 import { cleanupAll, fmt, log, machineBusyPct, markdownTable } from './lib.js';
 import { runMany, manyTable, type ManyResult } from './many-consoles.js';
+import { IPMI_SIM, IPMITOOL } from './peers/bmc.js';
 import { CONSERVER, CONSOLE, Conserver } from './peers/conserver.js';
 import { SSH, SSHD } from './peers/sshd.js';
 import { REPO } from './peers/switchboard.js';
 import { runSsh, sshTable, type SshResult } from './ssh-consoles.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARTS = ['fanout', 'echo', 'many', 'ssh'] as const;
+const PARTS = ['fanout', 'echo', 'many', 'ssh', 'ipmi'] as const;
 type Part = (typeof PARTS)[number];
+/** What a bare `npm run bench` runs: ipmi (about 2¼ more minutes, needs openipmi) only when asked for by name. */
+const DEFAULT_PARTS: Part[] = ['fanout', 'echo', 'many', 'ssh'];
 
 /** conserver's figures from ../shared/tools/conserver-notes.md (ms CPU per MB at 1 / 10 / 50 clients). */
 /** Above this whole-machine busy % with nothing of ours running, the run is flagged as disturbed. */
@@ -32,7 +38,7 @@ const QUIET_PCT = 15;
 const NOTES_CS_CPU_PER_MB: Record<number, number> = { 1: 8.7, 10: 2.0, 50: 1.4 };
 
 function parseParts(argv: string[]): Part[] {
-  if (argv.length === 0) return [...PARTS];
+  if (argv.length === 0) return [...DEFAULT_PARTS];
   for (const a of argv) {
     if (!(PARTS as readonly string[]).includes(a)) {
       throw new Error(`unknown part '${a}'; usage: node --import tsx bench/run.ts [${PARTS.join('|')} ...]`);
@@ -43,9 +49,11 @@ function parseParts(argv: string[]): Part[] {
 
 function preflight(parts: Part[]): void {
   const missing: string[] = [];
-  for (const bin of [CONSERVER, CONSOLE, '/usr/bin/socat']) if (!existsSync(bin)) missing.push(bin);
+  // Every part but ipmi compares with conserver.
+  if (parts.some((p) => p !== 'ipmi')) for (const bin of [CONSERVER, CONSOLE, '/usr/bin/socat']) if (!existsSync(bin)) missing.push(bin);
   if (parts.includes('ssh')) for (const bin of [SSHD, SSH, '/usr/bin/perl']) if (!existsSync(bin)) missing.push(bin);
-  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install -y conserver-server conserver-client socat openssh-server openssh-client`);
+  if (parts.includes('ipmi')) for (const bin of [IPMI_SIM, IPMITOOL]) if (!existsSync(bin)) missing.push(bin);
+  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install -y conserver-server conserver-client socat openssh-server openssh-client openipmi ipmitool`);
   if (parts.includes('ssh') && process.getuid?.() !== 0) throw new Error('the ssh part needs root (it creates the test users and runs sshd)');
   if (!existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npm run build` (npm run bench does)');
 }
@@ -86,7 +94,7 @@ interface Verdict {
   met: boolean;
 }
 
-function verdicts(fanout?: FanoutResult, echo?: EchoResult, many?: ManyResult, ssh?: SshResult): Verdict[] {
+function verdicts(fanout?: FanoutResult, echo?: EchoResult, many?: ManyResult, ssh?: SshResult, ipmi?: IpmiResult): Verdict[] {
   const out: Verdict[] = [];
   if (fanout) {
     for (const n of FANOUT_CLIENTS) {
@@ -142,6 +150,7 @@ function verdicts(fanout?: FanoutResult, echo?: EchoResult, many?: ManyResult, s
     }
     for (const f of ssh.failed) out.push({ target: `${f.consoles} ssh consoles through ${f.server}`, measured: f.error.slice(0, 200), met: false });
   }
+  if (ipmi) out.push(...ipmiVerdicts(ipmi));
   return out;
 }
 
@@ -149,11 +158,16 @@ async function main(): Promise<void> {
   const parts = parseParts(process.argv.slice(2));
   preflight(parts);
   const info = await machine();
+  if (parts.includes('ipmi')) {
+    info.ipmitool = firstLine(IPMITOOL, ['-V']);
+    info.ipmi_sim = firstLine('dpkg-query', ['-W', '-f', '${Package} ${Version}', 'openipmi']); // ipmi_sim --version exits 1
+  }
   const t0 = Date.now();
   let fanout: FanoutResult | undefined;
   let echo: EchoResult | undefined;
   let many: ManyResult | undefined;
   let ssh: SshResult | undefined;
+  let ipmi: IpmiResult | undefined;
   /** How busy the machine was (with nothing of ours running) just before each part. */
   const quiet: Record<string, number> = {};
   const checkQuiet = async (part: string) => {
@@ -180,6 +194,11 @@ async function main(): Promise<void> {
       await checkQuiet('ssh');
       log('ssh: concurrent ssh consoles against a local sshd');
       ssh = await runSsh();
+    }
+    if (parts.includes('ipmi')) {
+      await checkQuiet('ipmi');
+      log('ipmi: SOL consoles of simulated BMCs, native ipmi-sol vs ipmitool-sol');
+      ipmi = await runIpmi();
     }
   } finally {
     await cleanupAll();
@@ -221,13 +240,28 @@ async function main(): Promise<void> {
       + '"All connected": until the server reports every console up (Switchboard: session connected; conserver: `console -u` up, which only means ssh was started). '
       + '"All printing": until every console log holds a line from the session. Memory per console = (after − before) / N, measured after the CPU window; '
       + 'conserver\'s "before" is an instance with 1 ssh console, so it divides by N − 1. '
-      + 'CPU is read from /proc/PID/schedstat (exact run time): this kernel samples utime/stime at the tick, which misses the short timer-aligned bursts of hundreds of mostly idle processes. '
+      + 'CPU is read from /proc/PID/task/*/schedstat, every thread (exact run time): this kernel samples utime/stime at the tick, which misses the short timer-aligned bursts of hundreds of mostly idle processes. '
       + `Every session runs \`${ssh.tickCommand}\` (sshd ForceCommand); the sshd side is the same for both and is not counted.`, '');
     md.push(sshTable(ssh), '');
     for (const s of ssh.samples) if (s.note) md.push(`${s.server}, ${s.consoles}: ${s.note}`, '');
     for (const f of ssh.failed) md.push(`${f.server} with ${f.consoles} consoles failed: ${f.error}`, '');
   }
-  const v = verdicts(fanout, echo, many, ssh);
+  if (ipmi) {
+    md.push(`## IPMI Serial over LAN: ${ipmi.bmcs} simulated BMCs (ipmi_sim), native \`ipmi-sol\` vs \`ipmitool-sol\``, '');
+    md.push(`${ipmi.bmcs} OpenIPMI ipmi_sim processes on loopback (up in ${fmt(ipmi.bmcStartSeconds, 1)} s, ${fmt(ipmi.bmcPssKb / 1024, 1)} MB PSS together, never counted), `
+      + 'each with an SOL serial line held by the bench (ipmi_sim is the TCP client of `sol "tcp:…"`), so the bench writes what every host prints. '
+      + 'One daemon per driver in turn, on the same BMCs; params cipherSuite 3, administrator, timeoutMs 1000, takeOver false. '
+      + 'Console 1 is created alone (POST /api/v1/nodes), then consoles 2..N with one POST /api/v1/bulk/nodes, timed until GET /api/v1/nodes shows every session connected. '
+      + 'Memory: the daemon is started with the V8 inspector on, and every reading follows two full GCs (HeapProfiler.collectGarbage) and 1 s; '
+      + 'per console = (with N consoles − the same daemon with 0 nodes) / N, in brackets (N − 1 console) / (N − 1) without the first console\'s one-time cost; '
+      + 'for ipmitool-sol plus the ipmitool processes\' PSS / N. CPU = daemon + its children, every thread, from /proc/PID/task/*/schedstat. '
+      + 'Ticking: the bench writes one line a second on every serial line (staggered over the second). Throughput: text poured into one serial line as fast as ipmi_sim reads it '
+      + '(without a history buffer ipmi_sim stops reading while its 16 KB SOL buffer waits for ACKs, so nothing is dropped), timed until an end marker is in the node\'s log file (tmpfs).', '');
+    md.push(ipmiTable(ipmi), '');
+    for (const x of ipmi.samples) if (x.warningSamples.length) md.push(`${x.driver}: first daemon warnings: \`${x.warningSamples.join('` `')}\``, '');
+    for (const f of ipmi.failed) md.push(`${f.driver} failed: ${f.error}`, '');
+  }
+  const v = verdicts(fanout, echo, many, ssh, ipmi);
   if (v.length) {
     md.push('## Targets', '');
     md.push(markdownTable(['target', 'measured', 'verdict'], v.map((x) => [x.target, x.measured, x.met ? 'met' : '**not met**'])), '');
@@ -240,7 +274,7 @@ async function main(): Promise<void> {
   const stamp = info.date.replace(/[:.]/g, '-');
   writeFileSync(path.join(outDir, `results-${stamp}.md`), `${report}\n`);
   writeFileSync(path.join(outDir, 'latest.md'), `${report}\n`);
-  writeFileSync(path.join(outDir, `results-${stamp}.json`), `${JSON.stringify({ machine: info, parts, fanout, echo, many, ssh, targets: v }, null, 2)}\n`);
+  writeFileSync(path.join(outDir, `results-${stamp}.json`), `${JSON.stringify({ machine: info, parts, fanout, echo, many, ssh, ipmi, targets: v }, null, 2)}\n`);
   log(`written to ${path.relative(REPO, outDir)}/results-${stamp}.md (and latest.md, .json)`);
 }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { start, stop, waitFor, withTimeout, type Started } from '../lib.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -13,6 +14,11 @@ export interface SwitchboardOptions {
   /** Rotate console logs at this size (bench default: never within a run). */
   logMaxBytes?: number;
   readyTimeoutMs?: number;
+  /**
+   * Open the V8 inspector on a free loopback port, so the bench can ask for a full garbage
+   * collection before it reads memory (collectGarbage). Nothing attaches in between.
+   */
+  inspect?: boolean;
 }
 
 export interface NodeView {
@@ -24,8 +30,13 @@ export class Switchboard {
   readonly token = randomBytes(24).toString('hex');
   http = '';
   consolePort = 0;
+  /** Log lines the daemon wrote so far, per pino `msg` (e.g. 'session state', 'console failed'). */
+  readonly logCounts = new Map<string, number>();
+  /** The first warn/error lines (pino level ≥ 40), kept for reports. */
+  readonly warnings: string[] = [];
   private proc?: Started;
   private tail: string[] = [];
+  private inspectorUrl?: string;
 
   constructor(private readonly opts: SwitchboardOptions) {}
 
@@ -38,6 +49,7 @@ export class Switchboard {
     const args = [
       // e.g. BENCH_SB_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the daemon
       ...(process.env.BENCH_SB_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ...(this.opts.inspect ? ['--inspect=127.0.0.1:0'] : []),
       path.join(REPO, 'bin', 'switchboard.js'), 'serve',
       '--listen', '127.0.0.1:0', '--console-port', '0',
       '--data-dir', this.opts.dataDir, '--admin-token', this.token, '--log-level', 'info',
@@ -63,7 +75,11 @@ export class Switchboard {
         }
       }
     });
-    p.proc.stderr?.on('data', (chunk: Buffer) => this.remember(chunk.toString('utf8').trimEnd()));
+    p.proc.stderr?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      this.inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1];
+      this.remember(text.trimEnd());
+    });
     const exitedEarly = p.exited.then(({ code, signal }) => {
       throw new Error(`switchboard exited before it was ready (code ${code}, signal ${signal}):\n${this.tail.join('\n')}`);
     });
@@ -73,8 +89,51 @@ export class Switchboard {
   }
 
   private remember(line: string) {
+    if (line.startsWith('{')) {
+      try {
+        const j = JSON.parse(line) as { msg?: string; level?: number };
+        if (j.msg) this.logCounts.set(j.msg, (this.logCounts.get(j.msg) ?? 0) + 1);
+        if ((j.level ?? 0) >= 40 && this.warnings.length < 50) this.warnings.push(line);
+      } catch {
+        // not a log line
+      }
+    }
     this.tail.push(line);
     if (this.tail.length > 30) this.tail.shift();
+  }
+
+  /**
+   * Two full garbage collections through the inspector (start with `inspect`), then the V8 heap
+   * in use: memory read afterwards is what the daemon holds, not garbage waiting for a GC.
+   */
+  async collectGarbage(): Promise<{ usedSize: number; totalSize: number }> {
+    const url = this.inspectorUrl;
+    if (!url) throw new Error('switchboard was not started with inspect: true (or its inspector URL was not seen)');
+    const ws = new WebSocket(url);
+    try {
+      await withTimeout(new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      }), 10_000, `inspector ${url}`);
+      let nextId = 1;
+      const call = <T>(method: string) => withTimeout(new Promise<T>((resolve, reject) => {
+        const id = nextId++;
+        const onMessage = (data: WebSocket.RawData) => {
+          const msg = JSON.parse(data.toString()) as { id?: number; result?: T; error?: { message: string } };
+          if (msg.id !== id) return;
+          ws.off('message', onMessage);
+          if (msg.error) reject(new Error(`${method}: ${msg.error.message}`));
+          else resolve(msg.result as T);
+        };
+        ws.on('message', onMessage);
+        ws.send(JSON.stringify({ id, method }));
+      }), 30_000, `inspector ${method}`);
+      await call('HeapProfiler.collectGarbage');
+      await call('HeapProfiler.collectGarbage');
+      return await call<{ usedSize: number; totalSize: number }>('Runtime.getHeapUsage');
+    } finally {
+      ws.close();
+    }
   }
 
   lastLines(): string {
