@@ -10,7 +10,7 @@ import type { ConsoleDriverDefinition, HostKeyStore } from '../../src/drivers/ty
 import type { NodeSpec } from '../../src/model/node.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { Transcript } from '../support/console-clients.js';
-import { waitUntil } from '../support/wait.js';
+import { onEvents, waitUntil } from '../support/wait.js';
 
 export interface DriverHarness {
   driver: ConsoleDriverDefinition<any>;
@@ -64,10 +64,7 @@ function waitState(session: ConsoleSession, pred: (s: SessionStatus) => boolean,
   return waitUntil(() => (pred(session.status()) ? session.status() : undefined), {
     what,
     timeoutMs,
-    subscribe: (wake) => {
-      session.on('state', wake);
-      return () => session.off('state', wake);
-    },
+    subscribe: onEvents(session, 'state'),
     describe: () => JSON.stringify(session.status()),
   });
 }

@@ -8,9 +8,9 @@ import pino from 'pino';
 import { builtinDrivers } from '../../src/drivers/index.js';
 import { ipmiSolDriver, type IpmiSolConsole } from '../../src/drivers/ipmi-sol.js';
 import type { DriverContext } from '../../src/drivers/types.js';
+import { driverOutput } from '../support/console-clients.js';
 import { BMC_PASSWORD, BMC_USER, IpmitoolSol, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
 import { exited } from '../support/processes.js';
-import { waitUntil } from '../support/wait.js';
 import { driverContract } from './contract.js';
 
 let bmc: BmcSim;
@@ -39,25 +39,6 @@ const noHostKeys = { get: async () => undefined, remember: async (_e: string, f:
 const ctx = (): DriverContext => ({ node: 'sol-unit', cols: 80, rows: 24, logger: pino({ level: 'silent' }), hostKeys: noHostKeys });
 const create = (extra: Record<string, unknown> = {}) => ipmiSolDriver.create(params(extra) as never, ctx()) as IpmiSolConsole;
 
-/** Output of a console, to wait for text in it. */
-function collect(c: IpmiSolConsole): { text: () => string; waitFor(s: string): Promise<boolean> } {
-  let out = '';
-  c.on('data', (d: Buffer) => (out += d.toString('latin1')));
-  return {
-    text: () => out,
-    waitFor: (s) =>
-      waitUntil(() => out.includes(s), {
-        what: `console output ${JSON.stringify(s)}`,
-        timeoutMs: 10_000,
-        subscribe: (wake) => {
-          c.on('data', wake);
-          return () => c.off('data', wake);
-        },
-        describe: () => out.slice(-300),
-      }),
-  };
-}
-
 describe('ipmi-sol driver', () => {
   test('a client killed with -9 leaves SOL busy: a clear error, and takeOver gets the console', async () => {
     const ipm = new IpmitoolSol(bmc);
@@ -72,7 +53,7 @@ describe('ipmi-sol driver', () => {
 
     const c = create({ takeOver: true });
     await c.open();
-    const out = collect(c);
+    const out = driverOutput(c);
     assert.deepEqual(Object.keys(c.info()), ['bmc', 'bmcSessionId', 'instance', 'cipherSuite']);
     c.write(Buffer.from('echo took-$((40+2))\r'));
     await out.waitFor('took-42');
@@ -84,7 +65,7 @@ describe('ipmi-sol driver', () => {
   test('sendBreak reaches the serial line as a BREAK', async () => {
     const c = create();
     await c.open();
-    const out = collect(c);
+    const out = driverOutput(c);
     const breaks = bmc.serial!.breaks;
     await c.sendBreak();
     // ipmi_sim queues the BREAK and writes it out with the next characters typed.

@@ -6,9 +6,9 @@ import pino from 'pino';
 import { builtinDrivers } from '../../src/drivers/index.js';
 import { EscapeGuard, ipmitoolSolDriver } from '../../src/drivers/ipmitool-sol.js';
 import type { ConsoleSession } from '../../src/console/session.js';
+import { driverOutput } from '../support/console-clients.js';
 import { BMC_PASSWORD, BMC_RO_USER, BMC_USER, IpmitoolSol, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
 import { exited } from '../support/processes.js';
-import { waitUntil } from '../support/wait.js';
 import { driverContract } from './contract.js';
 
 let bmc: BmcSim;
@@ -35,6 +35,9 @@ driverContract('ipmitool-sol', () => ({
   badReason: /ipmitool could not log in to the BMC \(wrong user or password, or the BMC is unreachable\)/,
 }));
 
+const create = (extra: Record<string, unknown> = {}) =>
+  ipmitoolSolDriver.create(params(extra) as never, { node: 'n', cols: 80, rows: 24, logger: pino({ level: 'silent' }), hostKeys: undefined as never });
+
 /**
  * ipmi_sim keeps a payload's last SOL sequence number across sessions, so a new session's first
  * packet is dropped as a repeat when its number matches: tests that need it start on a fresh BMC.
@@ -48,7 +51,7 @@ describe('ipmitool-sol driver', () => {
   test('without takeOver, a payload held by another client is a clear reason, not a silent exit', async () => {
     const holder = new IpmitoolSol(bmc);
     await holder.operational();
-    const c = ipmitoolSolDriver.create(params({ takeOver: false }) as never, { node: 'n', cols: 80, rows: 24, logger: pino({ level: 'silent' }), hostKeys: undefined as never });
+    const c = create({ takeOver: false });
     await assert.rejects(c.open(), { message: 'SOL payload already active on another session (set param takeOver=true to deactivate it first); process exited with code 1' });
     holder.type('\r~.');
     await exited(holder.proc);
@@ -60,24 +63,19 @@ describe('ipmitool-sol driver', () => {
     await holder.operational();
     process.kill(holder.proc.pid!, 'SIGKILL');
     await exited(holder.proc);
-    const c = ipmitoolSolDriver.create(params() as never, { node: 'n', cols: 80, rows: 24, logger: pino({ level: 'silent' }), hostKeys: undefined as never });
-    let out = '';
-    c.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    const c = create();
+    const out = driverOutput(c);
     await c.open();
     try {
       c.write(Buffer.from('echo took-$((40+2))\r'));
-      await waitUntil(() => out.includes('took-42') || undefined, {
-        what: 'the shell answered', timeoutMs: 10_000,
-        subscribe: (wake) => { c.on('data', wake); return () => c.off('data', wake); },
-        describe: () => out.slice(-300),
-      });
+      await out.waitFor('took-42');
     } finally {
       await c.close();
     }
   });
 
   test('the password goes to ipmitool through its environment, never its command line', async () => {
-    const c = ipmitoolSolDriver.create(params() as never, { node: 'n', cols: 80, rows: 24, logger: pino({ level: 'silent' }), hostKeys: undefined as never });
+    const c = create();
     await c.open();
     try {
       const pid = c.info!().pid as number;
@@ -93,26 +91,17 @@ describe('ipmitool-sol driver', () => {
 
   test('sendBreak reaches the serial line as a BREAK; typed ~. does not end the session', async () => {
     await freshBmc();
-    const c = ipmitoolSolDriver.create(params() as never, { node: 'n', cols: 80, rows: 24, logger: pino({ level: 'silent' }), hostKeys: undefined as never });
-    let out = '';
-    c.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    const c = create();
+    const out = driverOutput(c);
     await c.open();
     try {
       const breaks = bmc.serial!.breaks;
-      await waitUntil(() => out.includes('SOL Session operational') || undefined, {
-        what: 'ipmitool SOL up', timeoutMs: 10_000,
-        subscribe: (wake) => { c.on('data', wake); return () => c.off('data', wake); },
-        describe: () => out,
-      });
+      await out.waitFor('SOL Session operational');
       await c.sendBreak!();
       c.write(Buffer.from('\r~.\recho still-$((3*3))\r'));
       await bmc.serial!.waitReceived(/\r~\.\recho still-\$\(\(3\*3\)\)\r/);
-      await bmc.serial!.waitFor(`a BREAK (console said: ${JSON.stringify(out.slice(-200))})`, () => bmc.serial!.breaks > breaks);
-      await waitUntil(() => out.includes('still-9') || undefined, {
-        what: 'the shell answered', timeoutMs: 10_000,
-        subscribe: (wake) => { c.on('data', wake); return () => c.off('data', wake); },
-        describe: () => out.slice(-300),
-      });
+      await bmc.serial!.waitFor(`a BREAK (console said: ${JSON.stringify(out.text().slice(-200))})`, () => bmc.serial!.breaks > breaks);
+      await out.waitFor('still-9');
     } finally {
       await c.close();
     }

@@ -7,7 +7,7 @@ import { descendantPids } from '../support/processes.js';
 import { escapeRegExp } from '../support/console-clients.js';
 import { freePort } from '../support/ports.js';
 import { KEY_USER, startSshd, PASSWORD, PASSWORD_USER, type Sshd } from '../support/sshd.js';
-import { waitUntil } from '../support/wait.js';
+import { onEvents, waitUntil } from '../support/wait.js';
 import { driverContract } from './contract.js';
 
 let sshd: Sshd;
@@ -49,10 +49,7 @@ describe('ssh driver', () => {
     console.write(Buffer.from('echo logged-in-as-$(id -un)\r'));
     await waitUntil(() => /logged-in-as-\w/.test(out.replace(/echo logged-in-as-\$\(id -un\)/, '')) && out, {
       what: 'command output',
-      subscribe: (wake) => {
-        console.on('data', wake);
-        return () => console.off('data', wake);
-      },
+      subscribe: onEvents(console, 'data'),
       describe: () => out,
     });
     await console.close();

@@ -2,15 +2,12 @@
 // native `ipmi` driver and the `ipmitool` fallback; the simulator's chassis files say what happened.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { watch } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { BMC_PASSWORD, BMC_RO_PASSWORD, BMC_RO_USER, BMC_USER, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
+import { BMC_PASSWORD, BMC_RO_PASSWORD, BMC_RO_USER, BMC_USER, startBmcSim, waitChassis, type BmcSim } from '../support/bmc-sim.js';
 import { cliEnv, PtySession, runCli } from '../support/cli.js';
 import { api, BIN, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
 import { freeUdpPort } from '../support/ports.js';
-import { waitUntil } from '../support/wait.js';
 
 const run = promisify(execFile);
 let bmc: BmcSim;
@@ -36,19 +33,6 @@ async function ipmitool(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Wait for the simulator's chassis files to say something, woken by changes in chassis/. */
-function waitChassis(what: string, check: () => boolean): Promise<boolean> {
-  return waitUntil(() => check() || undefined, {
-    what,
-    timeoutMs: 10_000,
-    subscribe: (wake) => {
-      const w = watch(path.join(bmc.dir, 'chassis'), wake);
-      return () => w.close();
-    },
-    describe: () => `power=${bmc.power()} boot=${bmc.boot()} events=${bmc.events().join(' | ')}`,
-  });
-}
-
 async function powerOf(name: string): Promise<string> {
   const res = await api(d, 'GET', `/api/v1/nodes/${name}/power`);
   assert.equal(res.status, 200, res.text);
@@ -71,12 +55,12 @@ for (const driver of ['ipmi', 'ipmitool']) {
       assert.deepEqual(shown.body.power, { driver, params: { ...bmcParams(), password: '***' } });
 
       await act(node, 'on');
-      await waitChassis('power on', () => bmc.power() === '1');
+      await waitChassis(bmc, 'power on', () => bmc.power() === '1');
       assert.equal(await powerOf(node), 'on');
       assert.match(await ipmitool('chassis', 'power', 'status'), /Chassis Power is on/);
 
       await act(node, 'off');
-      await waitChassis('power off', () => bmc.power() === '0');
+      await waitChassis(bmc, 'power off', () => bmc.power() === '0');
       assert.equal(await powerOf(node), 'off');
       assert.match(await ipmitool('chassis', 'power', 'status'), /Chassis Power is off/);
       assert.ok(!JSON.stringify(d.logs).includes(BMC_PASSWORD), 'the BMC password is in the daemon log');
@@ -84,28 +68,28 @@ for (const driver of ['ipmi', 'ipmitool']) {
 
     test('cycle, reset and soft reach the BMC as such', async () => {
       await act(node, 'on');
-      await waitChassis('power on', () => bmc.power() === '1');
+      await waitChassis(bmc, 'power on', () => bmc.power() === '1');
       const from = bmc.events().length;
       const seen = () => bmc.events().slice(from).map((e) => e.split(' ').slice(1).join(' '));
       await act(node, 'cycle');
-      await waitChassis('cycle: off then on', () => {
+      await waitChassis(bmc, 'cycle: off then on', () => {
         const off = seen().indexOf('set power 0');
         return off >= 0 && seen().indexOf('set power 1', off) > off;
       });
       await act(node, 'reset');
-      await waitChassis('reset', () => seen().includes('set reset 1'));
+      await waitChassis(bmc, 'reset', () => seen().includes('set reset 1'));
       await act(node, 'soft');
-      await waitChassis('soft shutdown', () => seen().includes('set shutdown 1'));
+      await waitChassis(bmc, 'soft shutdown', () => seen().includes('set shutdown 1'));
     });
 
     test('boot device pxe, persistent: the BMC has it; then disk for the next boot only', async () => {
       const res = await api(d, 'PUT', `/api/v1/nodes/${node}/boot-device`, { device: 'pxe', persistent: true });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.body, { node, device: 'pxe', persistent: true, efi: false });
-      await waitChassis('boot pxe', () => bmc.boot() === 'pxe');
+      await waitChassis(bmc, 'boot pxe', () => bmc.boot() === 'pxe');
       const next = await api(d, 'PUT', `/api/v1/nodes/${node}/boot-device`, { device: 'disk' });
       assert.equal(next.status, 200, next.text);
-      await waitChassis('boot disk', () => bmc.boot() === 'default');
+      await waitChassis(bmc, 'boot disk', () => bmc.boot() === 'default');
     });
   });
 }
@@ -177,7 +161,7 @@ test('bulk power: each node answers for itself', async () => {
   assert.equal(res.body.done, 2);
   assert.equal(res.body.failed, 3);
   assert.deepEqual(res.body.results.map((r: { status: string; error?: string }) => r.error ?? r.status), ['done', 'done', 'POWER_NOT_CONFIGURED', 'NODE_NOT_FOUND', 'BAD_NODE_NAME']);
-  await waitChassis('power on', () => bmc.power() === '1');
+  await waitChassis(bmc, 'power on', () => bmc.power() === '1');
   const status = await api(d, 'POST', '/api/v1/bulk/power', { names: ['pw-bulk1', 'pw-bulk2'], action: 'status' });
   assert.deepEqual(status.body.results.map((r: { power: string }) => r.power), ['on', 'on']);
 });
@@ -206,7 +190,7 @@ describe('switchboard power / boot-device (CLI)', () => {
     assert.equal(on.code, 0, on.stderr);
     for (const n of names) assert.match(on.stdout, new RegExp(`^${n}\\s+on\\s*$`, 'm'));
     assert.match(on.stdout, /5 done, 0 failed/);
-    await waitChassis('power on', () => bmc.power() === '1');
+    await waitChassis(bmc, 'power on', () => bmc.power() === '1');
 
     const status = await runCli(d, ['power', 'status', '--label', 'rack=p', 'cli-nopower']);
     assert.equal(status.code, 1);
@@ -228,7 +212,7 @@ describe('switchboard power / boot-device (CLI)', () => {
     await shell.waitFor(/\d\/5 nodes {2}\d failed/);
     assert.equal(await shell.exit, 0, shell.output);
     assert.match(shell.output, /5 done, 0 failed/);
-    await waitChassis('power off', () => bmc.power() === '0');
+    await waitChassis(bmc, 'power off', () => bmc.power() === '0');
   });
 
   test('boot-device NODE pxe --persistent reaches the BMC', async () => {
@@ -236,6 +220,6 @@ describe('switchboard power / boot-device (CLI)', () => {
     const res = await runCli(d, ['boot-device', names[0]!, 'pxe', '--persistent']);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^cli-p1\s+pxe \(persistent\)\s*$/m);
-    await waitChassis('boot pxe', () => bmc.boot() === 'pxe');
+    await waitChassis(bmc, 'boot pxe', () => bmc.boot() === 'pxe');
   });
 });

@@ -2,13 +2,10 @@
 // with `ipmitool -I lanplus -C 3` against the same simulator.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { watch } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { chassisControl, getDeviceId, getPowerState, IpmiSession, setBootDevice, type IpmiSessionOptions } from '../../src/ipmi/index.js';
-import { BMC_PASSWORD, BMC_USER, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
-import { waitUntil } from '../support/wait.js';
+import { BMC_PASSWORD, BMC_USER, startBmcSim, waitChassis, type BmcSim } from '../support/bmc-sim.js';
 
 const run = promisify(execFile);
 let bmc: BmcSim;
@@ -32,19 +29,6 @@ async function ipmitool(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Wait for the simulator's chassis files to say something, woken by changes in chassis/. */
-function waitChassis<T>(what: string, check: () => T | undefined | false): Promise<T> {
-  return waitUntil(check, {
-    what,
-    timeoutMs: 10_000,
-    subscribe: (wake) => {
-      const w = watch(path.join(bmc.dir, 'chassis'), wake);
-      return () => w.close();
-    },
-    describe: () => `power=${bmc.power()} boot=${bmc.boot()} events=${bmc.events().join(' | ')}`,
-  });
-}
-
 test('Get Device ID over a suite 3 administrator session agrees with ipmitool mc info', async () => {
   const id = await getDeviceId(admin);
   assert.equal(id.ipmiVersion, '2.0');
@@ -58,23 +42,23 @@ test('Get Device ID over a suite 3 administrator session agrees with ipmitool mc
 test('power status, on, off: the simulator\'s power file and events follow; ipmitool agrees', async () => {
   assert.equal(await getPowerState(admin), bmc.power() === '1' ? 'on' : 'off');
   await chassisControl(admin, 'up');
-  await waitChassis('power on', () => bmc.power() === '1');
+  await waitChassis(bmc, 'power on', () => bmc.power() === '1');
   assert.ok(bmc.events().some((e) => e.endsWith('set power 1')));
   assert.equal(await getPowerState(admin), 'on');
   assert.match(await ipmitool('chassis', 'power', 'status'), /Chassis Power is on/);
 
   await chassisControl(admin, 'down');
-  await waitChassis('power off', () => bmc.power() === '0');
+  await waitChassis(bmc, 'power off', () => bmc.power() === '0');
   assert.equal(await getPowerState(admin), 'off');
   assert.match(await ipmitool('chassis', 'power', 'status'), /Chassis Power is off/);
 });
 
 test('power cycle from on: off, then on again (seen in events.log)', async () => {
   await chassisControl(admin, 'up');
-  await waitChassis('power on', () => bmc.power() === '1');
+  await waitChassis(bmc, 'power on', () => bmc.power() === '1');
   const from = bmc.events().length;
   await chassisControl(admin, 'cycle');
-  await waitChassis('cycle: off then on', () => {
+  await waitChassis(bmc, 'cycle: off then on', () => {
     const lines = bmc.events().slice(from).map((e) => e.split(' ').slice(1).join(' '));
     const off = lines.indexOf('set power 0');
     return off >= 0 && lines.indexOf('set power 1', off) > off && bmc.power() === '1';
@@ -86,7 +70,7 @@ test('an OPERATOR session may control power', async () => {
   const op = await IpmiSession.open(opts({ privilege: 'operator' }));
   try {
     await chassisControl(op, 'down');
-    await waitChassis('power off', () => bmc.power() === '0');
+    await waitChassis(bmc, 'power off', () => bmc.power() === '0');
     assert.equal(await getPowerState(op), 'off');
   } finally {
     await op.close();
@@ -95,7 +79,7 @@ test('an OPERATOR session may control power', async () => {
 
 test('boot device pxe reaches the simulator\'s chassis/boot', async () => {
   await setBootDevice(admin, 'pxe', { persistent: true });
-  await waitChassis('boot pxe', () => bmc.boot() === 'pxe');
+  await waitChassis(bmc, 'boot pxe', () => bmc.boot() === 'pxe');
   assert.ok(bmc.events().some((e) => e.endsWith('set boot pxe')));
 });
 

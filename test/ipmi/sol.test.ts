@@ -10,7 +10,7 @@ import { getSolActivationStatus, IpmiSession, SolConsole, type IpmiError, type S
 import { parsePayloadInstanceInfo } from '../../src/ipmi/sol.js';
 import { BMC_PASSWORD, BMC_USER, ipmitoolArgs, IpmitoolSol, startBmcSim, type BmcSim } from '../support/bmc-sim.js';
 import { exited } from '../support/processes.js';
-import { waitUntil } from '../support/wait.js';
+import { onEvents, waitUntil } from '../support/wait.js';
 
 const run = promisify(execFile);
 let bmc: BmcSim;
@@ -48,10 +48,7 @@ class Console extends EventEmitter {
     return waitUntil(check, {
       what,
       timeoutMs,
-      subscribe: (wake) => {
-        this.on('change', wake);
-        return () => this.off('change', wake);
-      },
+      subscribe: onEvents(this, 'change'),
       describe: () => JSON.stringify({ output: this.output.slice(-300), stats: this.sol.stats, closed: String(this.closeReason ?? '') }),
     });
   }

@@ -5,14 +5,14 @@
 import type { ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { chmodSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, readFileSync, watch, writeFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { escapeRegExp } from './console-clients.js';
 import { tempDir } from './daemon.js';
 import { freeUdpPort } from './ports.js';
 import { exited, spawnTracked, stopProcess } from './processes.js';
-import { waitUntil } from './wait.js';
+import { onEvents, waitUntil } from './wait.js';
 
 export const BMC_USER = 'admin';
 export const BMC_PASSWORD = 'password';
@@ -124,10 +124,7 @@ class SerialListener extends EventEmitter implements SerialLine {
     return waitUntil(check, {
       what,
       timeoutMs,
-      subscribe: (wake) => {
-        this.on('change', wake);
-        return () => this.off('change', wake);
-      },
+      subscribe: onEvents(this, 'change'),
       describe: () => JSON.stringify({ received: this.received.slice(-300), breaks: this.breaks, connections: this.connections, connected: this.connected }),
     });
   }
@@ -330,10 +327,7 @@ export class IpmitoolSol extends EventEmitter {
     return waitUntil(() => re.exec(this.output)?.[0], {
       what: `ipmitool to print ${re}`,
       timeoutMs: 10_000,
-      subscribe: (wake) => {
-        this.on('change', wake);
-        return () => this.off('change', wake);
-      },
+      subscribe: onEvents(this, 'change'),
       failIf: () => (this.proc.exitCode !== null ? `ipmitool exited (${this.proc.exitCode})` : undefined),
       describe: () => this.output,
     });
@@ -342,4 +336,17 @@ export class IpmitoolSol extends EventEmitter {
   type(text: string): void {
     this.proc.stdin!.write(text);
   }
+}
+
+/** Wait for the simulator's chassis files to say something, woken by changes in chassis/. */
+export function waitChassis<T>(bmc: BmcSim, what: string, check: () => T | undefined | false): Promise<T> {
+  return waitUntil(check, {
+    what,
+    timeoutMs: 10_000,
+    subscribe: (wake) => {
+      const w = watch(path.join(bmc.dir, 'chassis'), wake);
+      return () => w.close();
+    },
+    describe: () => `power=${bmc.power()} boot=${bmc.boot()} events=${bmc.events().join(' | ')}`,
+  });
 }

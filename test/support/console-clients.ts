@@ -3,7 +3,8 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import type { DaemonHandle } from './daemon.js';
-import { waitUntil } from './wait.js';
+import type { EventEmitter } from 'node:events';
+import { onEvents, waitUntil } from './wait.js';
 
 export class Transcript {
   output = '';
@@ -168,4 +169,20 @@ export class TcpConsole extends Transcript {
   close(): void {
     this.socket.end();
   }
+}
+
+/** The output of a console driver used directly (no session), to wait for text in it. */
+export function driverOutput(driver: EventEmitter): { text: () => string; waitFor(s: string): Promise<boolean> } {
+  let out = '';
+  driver.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  return {
+    text: () => out,
+    waitFor: (s) =>
+      waitUntil(() => out.includes(s), {
+        what: `console output ${JSON.stringify(s)}`,
+        timeoutMs: 10_000,
+        subscribe: onEvents(driver, 'data'),
+        describe: () => out.slice(-300),
+      }),
+  };
 }

@@ -34,3 +34,13 @@ export function waitUntil<T>(check: () => T | undefined | false, opts: WaitOptio
     test();
   });
 }
+
+/** A `subscribe` for waitUntil: wake whenever the emitter emits any of these events. */
+export function onEvents(emitter: NodeJS.EventEmitter, ...events: string[]): (wake: () => void) => () => void {
+  return (wake) => {
+    for (const e of events) emitter.on(e, wake);
+    return () => {
+      for (const e of events) emitter.off(e, wake);
+    };
+  };
+}
