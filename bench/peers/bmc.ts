@@ -6,9 +6,10 @@
 // reading the line while its 16 KB SOL buffer is full, so a fast writer is paced, not truncated.
 // Every ipmi_sim is started and stopped by PID (bench/lib.ts).
 import dgram from 'node:dgram';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { PROBE, writeSimConfig } from '../../test/support/ipmi-sim-config.js';
 import { freeUdpPort } from '../../test/support/ports.js';
 import { start, stop, waitFor, type Started } from '../lib.js';
 
@@ -16,9 +17,6 @@ export const IPMI_SIM = '/usr/bin/ipmi_sim';
 export const IPMITOOL = '/usr/bin/ipmitool';
 export const BMC_USER = 'admin';
 export const BMC_PASSWORD = 'password';
-
-// Get Channel Authentication Capabilities in an IPMI 1.5 wrapper: any answer means "listening".
-const PROBE = Buffer.from('0600ff07000000000000000000092018c88104388e04b1', 'hex');
 
 /** The host side of one BMC's serial line. */
 export class SerialLine {
@@ -125,21 +123,7 @@ export class BmcFarm {
     const port = await freeUdpPort();
     const d = path.join(this.dir, `bmc-${port}`);
     mkdirSync(path.join(d, 'persist'), { recursive: true });
-    writeFileSync(path.join(d, 'lan.conf'), `name "bmc${port}"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 ${port}
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa12345678900${port.toString(16).padStart(4, '0')}
-  endlan
-  user 2 true "${BMC_USER}" "${BMC_PASSWORD}" admin 10 none md2 md5 straight
-  sol "tcp:127.0.0.1:${serial.port}" 115200
-`);
-    writeFileSync(path.join(d, 'bmc.emu'), 'mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n');
+    writeSimConfig(d, { port, users: [{ name: BMC_USER, password: BMC_PASSWORD, privilege: 'admin' }], solPort: serial.port });
     const proc = start(IPMI_SIM, ['-n', '-c', path.join(d, 'lan.conf'), '-f', path.join(d, 'bmc.emu'), '-s', path.join(d, 'persist')]);
     return { port, serial, proc };
   }

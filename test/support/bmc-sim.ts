@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { escapeRegExp } from './console-clients.js';
 import { tempDir } from './daemon.js';
+import { PROBE, writeSimConfig } from './ipmi-sim-config.js';
 import { freeUdpPort } from './ports.js';
 import { exited, spawnTracked, stopProcess } from './processes.js';
 import { onEvents, waitUntil } from './wait.js';
@@ -85,9 +86,6 @@ export interface SerialLine {
   waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs?: number): Promise<T>;
   waitReceived(pattern: string | RegExp, timeoutMs?: number): Promise<string>;
 }
-
-// Get Channel Authentication Capabilities in an IPMI 1.5 wrapper: any answer means "listening".
-const PROBE = Buffer.from('0600ff07000000000000000000092018c88104388e04b1', 'hex');
 
 const IAC = 0xff;
 const BREAK = 0xf3;
@@ -203,26 +201,15 @@ export async function startBmcSim(opts: BmcSimOptions = {}): Promise<BmcSim> {
     serial = new SerialListener(opts.serial === 'shell' ? startSerialShell(dir) : undefined);
     await serial.listen();
   }
-  writeFileSync(path.join(dir, 'lan.conf'), `name "bmc${port}"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 ${port}
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa12345678900${port.toString(16).padStart(4, '0')}
-  endlan
-  chassis_control "${control} ${chassis}"
-  user 2 true "${BMC_USER}" "${BMC_PASSWORD}" admin 10 none md2 md5 straight
-  user 3 true "${BMC_RO_USER}" "${BMC_RO_PASSWORD}" user 10 none md2 md5 straight
-${serial ? `  sol "tcp:127.0.0.1:${serial.port}" 115200\n` : ''}`);
-  writeFileSync(path.join(dir, 'bmc.emu'), `mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-`);
+  writeSimConfig(dir, {
+    port,
+    users: [
+      { name: BMC_USER, password: BMC_PASSWORD, privilege: 'admin' },
+      { name: BMC_RO_USER, password: BMC_RO_PASSWORD, privilege: 'user' },
+    ],
+    chassisControl: `${control} ${chassis}`,
+    solPort: serial?.port,
+  });
 
   let proc: ChildProcess;
   const launch = async () => {
