@@ -31,6 +31,13 @@ export const ConfigSchema = Type.Object({
   powerConcurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'power operations in flight at once (bulk power)' }),
   breaks: Type.Record(Type.String({ pattern: '^[1-9]$' }), Type.String({ maxLength: 256 }), { default: DEFAULT_BREAK_SEQUENCES }),
   demo: Type.Boolean({ default: false, description: 'create a demo node with a simulated serial console' }),
+  tlsCert: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain): every listener speaks TLS' })),
+  tlsKey: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key for tlsCert' })),
+  insecure: Type.Boolean({ default: false, description: 'allow plaintext on a non-loopback address' }),
+  publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+$', description: 'how clients reach the daemon (console links, ironic console_info); default: from the request' })),
+  rawPortRange: Type.String({ pattern: '^\\d{1,5}-\\d{1,5}$', default: '7900-7999', description: 'ports handed out for per-node raw TCP consoles (ironic)' }),
+  tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
+  authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
 }, { additionalProperties: false });
 
 export type Config = Static<typeof ConfigSchema>;

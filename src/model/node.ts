@@ -42,6 +42,9 @@ export const NodeSpecSchema = Type.Object(
     consoleEnabled: Type.Boolean({ default: true, description: 'whether the daemon runs a console session' }),
     labels: Type.Optional(Labels),
     power: Type.Optional(Type.Union([PowerSpecSchema, Type.Null()], { description: 'power control; null or absent: none' })),
+    consolePort: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 65535 }), Type.Null()], {
+      description: 'a raw TCP port bridged to the shared console (ironic socat, nova-serialproxy, scripts); null or absent: none',
+    })),
   },
   { additionalProperties: false, $id: 'NodeSpec' },
 );
@@ -55,6 +58,8 @@ export interface NodeSpec {
   consoleEnabled: boolean;
   labels: Record<string, string>;
   power: PowerSpec | null;
+  /** Raw TCP port bridged to the console, or null. */
+  consolePort: number | null;
 }
 
 export interface NodeRecord extends NodeSpec {
@@ -72,6 +77,7 @@ export function normalizeSpec(input: NodeSpecInput | NodeSpec): NodeSpec {
     consoleEnabled: input.consoleEnabled ?? true,
     labels: { ...(input.labels ?? {}) },
     power: input.power ? { driver: input.power.driver, ...(input.power.params ? { params: { ...input.power.params } } : {}) } : null,
+    consolePort: input.consolePort ?? null,
   };
 }
 

@@ -14,6 +14,7 @@ interface NodeRow {
   console_enabled: number;
   labels: string;
   power: string | null;
+  console_port: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -27,6 +28,7 @@ function toRecord(row: NodeRow): NodeRecord {
     consoleEnabled: row.console_enabled === 1,
     labels: JSON.parse(row.labels) as Record<string, string>,
     power: row.power ? (JSON.parse(row.power) as PowerSpec) : null,
+    consolePort: row.console_port,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -51,11 +53,12 @@ class SqliteNodeStore implements NodeStore {
     this.stmts = {
       list: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY name'),
       get: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE name = ?'),
-      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, created_at, updated_at)
-        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @created_at, @updated_at)`),
+      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, console_port, created_at, updated_at)
+        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @console_port, @created_at, @updated_at)`),
       update: db.prepare(`UPDATE nodes SET driver = @driver, params = @params, ondemand = @ondemand,
-        console_enabled = @console_enabled, labels = @labels, power = @power, updated_at = @updated_at WHERE name = @name`),
+        console_enabled = @console_enabled, labels = @labels, power = @power, console_port = @console_port, updated_at = @updated_at WHERE name = @name`),
       delete: db.prepare<[string]>('DELETE FROM nodes WHERE name = ?'),
+      byPort: db.prepare<[number], { name: string }>('SELECT name FROM nodes WHERE console_port = ?'),
     };
   }
 
@@ -68,9 +71,17 @@ class SqliteNodeStore implements NodeStore {
       console_enabled: spec.consoleEnabled ? 1 : 0,
       labels: JSON.stringify(spec.labels),
       power: spec.power ? JSON.stringify(spec.power) : null,
+      console_port: spec.consolePort,
       created_at: now,
       updated_at: now,
     };
+  }
+
+  /** The unique index on console_port turns a clash into a clear error naming the holder. */
+  private portTaken(err: unknown, spec: NodeSpec): unknown {
+    if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE' || spec.consolePort === null) return err;
+    const holder = this.stmts.byPort.get(spec.consolePort);
+    return new errors.CONSOLE_PORT_TAKEN(String(spec.consolePort), holder?.name ?? '?');
   }
 
   async list(): Promise<NodeRecord[]> {
@@ -88,14 +99,19 @@ class SqliteNodeStore implements NodeStore {
       this.stmts.insert.run(this.row(spec, now));
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new errors.NODE_EXISTS(spec.name);
-      throw err;
+      throw this.portTaken(err, spec);
     }
     return { ...spec, createdAt: now, updatedAt: now };
   }
 
   async update(spec: NodeSpec): Promise<NodeRecord> {
     const now = new Date().toISOString();
-    const info = this.stmts.update.run(this.row(spec, now));
+    let info: Database.RunResult;
+    try {
+      info = this.stmts.update.run(this.row(spec, now));
+    } catch (err) {
+      throw this.portTaken(err, spec);
+    }
     if (info.changes === 0) throw new errors.NODE_NOT_FOUND(spec.name);
     return toRecord(this.stmts.get.get(spec.name)!);
   }

@@ -12,7 +12,7 @@ export interface StoreFactory {
 }
 
 const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
-  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, ...extra,
+  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, ...extra,
 });
 
 export function storeContract(kind: string, factory: StoreFactory): void {
@@ -61,6 +61,21 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         assert.equal((await store.nodes.update(spec('n1'))).power, null);
         assert.deepEqual(next.labels, {});
         await assert.rejects(store.nodes.update(spec('ghost')), { code: 'NODE_NOT_FOUND' });
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('a console port belongs to one node at a time', async () => {
+      const store = await factory.open();
+      try {
+        await store.nodes.create(spec('n1', { consolePort: 7901 }));
+        assert.equal((await store.nodes.get('n1'))?.consolePort, 7901);
+        await assert.rejects(store.nodes.create(spec('n2', { consolePort: 7901 })), { code: 'CONSOLE_PORT_TAKEN', message: /7901.*n1/ });
+        await store.nodes.create(spec('n2'));
+        await assert.rejects(store.nodes.update(spec('n2', { consolePort: 7901 })), { code: 'CONSOLE_PORT_TAKEN' });
+        await store.nodes.update(spec('n1'));
+        assert.equal((await store.nodes.update(spec('n2', { consolePort: 7901 }))).consolePort, 7901);
       } finally {
         await store.close();
       }

@@ -34,4 +34,25 @@ export const sqliteMigrations: Migration[] = [
     name: 'power control beside the console',
     sql: `ALTER TABLE nodes ADD COLUMN power TEXT;`,
   },
+  {
+    version: 4,
+    name: 'raw console ports and scoped tokens',
+    sql: `
+      ALTER TABLE nodes ADD COLUMN console_port INTEGER;
+      CREATE UNIQUE INDEX nodes_console_port ON nodes (console_port) WHERE console_port IS NOT NULL;
+      CREATE TABLE tokens (
+        id             TEXT PRIMARY KEY,
+        hash           TEXT NOT NULL UNIQUE,
+        node           TEXT NOT NULL,
+        rights         TEXT NOT NULL,
+        kind           TEXT NOT NULL,
+        note           TEXT NOT NULL DEFAULT '',
+        created_at     TEXT NOT NULL,
+        expires_at     TEXT,
+        ttl_ms         INTEGER,
+        max_expires_at TEXT
+      ) STRICT;
+      CREATE INDEX tokens_node ON tokens (node);
+    `,
+  },
 ];
