@@ -3,19 +3,22 @@ import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { PowerService } from '../power/index.js';
-import { redactUrl, type Authenticator, type Identity } from './auth.js';
+import type { TokenService } from '../tokens/service.js';
+import { authorize, redactUrl, type Authenticator, type Identity, type Need } from './auth.js';
 import { bulkRoutes } from './bulk.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes } from './health.js';
 import { nodesRoutes } from './nodes.js';
 import { powerRoutes } from './power.js';
+import { tokenRoutes } from './tokens.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,13 +29,31 @@ declare module 'fastify' {
     public?: boolean;
     /** The token may come as `?token=` (browsers cannot set headers on a WebSocket). */
     queryToken?: boolean;
+    /** What a scoped token needs on the node named by the path parameter (default `name`); without it, admin only. */
+    scope?: { need: Need; param?: string };
+    /** A scoped token may use this route on itself (`/tokens/:id` with its own id or 'self'). */
+    self?: boolean;
   }
+  interface FastifyInstance {
+    loginLimiter: LoginLimiter;
+  }
+}
+
+/** Failed logins per source address: checked before a token is looked at, counted when it is wrong. */
+export interface LoginLimiter {
+  /** Milliseconds until this address may try again, or 0. */
+  blockedFor(ip: string): Promise<number>;
+  failed(ip: string): Promise<void>;
 }
 
 export const API_PREFIX = '/api/v1';
 
+/** The limiter keys on the address only; the TCP console port has no fastify request to give it. */
+const fakeRequest = (ip: string) => ({ ip, routeOptions: { config: {} } }) as unknown as FastifyRequest;
+
 export interface AppDeps {
   auth: Authenticator;
+  tokens: TokenService;
   nodes: NodeService;
   power: PowerService;
   consoles: ConsoleManager;
@@ -40,6 +61,8 @@ export interface AppDeps {
   version: string;
   bodyLimit: number;
   clientHighWaterBytes: number;
+  authFailuresPerMinute: number;
+  publicUrl?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -61,13 +84,37 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // still has its raw socket closed after the 401.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
-  // Every route needs the admin token unless it says it is public.
-  app.addHook('onRequest', async (req: FastifyRequest) => {
+  // Failed logins are counted per source; a source over the limit gets 429 before its token is even looked at.
+  await app.register(rateLimit, { global: false });
+  const limit = app.createRateLimit({ max: deps.authFailuresPerMinute, timeWindow: 60_000, keyGenerator: (req) => req.ip });
+  app.decorate('loginLimiter', {
+    async blockedFor(ip: string) {
+      const s = await limit(fakeRequest(ip), { increment: false });
+      return s.isAllowed || s.remaining > 0 ? 0 : Math.max(s.ttl, 1);
+    },
+    async failed(ip: string) {
+      await limit(fakeRequest(ip));
+    },
+  } satisfies LoginLimiter);
+
+  // Every route needs the admin token unless it is public, or says what a scoped token needs on its node.
+  app.addHook('onRequest', async (req: FastifyRequest, reply) => {
     const config = req.routeOptions.config;
     if (config?.public || req.url.startsWith('/docs')) return;
-    const identity = deps.auth.fromRequest(req, config?.queryToken === true);
-    if (!identity) throw new errors.UNAUTHORIZED();
+    const wait = await app.loginLimiter.blockedFor(req.ip);
+    if (wait) {
+      reply.header('retry-after', Math.ceil(wait / 1000));
+      throw new errors.TOO_MANY_REQUESTS(req.ip, `${Math.ceil(wait / 1000)} s`);
+    }
+    const identity = await deps.auth.fromRequest(req, config?.queryToken === true);
+    if (!identity) {
+      await app.loginLimiter.failed(req.ip);
+      throw new errors.UNAUTHORIZED();
+    }
     req.identity = identity;
+    if (identity.admin || (config?.self && identity.token)) return;
+    const params = req.params as Record<string, string | undefined>;
+    authorize(identity, params[config?.scope?.param ?? 'name'] ?? '', config?.scope?.need);
   });
 
   // One line per request, with any token in the URL redacted.
@@ -105,7 +152,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(nodesRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
-    await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, highWaterBytes: deps.clientHighWaterBytes });
+    await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
+    await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
 
   return app;

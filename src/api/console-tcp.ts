@@ -13,7 +13,9 @@ import type { Attachment } from '../console/session.js';
 import type { ConsoleClient } from '../console/types.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
-import type { Authenticator } from './auth.js';
+import type { TokenService } from '../tokens/service.js';
+import type { LoginLimiter } from './app.js';
+import { authorize, canWrite, type Authenticator } from './auth.js';
 
 const HANDSHAKE_MAX = 4096;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -51,6 +53,8 @@ class TcpClient implements ConsoleClient {
 
 export interface TcpAttachDeps {
   auth: Authenticator;
+  tokens: TokenService;
+  limiter: LoginLimiter;
   nodes: NodeService;
   consoles: ConsoleManager;
   logger: Logger;
@@ -118,21 +122,35 @@ export class TcpAttachServer {
     } catch (err) {
       return this.refuse(socket, err instanceof SyntaxError ? new errors.BAD_HANDSHAKE('the first line must be JSON') : err);
     }
-    const identity = this.deps.auth.check(hello.token);
-    if (!identity) return this.refuse(socket, new errors.UNAUTHORIZED());
-    const client = new TcpClient(socket, identity.id, socket.remoteAddress ?? '?');
+    const from = socket.remoteAddress ?? '?';
+    const wait = await this.deps.limiter.blockedFor(from);
+    if (wait) return this.refuse(socket, new errors.TOO_MANY_REQUESTS(from, `${Math.ceil(wait / 1000)} s`));
+    const identity = await this.deps.auth.check(hello.token);
+    if (!identity) {
+      await this.deps.limiter.failed(from);
+      return this.refuse(socket, new errors.UNAUTHORIZED());
+    }
+    const client = new TcpClient(socket, identity.id, from);
     let attachment: Attachment;
     try {
+      authorize(identity, hello.node, 'console');
       await this.deps.nodes.record(hello.node);
-      socket.write(`${JSON.stringify({ ok: true, node: hello.node, mode: hello.mode ?? 'rw' })}\n`);
-      attachment = this.deps.consoles.attach(hello.node, client, hello.mode ?? 'rw', { canWrite: identity.admin, replay: hello.replay });
+      const writer = canWrite(identity);
+      const mode = writer ? (hello.mode ?? 'rw') : 'ro';
+      // The ok line goes first: attaching sends the greeting and the replay down the same socket.
+      socket.write(`${JSON.stringify({ ok: true, node: hello.node, mode })}\n`);
+      attachment = this.deps.consoles.attach(hello.node, client, mode, { canWrite: writer, replay: hello.replay });
     } catch (err) {
       return this.refuse(socket, err);
     }
+    const untrack = identity.token ? this.deps.tokens.track(identity.token, { notice: (m) => attachment.notice(m), close: (r) => attachment.kick(r) }) : () => {};
     if (hello.cols && hello.rows) attachment.resize(hello.cols, hello.rows);
     socket.on('data', (chunk: Buffer) => attachment.input(chunk));
     socket.on('drain', () => attachment.drained());
-    socket.on('close', () => attachment.detach());
+    socket.on('close', () => {
+      untrack();
+      attachment.detach();
+    });
     if (rest.length) attachment.input(rest);
     socket.resume();
   }

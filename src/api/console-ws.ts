@@ -9,7 +9,8 @@ import type { Attachment } from '../console/session.js';
 import type { ClientMode, ConsoleClient } from '../console/types.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
-import type { Identity } from './auth.js';
+import type { TokenService } from '../tokens/service.js';
+import { canWrite, type Identity } from './auth.js';
 
 /** Close codes: 1000 detached by the user, 4000 + reason for Switchboard's own closes. */
 const CLOSE_NORMAL = 1000;
@@ -57,6 +58,7 @@ class WebSocketClient implements ConsoleClient {
 export interface ConsoleWsOptions {
   nodes: NodeService;
   consoles: ConsoleManager;
+  tokens: TokenService;
   highWaterBytes: number;
 }
 
@@ -79,7 +81,7 @@ function parseControl(text: string): Static<typeof ControlMessage> | undefined {
 export const consoleWsRoutes: FastifyPluginAsyncTypebox<ConsoleWsOptions> = async (app, opts) => {
   app.get('/nodes/:name/console', {
     websocket: true,
-    config: { queryToken: true },
+    config: { queryToken: true, scope: { need: 'console' } },
     schema: {
       summary: 'Attach to the console (WebSocket). Binary frames: console bytes. Text frames: JSON control.',
       description: 'Client → server text frames: {"type":"resize","cols":N,"rows":N}, {"type":"input","data":"text"}. '
@@ -105,7 +107,7 @@ export const consoleWsRoutes: FastifyPluginAsyncTypebox<ConsoleWsOptions> = asyn
     const client = new WebSocketClient(socket, identity.id, req.ip, opts.highWaterBytes);
     let attachment: Attachment;
     try {
-      attachment = opts.consoles.attach(req.params.name, client, req.query.mode, { canWrite: true, replay: req.query.replay });
+      attachment = opts.consoles.attach(req.params.name, client, req.query.mode, { canWrite: canWrite(identity), replay: req.query.replay });
     } catch (err) {
       client.control({ type: 'error', error: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message });
       socket.close(CLOSE_BY_SERVER, 'attach failed');
@@ -121,7 +123,13 @@ export const consoleWsRoutes: FastifyPluginAsyncTypebox<ConsoleWsOptions> = asyn
       if (msg.type === 'resize') attachment.resize(msg.cols, msg.rows);
       else attachment.input(Buffer.from(msg.data, 'utf8'));
     });
-    socket.on('close', () => attachment.detach());
-    socket.on('error', () => attachment.detach());
+    // A scoped token's expiry or revocation ends this connection, with the reason.
+    const untrack = identity.token ? opts.tokens.track(identity.token, { notice: (m) => attachment.notice(m), close: (r) => attachment.kick(r) }) : () => {};
+    const gone = () => {
+      untrack();
+      attachment.detach();
+    };
+    socket.on('close', gone);
+    socket.on('error', gone);
   });
 };

@@ -34,6 +34,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox<NodesRoutesOptions> = async 
   }, async (req, reply) => reply.status(201).send(await nodes.create(req.body)));
 
   app.get('/nodes/:name', {
+    config: { scope: { need: 'read' } },
     schema: { summary: 'Show a node and its console session', tags: ['nodes'], params: NameParams, response: { 200: NodeViewSchema, ...errorResponses } },
   }, async (req) => nodes.get(req.params.name));
 

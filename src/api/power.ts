@@ -28,6 +28,7 @@ export interface PowerRoutesOptions {
 
 export const powerRoutes: FastifyPluginAsyncTypebox<PowerRoutesOptions> = async (app, { nodes, power }) => {
   app.get('/nodes/:name/power', {
+    config: { scope: { need: 'power' } },
     schema: {
       summary: "Ask the node's BMC whether it is powered on",
       tags: ['power'],
@@ -40,6 +41,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox<PowerRoutesOptions> = async 
   });
 
   app.post('/nodes/:name/power', {
+    config: { scope: { need: 'power' } },
     schema: {
       summary: 'Power the node on, off, cycle, reset or soft-off; answers when the BMC has accepted it',
       tags: ['power'],
@@ -54,6 +56,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox<PowerRoutesOptions> = async 
   });
 
   app.put('/nodes/:name/boot-device', {
+    config: { scope: { need: 'power' } },
     schema: {
       summary: 'Choose what the node boots from: next boot only, or every boot with persistent',
       tags: ['power'],

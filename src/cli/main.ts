@@ -8,6 +8,7 @@ import { runDemoConsole } from './demo-console.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
 import { serve } from './serve.js';
+import { consoleLinkCommand, tokenCommand } from './token.js';
 
 export function buildProgram(): Command {
   const program = new Command('switchboard')
@@ -38,6 +39,8 @@ export function buildProgram(): Command {
   program.addCommand(nodeCommand());
   program.addCommand(powerCommand());
   program.addCommand(bootDeviceCommand());
+  program.addCommand(tokenCommand());
+  program.addCommand(consoleLinkCommand());
 
   program.command('console')
     .description('attach to a node\'s console; Ctrl-E c . detaches, Ctrl-E c ? lists the escapes')

@@ -67,6 +67,13 @@ export class Attachment {
     this.session.detach(this);
   }
 
+  /** Switchboard ends this client (its token expired or was revoked): it is told why, then closed. */
+  kick(reason: string): void {
+    this.notice(reason);
+    this.session.detach(this);
+    this.client.close(reason);
+  }
+
   send(data: Buffer): void {
     if (data.length === 0) return;
     this.client.send(data);

@@ -14,6 +14,7 @@ import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
 import { parseListen, type Config } from './config.js';
@@ -49,6 +50,7 @@ export class Daemon {
     readonly logger: Logger,
     readonly addresses: DaemonAddresses,
     private readonly store: Store,
+    private readonly tokens: TokenService,
     private readonly consoles: ConsoleManager,
     private readonly app: FastifyInstance,
     private readonly tcp: TcpAttachServer | undefined,
@@ -90,28 +92,36 @@ export class Daemon {
     });
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
-    const nodes = new NodeService({ store, consoles, drivers, power: powerDrivers, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep) });
-    const auth = new Authenticator(admin.token);
+    const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
+    const nodes = new NodeService({
+      store, consoles, drivers, power: powerDrivers, tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+    });
+    const auth = new Authenticator(admin.token, tokens);
 
     let app: FastifyInstance | undefined;
     let tcp: TcpAttachServer | undefined;
     try {
+      await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      app = await buildApp({ auth, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024 });
+      app = await buildApp({
+        auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl,
+      });
       const { host, port } = parseListen(config.listen);
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
       let consolePort: number | null = null;
       if (config.consolePort >= 0) {
-        tcp = new TcpAttachServer({ auth, nodes, consoles, logger });
+        tcp = new TcpAttachServer({ auth, tokens, limiter: app.loginLimiter, nodes, consoles, logger });
         consolePort = (await tcp.listen(host, config.consolePort)).port;
       }
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `http://${urlHost}:${httpPort}`, consolePort };
       logger.info({ ...addresses, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
-      return new Daemon(config, logger, addresses, store, consoles, app, tcp);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, app, tcp);
     } catch (err) {
+      tokens.close();
       await tcp?.close();
       await app?.close();
       await consoles.stopAll('daemon failed to start');
@@ -125,6 +135,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.logger.info({ reason }, 'switchboard stopping');
       await this.tcp?.close();
+      this.tokens.close();
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
       this.logger.debug('console sessions stopped');

@@ -28,6 +28,8 @@ export interface NodeServiceDeps {
   consoles: ConsoleManager;
   drivers: DriverRegistry<ConsoleDriverDefinition>;
   power: PowerRegistry;
+  /** A deleted node's tokens are revoked (and their connections closed). */
+  tokens?: { revokeNode(node: string, reason: string): Promise<number> };
   /** Every file of a node's console log (live and rotated). */
   logFiles(name: string): string[];
   logger: Logger;
@@ -145,6 +147,7 @@ export class NodeService {
     checkNodeName(name);
     await this.serial(name, async () => {
       if (!(await this.deps.store.nodes.delete(name))) throw new errors.NODE_NOT_FOUND(name);
+      await this.deps.tokens?.revokeNode(name, 'node deleted');
       await this.deps.consoles.remove(name, 'node deleted');
       if (opts.purgeLogs) await Promise.all(this.deps.logFiles(name).map((f) => rm(f, { force: true })));
       this.deps.logger.info({ node: name, purgeLogs: !!opts.purgeLogs }, 'node deleted');

@@ -4,7 +4,7 @@ import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
-import type { Migration, NodeStore, Store } from './types.js';
+import type { Migration, NodeStore, Store, TokenKind, TokenRecord, TokenRight, TokenStore } from './types.js';
 
 interface NodeRow {
   name: string;
@@ -146,9 +146,97 @@ class SqliteHostKeyStore implements HostKeyStore {
   }
 }
 
+interface TokenRow {
+  id: string;
+  node: string;
+  rights: string;
+  kind: string;
+  note: string;
+  created_at: string;
+  expires_at: string | null;
+  ttl_ms: number | null;
+  max_expires_at: string | null;
+}
+
+function toToken(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    node: row.node,
+    rights: JSON.parse(row.rights) as TokenRight[],
+    kind: row.kind as TokenKind,
+    note: row.note,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    ttlMs: row.ttl_ms,
+    maxExpiresAt: row.max_expires_at,
+  };
+}
+
+const TOKEN_COLUMNS = 'id, node, rights, kind, note, created_at, expires_at, ttl_ms, max_expires_at';
+
+class SqliteTokenStore implements TokenStore {
+  private readonly stmts;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmts = {
+      insert: db.prepare(`INSERT INTO tokens (${TOKEN_COLUMNS}, hash)
+        VALUES (@id, @node, @rights, @kind, @note, @created_at, @expires_at, @ttl_ms, @max_expires_at, @hash)`),
+      byHash: db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE hash = ?`),
+      get: db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ?`),
+      list: db.prepare<[], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`),
+      listNode: db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE node = ? ORDER BY created_at, id`),
+      setExpiry: db.prepare<[string, string]>('UPDATE tokens SET expires_at = ? WHERE id = ?'),
+      delete: db.prepare<[string]>('DELETE FROM tokens WHERE id = ?'),
+      deleteExpired: db.prepare<[string]>('DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?'),
+    };
+  }
+
+  async create(rec: TokenRecord, hash: string): Promise<void> {
+    this.stmts.insert.run({
+      id: rec.id, node: rec.node, rights: JSON.stringify(rec.rights), kind: rec.kind, note: rec.note,
+      created_at: rec.createdAt, expires_at: rec.expiresAt, ttl_ms: rec.ttlMs, max_expires_at: rec.maxExpiresAt, hash,
+    });
+  }
+
+  async byHash(hash: string): Promise<TokenRecord | undefined> {
+    const row = this.stmts.byHash.get(hash);
+    return row && toToken(row);
+  }
+
+  async get(id: string): Promise<TokenRecord | undefined> {
+    const row = this.stmts.get.get(id);
+    return row && toToken(row);
+  }
+
+  async list(node?: string): Promise<TokenRecord[]> {
+    return (node === undefined ? this.stmts.list.all() : this.stmts.listNode.all(node)).map(toToken);
+  }
+
+  async setExpiry(id: string, expiresAt: string): Promise<boolean> {
+    return this.stmts.setExpiry.run(expiresAt, id).changes > 0;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.stmts.delete.run(id).changes > 0;
+  }
+
+  async deleteForNode(node: string, kind?: TokenKind): Promise<TokenRecord[]> {
+    return this.db.transaction(() => {
+      const gone = this.stmts.listNode.all(node).map(toToken).filter((t) => kind === undefined || t.kind === kind);
+      for (const t of gone) this.stmts.delete.run(t.id);
+      return gone;
+    })();
+  }
+
+  async deleteExpired(before: string): Promise<number> {
+    return this.stmts.deleteExpired.run(before).changes;
+  }
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly nodes: NodeStore;
+  readonly tokens: TokenStore;
   readonly hostKeys: HostKeyStore;
   private readonly db: Database.Database;
 
@@ -161,6 +249,7 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.nodes = new SqliteNodeStore(this.db);
     this.hostKeys = new SqliteHostKeyStore(this.db);
+    this.tokens = new SqliteTokenStore(this.db);
   }
 
   async schemaVersion(): Promise<number> {

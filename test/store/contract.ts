@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeSpec } from '../../src/model/node.js';
-import type { Store } from '../../src/store/types.js';
+import type { Store, TokenRecord } from '../../src/store/types.js';
 
 export interface StoreFactory {
   /** A fresh, empty store. */
@@ -13,6 +13,11 @@ export interface StoreFactory {
 
 const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, ...extra,
+});
+
+const token = (id: string, node: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
+  id, node, rights: ['console:ro'], kind: 'api', note: '', createdAt: '2026-01-01T00:00:00.000Z',
+  expiresAt: '2026-01-01T01:00:00.000Z', ttlMs: 3_600_000, maxExpiresAt: null, ...extra,
 });
 
 export function storeContract(kind: string, factory: StoreFactory): void {
@@ -121,6 +126,29 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         assert.deepEqual((await again.nodes.get('keep-me'))?.labels, { role: 'db' });
       } finally {
         await again.close();
+      }
+    });
+
+    test('tokens: found by hash only, listed per node, renewed, deleted per node and when expired', async () => {
+      const store = await factory.open();
+      try {
+        await store.tokens.create(token('t1', 'n1', { rights: ['console:rw', 'power'], note: 'tenant' }), 'hash-1');
+        await store.tokens.create(token('t2', 'n1', { kind: 'obmd', expiresAt: null, ttlMs: null }), 'hash-2');
+        await store.tokens.create(token('t3', 'n2', { expiresAt: '2026-01-01T00:30:00.000Z' }), 'hash-3');
+        await assert.rejects(store.tokens.create(token('t4', 'n1'), 'hash-1'), 'a hash is unique');
+        assert.deepEqual(await store.tokens.byHash('hash-1'), token('t1', 'n1', { rights: ['console:rw', 'power'], note: 'tenant' }));
+        assert.equal(await store.tokens.byHash('t1'), undefined);
+        assert.deepEqual((await store.tokens.list('n1')).map((t) => t.id), ['t1', 't2']);
+        assert.equal((await store.tokens.list()).length, 3);
+        assert.equal(await store.tokens.setExpiry('t1', '2026-01-01T05:00:00.000Z'), true);
+        assert.equal((await store.tokens.get('t1'))?.expiresAt, '2026-01-01T05:00:00.000Z');
+        assert.equal(await store.tokens.deleteExpired('2026-01-01T00:45:00.000Z'), 1, 'only t3 had expired; t2 never expires');
+        assert.deepEqual((await store.tokens.deleteForNode('n1', 'obmd')).map((t) => t.id), ['t2']);
+        assert.deepEqual((await store.tokens.deleteForNode('n1')).map((t) => t.id), ['t1']);
+        assert.equal(await store.tokens.delete('t1'), false);
+        assert.deepEqual(await store.tokens.list(), []);
+      } finally {
+        await store.close();
       }
     });
   });
