@@ -61,6 +61,16 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'resize', cols: process.stdout.columns, rows: process.stdout.rows }));
     };
     const onSignal = () => ws.close(1000, 'signal');
+    // A scoped token (a console link's, say) is renewed while it is in use: no cut-off mid-work
+    // unless policy caps it. The daemon warns ahead of expiry; that is the cue.
+    const renew = async (warning: string) => {
+      try {
+        const t = await api.request<{ expiresAt: string }>('POST', '/tokens/self/renew', {});
+        notice(`token renewed: valid until ${t.expiresAt}`);
+      } catch (err) {
+        notice(`${warning} (renewal failed: ${(err as Error).message})`);
+      }
+    };
 
     process.on('exit', restore);
     for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.on(sig, onSignal);
@@ -100,7 +110,8 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
       } catch {
         return;
       }
-      if (msg.type === 'notice' && msg.message) notice(msg.message);
+      if (msg.type === 'notice' && msg.message && /^token expires in/.test(msg.message)) void renew(msg.message);
+      else if (msg.type === 'notice' && msg.message) notice(msg.message);
       else if (msg.type === 'error' && msg.message) notice(`error: ${msg.message}`);
     });
     ws.on('close', (code: number, reason: Buffer) => {

@@ -5,9 +5,11 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { runCli } from '../support/cli.js';
+import { cliEnv, runCli } from '../support/cli.js';
+import { spawnTracked, stopProcess } from '../support/processes.js';
+import { waitUntil } from '../support/wait.js';
 import { TcpConsole, WsConsole } from '../support/console-clients.js';
-import { api, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { api, BIN, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
 
 let d: DaemonHandle;
 before(async () => {
@@ -230,5 +232,33 @@ describe('switchboard token (CLI)', () => {
     assert.match(link.stdout.trim(), new RegExp(`^${d.url}/console/t2\\?mode=ro#token=sbt_\\S+$`));
     const bad = await runCli(d, ['token', 'create', 't1', '--right', 'root']);
     assert.equal(bad.code, 1);
+  });
+
+  test('switchboard console renews a scoped token while attached, so it outlives its first expiry', async () => {
+    const cli = await issue({ node: 't2', rights: ['console:rw'], ttl: '2s' });
+    const witness = await issue({ node: 't2', rights: ['console:ro'], ttl: '2s' });
+    const proc = spawnTracked(process.execPath, [BIN, 'console', 't2', '--no-replay'], { env: cliEnv(d, { SWITCHBOARD_TOKEN: cli.token }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const outputMatches = (re: RegExp) => waitUntil(() => re.test(out) || undefined, {
+      what: `CLI output ${re}`,
+      subscribe: (wake) => {
+        proc.stdout!.on('data', wake);
+        return () => proc.stdout!.off('data', wake);
+      },
+      failIf: () => (proc.exitCode !== null ? `CLI exited ${proc.exitCode}: ${out}` : undefined),
+      describe: () => out.slice(-300),
+    });
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    try {
+      await outputMatches(/attached read-write/);
+      const spy = await WsConsole.open(d, 't2', { replay: 'false' }, witness.token);
+      await outputMatches(/\[token renewed: valid until \S+\]/);
+      // The witness token was made with the same 2 s and not renewed: once it is cut, the CLI's first expiry has passed too.
+      assert.equal((await spy.waitClosed()).reason, 'token expired');
+      proc.stdin!.write('still-attached\r');
+      await outputMatches(/still-attached/);
+    } finally {
+      await stopProcess(proc);
+    }
   });
 });
