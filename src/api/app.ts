@@ -140,8 +140,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           + '`{"type":"resize","cols":N,"rows":N}` from the client; `{"type":"attached"}`, `{"type":"notice","message":...}` and '
           + '`{"type":"mode","mode":"rw|ro"}` from the server. Unknown node: 404; console disabled: 409, before the upgrade.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'the admin token, or a scoped token (one node, some rights)' },
+          basic: { type: 'http', scheme: 'basic', description: 'user admin, password the admin token (as OBMd clients send it)' },
+          xAuthToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token', description: 'as ironic clients send it' },
+        },
+      },
+      security: [{ bearer: [] }, { basic: [] }, { xAuthToken: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
