@@ -63,10 +63,14 @@ export interface AppDeps {
   clientHighWaterBytes: number;
   authFailuresPerMinute: number;
   publicUrl?: string;
+  /** Certificate and key (PEM): the API and WebSocket attach are served over HTTPS. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = fastify({
+    // Typed as plain HTTP like every plugin here: an https.Server takes the same requests and replies.
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } as object : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Our own onResponse hook logs requests, with tokens redacted from the URL.
     logController: new LogController({ disableRequestLogging: true }),

@@ -1,4 +1,5 @@
-// The console port: attach over plain TCP for the CLI and scripts (nc, socat).
+// The console port: attach over TCP (TLS when the daemon has a certificate) for the CLI and
+// scripts (nc, socat, openssl s_client).
 //
 // Handshake: the client sends one JSON line
 //   {"node":"n1","mode":"rw"|"ro","token":"...","cols":80,"rows":24,"replay":true}
@@ -51,6 +52,9 @@ class TcpClient implements ConsoleClient {
   }
 }
 
+/** Makes the listening socket; `onConnection` gets each client once it can talk (after TLS). */
+export type StreamServerFactory = (onConnection: (socket: net.Socket) => void) => net.Server;
+
 export interface TcpAttachDeps {
   auth: Authenticator;
   tokens: TokenService;
@@ -58,6 +62,8 @@ export interface TcpAttachDeps {
   nodes: NodeService;
   consoles: ConsoleManager;
   logger: Logger;
+  /** Plain TCP by default; the daemon passes one that speaks TLS when it has a certificate. */
+  createServer?: StreamServerFactory;
 }
 
 export class TcpAttachServer {
@@ -65,7 +71,12 @@ export class TcpAttachServer {
   private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly deps: TcpAttachDeps) {
-    this.server = net.createServer((socket) => this.accept(socket));
+    this.server = (deps.createServer ?? net.createServer)((socket) => this.accept(socket));
+    // Every TCP connection, also one still in (or stuck in) a TLS handshake, so close() need not wait for it.
+    this.server.on('connection', (socket: net.Socket) => this.track(socket));
+    this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
+      deps.logger.debug({ err: err.message, from: socket.remoteAddress }, 'tcp attach: TLS handshake failed');
+    });
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
@@ -83,10 +94,16 @@ export class TcpAttachServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(socket: net.Socket): void {
+  private track(socket: net.Socket): void {
+    if (this.sockets.has(socket)) return;
     this.sockets.add(socket);
-    socket.setNoDelay(true);
     socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  private accept(socket: net.Socket): void {
+    // Under TLS this is a TLSSocket over the raw one tracked on 'connection'; close() ends both.
+    this.track(socket);
+    socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => this.refuse(socket, new errors.BAD_HANDSHAKE('timed out waiting for the handshake line')), HANDSHAKE_TIMEOUT_MS);

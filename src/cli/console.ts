@@ -23,7 +23,7 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
   }
 
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: api.authHeader(), perMessageDeflate: false });
+    const ws = new WebSocket(url, { headers: api.authHeader(), perMessageDeflate: false, ca: api.ca });
     let lineStart = true;
     let rawMode = false;
     let lingerTimer: NodeJS.Timeout | undefined;
@@ -87,10 +87,11 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
         reject(new CliError(body.error ?? `HTTP_${res.statusCode}`, body.message ?? `attach refused with HTTP ${res.statusCode}`));
       });
     });
+    let failed = false;
     ws.on('error', (err) => {
+      failed = true;
       cleanup();
-      const code = (err as NodeJS.ErrnoException).code;
-      reject(new CliError('UNREACHABLE', `cannot attach to ${node} at ${api.baseUrl}: ${code ?? err.message}`));
+      reject(api.connectError(err, `cannot attach to ${node} at ${api.baseUrl}`));
     });
     ws.on('open', () => {
       if (tty) {
@@ -116,6 +117,8 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
     });
     ws.on('close', (code: number, reason: Buffer) => {
       cleanup();
+      // ws follows an 'error' with a 'close' (1006); the error has said what went wrong.
+      if (failed) return;
       const why = reason.toString('utf8');
       // A detach is announced by the daemon itself ("[disconnected]"); only failures need words here.
       if (code === 1000) {

@@ -5,6 +5,7 @@ import { VERSION } from '../daemon/daemon.js';
 import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
+import { genCert } from './gen-cert.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
 import { serve } from './serve.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--url <url>', 'daemon URL (env SWITCHBOARD_URL, default http://127.0.0.1:7860)')
     .option('--token <token>', 'API token (env SWITCHBOARD_TOKEN, default: ./data/admin-token)')
+    .option('--ca <file>', 'PEM CA certificate to trust for an https daemon, e.g. the cert.pem of gen-cert (env SWITCHBOARD_CA)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .showHelpAfterError();
 
@@ -28,7 +30,18 @@ export function buildProgram(): Command {
     .option('--config <file>', 'YAML config file')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--demo', 'create a demo node with a simulated serial console')
+    .option('--tls-cert <file>', 'PEM certificate (chain): HTTPS, WSS and TLS on the console port (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--insecure', 'allow plaintext on a non-loopback --listen address')
     .action(serve);
+
+  program.command('gen-cert')
+    .description('write a self-signed certificate and key (cert.pem, key.pem) for serve --tls-cert/--tls-key')
+    .option('--out <dir>', 'where to write them (default: the data dir, ./data or SWITCHBOARD_DATA_DIR)')
+    .option('--host <name...>', 'more DNS names or IP addresses to cover (localhost, 127.0.0.1 and ::1 always are)')
+    .option('--days <n>', 'days the certificate is valid', '365')
+    .option('--force', 'replace existing cert.pem and key.pem', false)
+    .action(genCert);
 
   program.command('gen-token')
     .description('print a new random 128-bit token (hex)')
@@ -49,7 +62,7 @@ export function buildProgram(): Command {
     .option('--no-replay', 'do not print recent output first')
     .option('--linger <ms>', 'with piped input: keep printing output this long after the input ends', '1000')
     .action(async (node: string, o, cmd: Command) => {
-      const g = cmd.optsWithGlobals<{ url?: string; token?: string }>();
+      const g = cmd.optsWithGlobals<{ url?: string; token?: string; ca?: string }>();
       const linger = Number(o.linger);
       if (!Number.isFinite(linger) || linger < 0) throw new CliError('USAGE', '--linger must be a number of milliseconds', 2);
       process.exitCode = await attachConsole(new ApiClient(g), node, { ro: o.ro, replay: o.replay, lingerMs: linger });

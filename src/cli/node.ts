@@ -9,6 +9,7 @@ import { age, formatLabels, printJson, printTable, type OutputFormat } from './o
 interface GlobalOpts {
   url?: string;
   token?: string;
+  ca?: string;
   output: OutputFormat;
 }
 
@@ -23,7 +24,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 function client(cmd: Command): { api: ApiClient; opts: GlobalOpts } {
   const opts = cmd.optsWithGlobals<GlobalOpts>();
-  return { api: new ApiClient({ url: opts.url, token: opts.token }), opts };
+  return { api: new ApiClient({ url: opts.url, token: opts.token, ca: opts.ca }), opts };
 }
 
 function stateText(n: NodeView): string {

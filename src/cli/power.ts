@@ -11,6 +11,7 @@ import { printJson, printTable, type OutputFormat } from './output.js';
 interface GlobalOpts {
   url?: string;
   token?: string;
+  ca?: string;
   output: OutputFormat;
 }
 

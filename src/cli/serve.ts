@@ -10,6 +10,9 @@ export interface ServeFlags {
   config?: string;
   logLevel?: string;
   demo?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecure?: boolean;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {

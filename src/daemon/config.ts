@@ -83,8 +83,10 @@ export async function fromFile(file: string): Promise<Record<string, unknown>> {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new errors.CONFIG(`${file}: the top level must be a mapping`);
   const out = doc as Record<string, unknown>;
-  // A relative data dir in a config file is relative to that file.
-  if (typeof out.dataDir === 'string') out.dataDir = path.resolve(path.dirname(file), out.dataDir);
+  // Relative paths in a config file are relative to that file.
+  for (const key of ['dataDir', 'tlsCert', 'tlsKey']) {
+    if (typeof out[key] === 'string' && out[key]) out[key] = path.resolve(path.dirname(file), out[key]);
+  }
   return out;
 }
 

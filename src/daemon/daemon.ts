@@ -19,10 +19,12 @@ import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
 import { parseListen, type Config } from './config.js';
 import { ensureDemoNode } from './demo.js';
+import { checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export interface DaemonAddresses {
+  /** http://host:port, or https:// when the daemon has a certificate. */
   http: string;
   consolePort: number | null;
 }
@@ -58,6 +60,11 @@ export class Daemon {
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
     const logger = opts.logger ?? createLogger(config.logLevel);
+    // Before anything is written or opened: a daemon that must not listen should leave no trace.
+    const { host, port } = parseListen(config.listen);
+    const tls = await loadTlsMaterial(config);
+    checkPlaintextListen(host, tls, config.insecure, logger);
+    if (tls && tls.validTo.getTime() < Date.now()) logger.warn({ validTo: tls.validTo }, 'the TLS certificate has expired: clients will refuse it');
     const dataDir = path.resolve(config.dataDir);
     const logDir = path.join(dataDir, 'logs');
     await mkdir(logDir, { recursive: true, mode: 0o700 });
@@ -106,19 +113,20 @@ export class Daemon {
       const count = await nodes.startAll();
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls,
       });
-      const { host, port } = parseListen(config.listen);
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
       let consolePort: number | null = null;
       if (config.consolePort >= 0) {
-        tcp = new TcpAttachServer({ auth, tokens, limiter: app.loginLimiter, nodes, consoles, logger });
+        tcp = new TcpAttachServer({
+          auth, tokens, limiter: app.loginLimiter, nodes, consoles, logger, createServer: (onConnection) => createStreamServer(tls, onConnection),
+        });
         consolePort = (await tcp.listen(host, config.consolePort)).port;
       }
       const urlHost = host.includes(':') ? `[${host}]` : host;
-      const addresses = { http: `http://${urlHost}:${httpPort}`, consolePort };
-      logger.info({ ...addresses, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
+      const addresses = { http: `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}`, consolePort };
+      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
       return new Daemon(config, logger, addresses, store, tokens, consoles, app, tcp);
     } catch (err) {
       tokens.close();

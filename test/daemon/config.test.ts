@@ -28,6 +28,17 @@ test('flags beat env, env beats the YAML file, the file beats defaults', async (
   assert.equal(cfg.dataDir, path.join(dir, 'from-yaml')); // relative to the file
 });
 
+test('tlsCert and tlsKey in the YAML file are relative to it; from flags they stay as given', async () => {
+  const tlsFile = path.join(dir, 'tls.yaml');
+  writeFileSync(tlsFile, 'tlsCert: certs/cert.pem\ntlsKey: /etc/sb/key.pem\ninsecure: true\n');
+  const cfg = await loadConfig({ config: tlsFile }, {});
+  assert.equal(cfg.tlsCert, path.join(dir, 'certs', 'cert.pem'));
+  assert.equal(cfg.tlsKey, '/etc/sb/key.pem');
+  assert.equal(cfg.insecure, true);
+  assert.equal((await loadConfig({ config: tlsFile, tlsCert: 'here.pem' }, {})).tlsCert, 'here.pem');
+  assert.equal((await loadConfig({}, {})).insecure, false);
+});
+
 test('env names follow the setting names', () => {
   assert.equal(envName('dataDir'), 'SWITCHBOARD_DATA_DIR');
   assert.equal(envName('ondemandGraceMs'), 'SWITCHBOARD_ONDEMAND_GRACE_MS');

@@ -1,5 +1,6 @@
 // Run the `switchboard` binary as a user would: with pipes, or under a real pseudo-terminal.
 import * as pty from 'node-pty';
+import { once } from 'node:events';
 import { after } from 'node:test';
 import { BIN, type DaemonHandle } from './daemon.js';
 import { exited, spawnTracked } from './processes.js';
@@ -17,15 +18,23 @@ export function cliEnv(d: DaemonHandle, extra: Record<string, string | undefined
   return env;
 }
 
-export async function runCli(d: DaemonHandle, args: string[], opts: { input?: string; env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
-  const proc = spawnTracked(process.execPath, [BIN, ...args], { env: cliEnv(d, opts.env), cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+export function runCli(d: DaemonHandle, args: string[], opts: { input?: string; env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
+  return runSwitchboard(args, { ...opts, env: cliEnv(d, opts.env) });
+}
+
+/** The binary with exactly this environment (no daemon implied), e.g. for `gen-cert` or a `serve` expected to fail. */
+export async function runSwitchboard(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  const proc = spawnTracked(process.execPath, [BIN, ...args], { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (c: Buffer) => (stdout += c));
   proc.stderr!.on('data', (c: Buffer) => (stderr += c));
+  // 'close', not just 'exit': the last output may still be in the pipes when the process exits.
+  const closed = once(proc, 'close');
   if (opts.input !== undefined) proc.stdin!.end(opts.input);
   else proc.stdin!.end();
   const { code } = await exited(proc);
+  await closed;
   return { code, stdout, stderr };
 }
 

@@ -1,6 +1,7 @@
 // Console clients for tests: a WebSocket one and a raw TCP one, each keeping a transcript of
 // what it received and able to wait for a pattern to show up in it.
 import net from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import type { DaemonHandle } from './daemon.js';
 import type { EventEmitter } from 'node:events';
@@ -83,7 +84,7 @@ export class WsConsole extends Transcript {
   static open(d: DaemonHandle, node: string, query: Record<string, string> = {}, token: string | undefined = d.token): Promise<WsConsole> {
     const url = new URL(`${d.url.replace('http', 'ws')}/api/v1/nodes/${encodeURIComponent(node)}/console`);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, ca: d.ca });
     const client = new WsConsole(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client));
@@ -141,10 +142,10 @@ export class TcpConsole extends Transcript {
 
   /** Connect and send the handshake; resolves once the server answered it. */
   static async open(d: DaemonHandle, hello: Record<string, unknown>): Promise<TcpConsole> {
-    const socket = net.connect(d.consolePort, '127.0.0.1');
+    const socket = d.ca ? tls.connect({ port: d.consolePort, host: '127.0.0.1', ca: d.ca }) : net.connect(d.consolePort, '127.0.0.1');
     const client = new TcpConsole(socket);
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
+      socket.once(d.ca ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);
     });
     socket.write(`${JSON.stringify(hello)}\n`);

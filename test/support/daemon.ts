@@ -32,6 +32,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   args?: string[];
   token?: string | null;
+  /** The CA (PEM) that signed the daemon's certificate, for clients of a daemon started with TLS flags. */
+  ca?: Buffer;
 }
 
 export interface LogLine {
@@ -58,13 +60,15 @@ export class DaemonHandle {
 
   url = '';
   consolePort = 0;
+  /** Set for a TLS daemon: WsConsole and TcpConsole then connect over TLS trusting it. */
+  ca?: Buffer;
 
   get pid(): number {
     return this.proc.pid!;
   }
 
   get listen(): string {
-    return this.url.replace(/^http:\/\//, '');
+    return this.url.replace(/^https?:\/\//, '');
   }
 
   /** Resolves with the first log line matching, including lines already seen. */
@@ -108,6 +112,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const ready = await d.waitForLog((l) => l.msg === 'switchboard ready', 'ready');
   d.url = ready.http as string;
   d.consolePort = ready.consolePort as number;
+  d.ca = opts.ca;
   return d;
 }
 
