@@ -11,6 +11,7 @@ import type { NodeService } from '../nodes/service.js';
 import type { PowerService } from '../power/index.js';
 import { redactUrl, type Authenticator, type Identity } from './auth.js';
 import { bulkRoutes } from './bulk.js';
+import { ironicRoutes } from './compat-ironic.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -40,6 +41,9 @@ export interface AppDeps {
   version: string;
   bodyLimit: number;
   clientHighWaterBytes: number;
+  /** The daemon's listen host and public URL: where clients reach raw console ports (ironic). */
+  listenHost: string;
+  publicUrl?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -107,6 +111,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
+  // ironic's own paths, as its clients call them.
+  await app.register(ironicRoutes, { nodes: deps.nodes, listenHost: deps.listenHost, publicUrl: deps.publicUrl, bodyLimit: deps.bodyLimit });
 
   return app;
 }

@@ -23,9 +23,16 @@ export class Authenticator {
     return timingSafeEqual(digest(token), this.adminDigest) ? { id: 'admin', admin: true } : undefined;
   }
 
-  /** The token a request carries: Authorization header, or `?token=` when the route allows it. */
+  /**
+   * The token a request carries: Authorization header, X-Auth-Token (what OpenStack clients such
+   * as ironic's send), or `?token=` when the route allows it.
+   */
   fromRequest(req: FastifyRequest, allowQuery: boolean): Identity | undefined {
-    return this.check(tokenFromHeader(req.headers.authorization) ?? (allowQuery ? tokenFromQuery(req.url) : undefined));
+    return this.check(
+      tokenFromHeader(req.headers.authorization)
+      ?? singleHeader(req.headers['x-auth-token'])
+      ?? (allowQuery ? tokenFromQuery(req.url) : undefined),
+    );
   }
 }
 
@@ -40,6 +47,10 @@ export function tokenFromHeader(header: string | undefined): string | undefined 
     if (colon > 0 && decoded.slice(0, colon) === 'admin') return decoded.slice(colon + 1);
   }
   return undefined;
+}
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && value.trim() ? value.trim() : undefined;
 }
 
 function tokenFromQuery(url: string): string | undefined {

@@ -10,7 +10,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import type { Attachment } from '../console/session.js';
-import type { ConsoleClient } from '../console/types.js';
+import { listenOn, pipeSocket, SocketClient } from '../console/stream-transport.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { Authenticator } from './auth.js';
@@ -28,27 +28,6 @@ const Handshake = Type.Object({
 }, { additionalProperties: false });
 const handshakeCheck = TypeCompiler.Compile(Handshake);
 
-class TcpClient implements ConsoleClient {
-  readonly kind = 'tcp';
-  constructor(private readonly socket: net.Socket, readonly identity: string, readonly from: string) {}
-
-  send(data: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data);
-  }
-
-  notice(_message: string, inline: Buffer): void {
-    this.send(inline);
-  }
-
-  close(): void {
-    this.socket.end();
-  }
-
-  bufferedBytes(): number {
-    return this.socket.writableLength;
-  }
-}
-
 export interface TcpAttachDeps {
   auth: Authenticator;
   nodes: NodeService;
@@ -65,13 +44,7 @@ export class TcpAttachServer {
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   close(): Promise<void> {
@@ -120,7 +93,7 @@ export class TcpAttachServer {
     }
     const identity = this.deps.auth.check(hello.token);
     if (!identity) return this.refuse(socket, new errors.UNAUTHORIZED());
-    const client = new TcpClient(socket, identity.id, socket.remoteAddress ?? '?');
+    const client = new SocketClient(socket, 'tcp', identity.id, socket.remoteAddress ?? '?');
     let attachment: Attachment;
     try {
       await this.deps.nodes.record(hello.node);
@@ -130,9 +103,7 @@ export class TcpAttachServer {
       return this.refuse(socket, err);
     }
     if (hello.cols && hello.rows) attachment.resize(hello.cols, hello.rows);
-    socket.on('data', (chunk: Buffer) => attachment.input(chunk));
-    socket.on('drain', () => attachment.drained());
-    socket.on('close', () => attachment.detach());
+    pipeSocket(socket, attachment);
     if (rest.length) attachment.input(rest);
     socket.resume();
   }

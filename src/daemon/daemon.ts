@@ -1,5 +1,5 @@
 // The composition root: config → data dir → store → drivers → console sessions → API listeners.
-// Stop runs the same order backwards: listeners, sessions (flushing logs), store.
+// Stop runs the same order backwards: listeners (raw console ports first), sessions (flushing logs), store.
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { buildApp } from '../api/app.js';
 import { Authenticator } from '../api/auth.js';
 import { TcpAttachServer } from '../api/console-tcp.js';
 import { ConsoleManager } from '../console/manager.js';
+import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerService } from '../power/index.js';
@@ -16,7 +17,7 @@ import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
-import { parseListen, type Config } from './config.js';
+import { parseListen, parsePortRange, type Config } from './config.js';
 import { ensureDemoNode } from './demo.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -37,7 +38,7 @@ export function createLogger(level: string): Logger {
     level,
     base: { pid: process.pid },
     // Belt and braces: nothing that looks like a secret is ever printed.
-    redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization'], censor: '[redacted]' },
+    redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization', 'headers["x-auth-token"]', 'req.headers["x-auth-token"]'], censor: '[redacted]' },
   });
 }
 
@@ -50,6 +51,7 @@ export class Daemon {
     readonly addresses: DaemonAddresses,
     private readonly store: Store,
     private readonly consoles: ConsoleManager,
+    private readonly rawPorts: RawPorts,
     private readonly app: FastifyInstance,
     private readonly tcp: TcpAttachServer | undefined,
   ) {}
@@ -90,7 +92,12 @@ export class Daemon {
     });
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
-    const nodes = new NodeService({ store, consoles, drivers, power: powerDrivers, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep) });
+    const { host, port } = parseListen(config.listen);
+    const rawPorts = new RawPorts({ consoles, logger, host });
+    const nodes = new NodeService({
+      store, consoles, drivers, power: powerDrivers, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
+    });
     const auth = new Authenticator(admin.token);
 
     let app: FastifyInstance | undefined;
@@ -98,8 +105,10 @@ export class Daemon {
     try {
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      app = await buildApp({ auth, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024 });
-      const { host, port } = parseListen(config.listen);
+      app = await buildApp({
+        auth, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
+        listenHost: host, publicUrl: config.publicUrl,
+      });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
       let consolePort: number | null = null;
@@ -107,12 +116,14 @@ export class Daemon {
         tcp = new TcpAttachServer({ auth, nodes, consoles, logger });
         consolePort = (await tcp.listen(host, config.consolePort)).port;
       }
+      await nodes.openRawPorts();
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `http://${urlHost}:${httpPort}`, consolePort };
       logger.info({ ...addresses, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
-      return new Daemon(config, logger, addresses, store, consoles, app, tcp);
+      return new Daemon(config, logger, addresses, store, consoles, rawPorts, app, tcp);
     } catch (err) {
       await tcp?.close();
+      await rawPorts.close('daemon failed to start');
       await app?.close();
       await consoles.stopAll('daemon failed to start');
       await store.close();
@@ -125,6 +136,8 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.logger.info({ reason }, 'switchboard stopping');
       await this.tcp?.close();
+      // Before the sessions: raw clients hear why from their port, not a session ending under it.
+      await this.rawPorts.close(reason);
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
       this.logger.debug('console sessions stopped');
