@@ -19,7 +19,7 @@ export const errors = {
   TOKEN_NOT_FOUND: createError('TOKEN_NOT_FOUND', "token '%s' does not exist", 404),
   TOKEN_EXPIRED: createError('TOKEN_EXPIRED', "token '%s' has expired", 409),
   CONSOLE_PORT_TAKEN: createError('CONSOLE_PORT_TAKEN', 'console port %s is taken by node %s', 409),
-  NO_FREE_CONSOLE_PORT: createError('NO_FREE_CONSOLE_PORT', 'no free console port in %s', 409),
+  NO_FREE_CONSOLE_PORT: createError('NO_FREE_CONSOLE_PORT', "node '%s': no free console port in %s", 409),
   TOO_MANY_REQUESTS: createError('TOO_MANY_REQUESTS', 'too many failed logins from %s; try again in %s', 429),
   CONSOLE_DISABLED: createError('CONSOLE_DISABLED', "node '%s': console is disabled", 409),
   BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'request body is larger than %s bytes', 413),

@@ -13,6 +13,7 @@ import type { PowerService } from '../power/index.js';
 import type { TokenService } from '../tokens/service.js';
 import { authorize, redactUrl, type Authenticator, type Identity, type Need } from './auth.js';
 import { bulkRoutes } from './bulk.js';
+import { ironicRoutes } from './compat-ironic.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -65,6 +66,8 @@ export interface AppDeps {
   publicUrl?: string;
   /** Certificate and key (PEM): the API and WebSocket attach are served over HTTPS. */
   https?: { cert: Buffer; key: Buffer };
+  /** The daemon's listen host: where clients reach raw console ports (ironic). */
+  listenHost: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -165,6 +168,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
+  // ironic's own paths, as its clients call them.
+  await app.register(ironicRoutes, { nodes: deps.nodes, listenHost: deps.listenHost, publicUrl: deps.publicUrl, bodyLimit: deps.bodyLimit });
 
   return app;
 }

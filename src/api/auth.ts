@@ -40,9 +40,9 @@ export class Authenticator {
 }
 
 export function requestToken(req: FastifyRequest, allowQuery: boolean): string | undefined {
-  const xAuth = req.headers['x-auth-token'];
+  // X-Auth-Token is what OpenStack clients (ironic's) send.
   return tokenFromHeader(req.headers.authorization)
-    ?? (typeof xAuth === 'string' && xAuth ? xAuth : undefined)
+    ?? singleHeader(req.headers['x-auth-token'])
     ?? (allowQuery ? tokenFromQuery(req.url) : undefined);
 }
 
@@ -74,6 +74,10 @@ export function tokenFromHeader(header: string | undefined): string | undefined 
     if (colon > 0 && decoded.slice(0, colon) === 'admin') return decoded.slice(colon + 1);
   }
   return undefined;
+}
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && value.trim() ? value.trim() : undefined;
 }
 
 function tokenFromQuery(url: string): string | undefined {

@@ -11,7 +11,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import type { Attachment } from '../console/session.js';
-import type { ConsoleClient } from '../console/types.js';
+import { listenOn, pipeSocket, SocketClient, type ServerFactory } from '../console/stream-transport.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { TokenService } from '../tokens/service.js';
@@ -31,30 +31,6 @@ const Handshake = Type.Object({
 }, { additionalProperties: false });
 const handshakeCheck = TypeCompiler.Compile(Handshake);
 
-class TcpClient implements ConsoleClient {
-  readonly kind = 'tcp';
-  constructor(private readonly socket: net.Socket, readonly identity: string, readonly from: string) {}
-
-  send(data: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data);
-  }
-
-  notice(_message: string, inline: Buffer): void {
-    this.send(inline);
-  }
-
-  close(): void {
-    this.socket.end();
-  }
-
-  bufferedBytes(): number {
-    return this.socket.writableLength;
-  }
-}
-
-/** Makes the listening socket; `onConnection` gets each client once it can talk (after TLS). */
-export type StreamServerFactory = (onConnection: (socket: net.Socket) => void) => net.Server;
-
 export interface TcpAttachDeps {
   auth: Authenticator;
   tokens: TokenService;
@@ -63,7 +39,7 @@ export interface TcpAttachDeps {
   consoles: ConsoleManager;
   logger: Logger;
   /** Plain TCP by default; the daemon passes one that speaks TLS when it has a certificate. */
-  createServer?: StreamServerFactory;
+  createServer?: ServerFactory;
 }
 
 export class TcpAttachServer {
@@ -80,13 +56,7 @@ export class TcpAttachServer {
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   close(): Promise<void> {
@@ -147,7 +117,7 @@ export class TcpAttachServer {
       await this.deps.limiter.failed(from);
       return this.refuse(socket, new errors.UNAUTHORIZED());
     }
-    const client = new TcpClient(socket, identity.id, from);
+    const client = new SocketClient(socket, 'tcp', identity.id, from);
     let attachment: Attachment;
     try {
       authorize(identity, hello.node, 'console');
@@ -162,12 +132,8 @@ export class TcpAttachServer {
     }
     const untrack = identity.token ? this.deps.tokens.track(identity.token, { notice: (m) => attachment.notice(m), close: (r) => attachment.kick(r) }) : () => {};
     if (hello.cols && hello.rows) attachment.resize(hello.cols, hello.rows);
-    socket.on('data', (chunk: Buffer) => attachment.input(chunk));
-    socket.on('drain', () => attachment.drained());
-    socket.on('close', () => {
-      untrack();
-      attachment.detach();
-    });
+    pipeSocket(socket, attachment);
+    socket.on('close', untrack);
     if (rest.length) attachment.input(rest);
     socket.resume();
   }

@@ -3,7 +3,8 @@ import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { errors, isSwitchboardError, type ErrorBody } from '../errors.js';
 import { quoteName } from '../nodes/service.js';
 
-function toBody(err: FastifyError, req: FastifyRequest, bodyLimit: number): { status: number; body: ErrorBody } {
+/** The status and body an error leaves as; compatibility routes re-wrap the body in their client's format. */
+export function toBody(err: FastifyError, req: FastifyRequest, bodyLimit: number): { status: number; body: ErrorBody } {
   if (err.validation) {
     const first = err.validation[0];
     const path = (first?.instancePath ?? '').slice(1).replaceAll('/', '.');

@@ -15,6 +15,12 @@ export const SessionStatusSchema = Type.Object({
   info: Type.Record(Type.String(), Type.Unknown()),
 });
 
+const RawPortStatusSchema = Type.Object({
+  port: Type.Integer(),
+  listening: Type.Boolean(),
+  error: Type.Optional(Type.String({ description: 'why the port is not listening, e.g. in use by another program' })),
+}, { description: 'the raw console port as served now (listening only while the console is enabled)' });
+
 export const NodeViewSchema = Type.Object({
   name: Type.String(),
   driver: Type.String(),
@@ -23,6 +29,8 @@ export const NodeViewSchema = Type.Object({
   consoleEnabled: Type.Boolean(),
   labels: Labels,
   power: Type.Union([Type.Object({ driver: Type.String(), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }), Type.Null()], { description: "power control; secrets shown as '***'" }),
+  consolePort: NodeSpecSchema.properties.consolePort,
+  rawPort: Type.Union([RawPortStatusSchema, Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
   session: SessionStatusSchema,
@@ -44,6 +52,7 @@ export const NodePatchSchema = Type.Object(
     consoleEnabled: Type.Optional(Type.Boolean()),
     labels: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Null(), Type.String()]))),
     power: Type.Optional(Type.Union([Type.Null(), Type.Object({ driver: Type.Optional(PowerSpecSchema.properties.driver), params: Type.Optional(Type.Union([Type.Null(), Type.Record(Type.String(), Type.Unknown())])) }, { additionalProperties: false })])),
+    consolePort: NodeSpecSchema.properties.consolePort,
   },
   { additionalProperties: false },
 );

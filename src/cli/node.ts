@@ -33,6 +33,22 @@ function stateText(n: NodeView): string {
   return s.state;
 }
 
+function rawPortText(n: NodeView): string {
+  const raw = n.rawPort;
+  if (!raw) return '-';
+  if (raw.listening) return `${raw.port} (listening)`;
+  return `${raw.port} (not listening: ${raw.error ?? (n.consoleEnabled ? 'not opened' : 'console disabled')})`;
+}
+
+/** `--console-port N` → N, `--no-console-port` → null (remove), neither → undefined (leave). */
+function consolePortOption(value: string | boolean | undefined): number | null | undefined {
+  if (value === undefined || value === true) return undefined;
+  if (value === false) return null;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new CliError('USAGE', `--console-port must be a port number 1-65535, got '${value}'`, 2);
+  return port;
+}
+
 function showNode(n: NodeView, format: OutputFormat): void {
   if (format === 'json') return printJson(n);
   const rows: [string, string][] = [
@@ -42,6 +58,7 @@ function showNode(n: NodeView, format: OutputFormat): void {
     ['ondemand', String(n.ondemand)],
     ['console', n.consoleEnabled ? 'enabled' : 'disabled'],
     ['labels', formatLabels(n.labels) || '-'],
+    ['console port', rawPortText(n)],
     ['power', n.power ? `${n.power.driver}${n.power.params ? '' : ` (params shared with the ${n.driver} console)`}` : '-'],
     ...Object.entries(n.power?.params ?? {}).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
     ['state', `${stateText(n)} (for ${age(n.session.since)})`],
@@ -88,8 +105,11 @@ export function nodeCommand(): Command {
     .option('--power-param <key=value>', 'power driver parameter, repeatable; KEY-file=PATH|- as for --param', collect)
     .option('--ondemand', 'connect only while someone is attached', false)
     .option('--disabled', 'define the node without running its console', false)
+    .option('--console-port <port>', 'serve the console on this raw TCP port too (bytes both ways, no login: ironic\'s socat console)')
+    .option('--no-console-port', 'no raw TCP console port (the default)')
     .action(async (name: string, o, cmd: Command) => {
       const { api, opts } = client(cmd);
+      const consolePort = consolePortOption(o.consolePort);
       const body = {
         name,
         driver: o.driver,
@@ -98,6 +118,7 @@ export function nodeCommand(): Command {
         consoleEnabled: !o.disabled,
         labels: Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
         ...(o.power ? { power: { driver: o.power, ...(o.powerParam ? { params: await paramsFrom(o.powerParam, readStdin, '--power-param') } : {}) } } : {}),
+        ...(consolePort !== undefined ? { consolePort } : {}),
       };
       if (o.powerParam && !o.power) throw new CliError('USAGE', '--power-param needs --power DRIVER', 2);
       const created = await api.request<NodeView>('POST', '/nodes', body);
@@ -142,6 +163,8 @@ export function nodeCommand(): Command {
     .addOption(new Option('--no-ondemand', 'stay connected and log all the time'))
     .addOption(new Option('--enable', 'run the console'))
     .addOption(new Option('--disable', 'stop the console, keep the node'))
+    .option('--console-port <port>', 'serve the console on this raw TCP port (or move it there)')
+    .option('--no-console-port', 'close the raw TCP console port')
     .action(async (name: string, o, cmd: Command) => {
       const { api, opts } = client(cmd);
       const patch: Record<string, unknown> = {};
@@ -165,6 +188,8 @@ export function nodeCommand(): Command {
       if (o.ondemand !== undefined) patch.ondemand = o.ondemand;
       if (o.enable) patch.consoleEnabled = true;
       if (o.disable) patch.consoleEnabled = false;
+      const consolePort = consolePortOption(o.consolePort);
+      if (consolePort !== undefined) patch.consolePort = consolePort;
       if (Object.keys(patch).length === 0) throw new CliError('USAGE', 'nothing to change: give at least one option (see --help)', 2);
       const updated = await api.request<NodeView>('PATCH', `/nodes/${encodeURIComponent(name)}`, patch, 'application/merge-patch+json');
       showNode(updated, opts.output);

@@ -10,6 +10,7 @@ import YAML from 'yaml';
 import { DEFAULT_BREAK_SEQUENCES } from '../console/break-sequence.js';
 import { DEFAULT_SESSION_OPTIONS } from '../console/types.js';
 import { errors } from '../errors.js';
+import type { PortRange } from '../nodes/raw-port-allocation.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -108,6 +109,7 @@ export function resolveConfig(...layers: Record<string, unknown>[]): Config {
   const cfg = withDefaults as Config;
   if (cfg.reconnectMaxMs < cfg.reconnectMinMs) throw new errors.CONFIG('reconnectMaxMs must not be below reconnectMinMs');
   parseListen(cfg.listen);
+  parsePortRange('rawPortRange', cfg.rawPortRange);
   return cfg;
 }
 
@@ -125,4 +127,12 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new errors.CONFIG(`listen: '${listen}' is not host:port`);
   return { host: m[1] ?? m[2], port };
+}
+
+/** `FIRST-LAST`, both within 1-65535, FIRST not above LAST. */
+export function parsePortRange(key: string, value: string): PortRange {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(value);
+  const [first, last] = [Number(m?.[1]), Number(m?.[2])];
+  if (!m || first < 1 || last > 65535 || first > last) throw new errors.CONFIG(`${key}: '${value}' is not a port range FIRST-LAST within 1-65535`);
+  return { first, last };
 }

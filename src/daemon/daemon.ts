@@ -1,5 +1,5 @@
 // The composition root: config → data dir → store → drivers → console sessions → API listeners.
-// Stop runs the same order backwards: listeners, sessions (flushing logs), store.
+// Stop runs the same order backwards: listeners (raw console ports first), sessions (flushing logs), store.
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { buildApp } from '../api/app.js';
 import { Authenticator } from '../api/auth.js';
 import { TcpAttachServer } from '../api/console-tcp.js';
 import { ConsoleManager } from '../console/manager.js';
+import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerService } from '../power/index.js';
@@ -17,7 +18,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
-import { parseListen, type Config } from './config.js';
+import { parseListen, parsePortRange, type Config } from './config.js';
 import { ensureDemoNode } from './demo.js';
 import { checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
@@ -40,7 +41,7 @@ export function createLogger(level: string): Logger {
     level,
     base: { pid: process.pid },
     // Belt and braces: nothing that looks like a secret is ever printed.
-    redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization'], censor: '[redacted]' },
+    redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization', 'headers["x-auth-token"]', 'req.headers["x-auth-token"]'], censor: '[redacted]' },
   });
 }
 
@@ -54,6 +55,7 @@ export class Daemon {
     private readonly store: Store,
     private readonly tokens: TokenService,
     private readonly consoles: ConsoleManager,
+    private readonly rawPorts: RawPorts,
     private readonly app: FastifyInstance,
     private readonly tcp: TcpAttachServer | undefined,
   ) {}
@@ -99,9 +101,11 @@ export class Daemon {
     });
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
+    const rawPorts = new RawPorts({ consoles, logger, host, createServer: (onConnection) => createStreamServer(tls, onConnection) });
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const nodes = new NodeService({
       store, consoles, drivers, power: powerDrivers, tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
     });
     const auth = new Authenticator(admin.token, tokens);
 
@@ -113,7 +117,7 @@ export class Daemon {
       const count = await nodes.startAll();
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
@@ -124,13 +128,15 @@ export class Daemon {
         });
         consolePort = (await tcp.listen(host, config.consolePort)).port;
       }
+      await nodes.openRawPorts();
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}`, consolePort };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
-      return new Daemon(config, logger, addresses, store, tokens, consoles, app, tcp);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp);
     } catch (err) {
       tokens.close();
       await tcp?.close();
+      await rawPorts.close('daemon failed to start');
       await app?.close();
       await consoles.stopAll('daemon failed to start');
       await store.close();
@@ -144,6 +150,8 @@ export class Daemon {
       this.logger.info({ reason }, 'switchboard stopping');
       await this.tcp?.close();
       this.tokens.close();
+      // Before the sessions: raw clients hear why from their port, not a session ending under it.
+      await this.rawPorts.close(reason);
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
       this.logger.debug('console sessions stopped');

@@ -4,6 +4,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
+import type { RawPorts, RawPortStatus } from '../console/raw-ports.js';
 import type { SessionStatus } from '../console/types.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { ConsoleDriverDefinition } from '../drivers/types.js';
@@ -12,11 +13,14 @@ import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type Nod
 import { resolvePower, type PowerRegistry } from '../power/index.js';
 import type { Store } from '../store/types.js';
 import { applyMergePatch } from './merge-patch.js';
+import { claimFirstFreePort, formatPortRange, type PortRange } from './raw-port-allocation.js';
 
 const specCheck = TypeCompiler.Compile(NodeSpecSchema);
 
 export interface NodeView extends NodeRecord {
   session: SessionStatus;
+  /** The raw console port as served now; null when the node has none. */
+  rawPort: RawPortStatus | null;
 }
 
 export type BulkResult =
@@ -33,6 +37,8 @@ export interface NodeServiceDeps {
   /** Every file of a node's console log (live and rotated). */
   logFiles(name: string): string[];
   logger: Logger;
+  /** Raw TCP console ports and the range enableRawPort hands ports out from; absent: none are served. */
+  rawPorts?: { ports: RawPorts; range: PortRange };
 }
 
 /** Names in messages are shown quoted and cut short: a 10 KB name is not echoed back. */
@@ -69,10 +75,24 @@ export class NodeService {
     return spec;
   }
 
+  /** Start every node's console session (raw ports follow in openRawPorts). */
   async startAll(): Promise<number> {
     const nodes = await this.deps.store.nodes.list();
     for (const node of nodes) await this.deps.consoles.sync(node);
     return nodes.length;
+  }
+
+  /**
+   * Open every node's raw console port. The daemon calls this once its own listeners are up: a
+   * node whose port is the API's must not win it at start and keep the daemon from starting.
+   */
+  async openRawPorts(): Promise<void> {
+    for (const { name } of await this.deps.store.nodes.list()) {
+      await this.serial(name, async () => {
+        const rec = await this.deps.store.nodes.get(name); // the API may have changed it meanwhile
+        if (rec) await this.deps.rawPorts?.ports.sync(rec);
+      });
+    }
   }
 
   view(rec: NodeRecord): NodeView {
@@ -81,7 +101,20 @@ export class NodeService {
       params: this.deps.drivers.mask(rec.driver, rec.params),
       power: rec.power && { driver: rec.power.driver, ...(rec.power.params ? { params: this.deps.power.mask(rec.power.driver, rec.power.params) } : {}) },
       session: this.deps.consoles.status(rec.name),
+      rawPort: this.rawPortStatus(rec),
     };
+  }
+
+  private rawPortStatus(rec: NodeRecord): RawPortStatus | null {
+    if (rec.consolePort === null) return null;
+    const served = this.deps.rawPorts?.ports.status(rec.name);
+    return served?.port === rec.consolePort ? served : { port: rec.consolePort, listening: false };
+  }
+
+  /** The console session and the raw port follow the stored spec. */
+  private async syncConsole(rec: NodeRecord): Promise<void> {
+    await this.deps.consoles.sync(rec);
+    await this.deps.rawPorts?.ports.sync(rec);
   }
 
   async list(labelSelectors: string[] = []): Promise<NodeView[]> {
@@ -104,7 +137,7 @@ export class NodeService {
     const spec = this.validate(input);
     return this.serial(spec.name, async () => {
       const rec = await this.deps.store.nodes.create(spec);
-      await this.deps.consoles.sync(rec);
+      await this.syncConsole(rec);
       this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node created');
       return this.view(rec);
     });
@@ -137,7 +170,7 @@ export class NodeService {
       next.power.params = this.deps.power.keepMaskedSecrets(next.power.driver, next.power.params, prev.power.params);
     }
     const rec = await this.deps.store.nodes.update(next);
-    await this.deps.consoles.sync(rec);
+    await this.syncConsole(rec);
     this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node updated');
     return this.view(rec);
   }
@@ -149,9 +182,47 @@ export class NodeService {
       if (!(await this.deps.store.nodes.delete(name))) throw new errors.NODE_NOT_FOUND(name);
       await this.deps.tokens?.revokeNode(name, 'node deleted');
       await this.deps.consoles.remove(name, 'node deleted');
+      await this.deps.rawPorts?.ports.remove(name, 'node deleted');
       if (opts.purgeLogs) await Promise.all(this.deps.logFiles(name).map((f) => rm(f, { force: true })));
       this.deps.logger.info({ node: name, purgeLogs: !!opts.purgeLogs }, 'node deleted');
     });
+  }
+
+  /**
+   * ironic's console enable: run the console and serve it on a raw port. A node that has no port
+   * gets the first one of the range that no other node holds and that can be bound.
+   */
+  async enableRawPort(name: string): Promise<NodeView> {
+    checkNodeName(name);
+    return this.serial(name, async () => {
+      const prev = await this.record(name);
+      const { createdAt: _c, updatedAt: _u, ...spec } = prev;
+      if (prev.consolePort !== null) return this.store(prev, { ...spec, consoleEnabled: true });
+      if (!this.deps.rawPorts) throw new errors.CONFIG('this daemon serves no raw console ports');
+      const { range } = this.deps.rawPorts;
+      const held = new Set((await this.deps.store.nodes.list()).flatMap((n) => (n.consolePort === null ? [] : [n.consolePort])));
+      let claimed: NodeRecord | undefined;
+      const port = await claimFirstFreePort(range, held, async (p) => (claimed = await this.claimRawPort(spec, p)) !== undefined);
+      if (port === undefined || !claimed) {
+        await this.syncConsole(await this.deps.store.nodes.update(spec)); // as it was before the attempts
+        throw new errors.NO_FREE_CONSOLE_PORT(name, `rawPortRange ${formatPortRange(range)}`);
+      }
+      this.deps.logger.info({ node: name, port }, 'raw console port allocated');
+      return this.view(claimed);
+    });
+  }
+
+  /** Store the port and bind it; undefined when another node holds it or it cannot be bound. */
+  private async claimRawPort(spec: NodeSpec, port: number): Promise<NodeRecord | undefined> {
+    let rec: NodeRecord;
+    try {
+      rec = await this.deps.store.nodes.update({ ...spec, consoleEnabled: true, consolePort: port });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'CONSOLE_PORT_TAKEN') return undefined;
+      throw err;
+    }
+    await this.syncConsole(rec);
+    return this.deps.rawPorts?.ports.status(spec.name)?.listening ? rec : undefined;
   }
 
   /** Create many; each item succeeds or fails on its own. */

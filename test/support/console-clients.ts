@@ -1,10 +1,12 @@
 // Console clients for tests: a WebSocket one and a raw TCP one, each keeping a transcript of
 // what it received and able to wait for a pattern to show up in it.
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import type { DaemonHandle } from './daemon.js';
 import type { EventEmitter } from 'node:events';
+import { exited, spawnTracked, type ExitStatus } from './processes.js';
 import { onEvents, waitUntil } from './wait.js';
 
 export class Transcript {
@@ -17,6 +19,12 @@ export class Transcript {
 
   protected changed(): void {
     for (const w of this.wakers) w();
+  }
+
+  /** Byte-stream output, where notices are inline: whole lines in brackets. */
+  protected appendStream(text: string): void {
+    this.output += text;
+    for (const m of text.matchAll(/\[([^\]\r\n]+)\]\r\n/g)) this.notices.push(m[1]);
   }
 
   private wait<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
@@ -124,20 +132,14 @@ export class TcpConsole extends Transcript {
         const nl = this.pending.indexOf('\n');
         if (nl < 0) return;
         this.hello = JSON.parse(this.pending.slice(0, nl)) as Record<string, unknown>;
-        this.append(this.pending.slice(nl + 1));
-      } else this.append(text);
+        this.appendStream(this.pending.slice(nl + 1));
+      } else this.appendStream(text);
       this.changed();
     });
     socket.on('close', () => {
       this.closed = true;
       this.changed();
     });
-  }
-
-  private append(text: string): void {
-    this.output += text;
-    // Inline notices are whole lines in brackets.
-    for (const m of text.matchAll(/\[([^\]\r\n]+)\]\r\n/g)) this.notices.push(m[1]);
   }
 
   /** Connect and send the handshake; resolves once the server answered it. */
@@ -169,6 +171,47 @@ export class TcpConsole extends Transcript {
 
   close(): void {
     this.socket.end();
+  }
+}
+
+/**
+ * A real `socat - TCP:HOST:PORT` process with pipes, as ironic's users reach a raw console port:
+ * stdin is typed to the console, stdout is what it prints.
+ */
+export class SocatConsole extends Transcript {
+  readonly proc: ChildProcess;
+  stderr = '';
+
+  constructor(target: string) {
+    super();
+    this.proc = spawnTracked('socat', ['-', `TCP:${target}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (chunk: Buffer) => {
+      this.appendStream(chunk.toString('latin1'));
+      this.changed();
+    });
+    this.proc.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk));
+    this.proc.once('exit', (code) => {
+      this.closed = true;
+      this.closeInfo = { code: code ?? undefined, reason: this.stderr.trim() };
+      this.changed();
+    });
+  }
+
+  /** Connect and wait until the session has attached it (its first notice). */
+  static async open(target: string): Promise<SocatConsole> {
+    const c = new SocatConsole(target);
+    await c.waitForNotice(/attached read-write/);
+    return c;
+  }
+
+  type(text: string): void {
+    this.proc.stdin!.write(Buffer.from(text, 'latin1'));
+  }
+
+  /** End of input: socat closes the connection and exits. */
+  async close(): Promise<ExitStatus> {
+    this.proc.stdin!.end();
+    return exited(this.proc);
   }
 }
 

@@ -26,3 +26,22 @@ export function freeUdpPort(): Promise<number> {
     });
   });
 }
+
+/** `count` consecutive TCP ports free on 127.0.0.1 right now; returns the first. */
+export async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await freePort();
+    if (first + count - 1 > 65535) continue;
+    const rest = Array.from({ length: count - 1 }, (_, i) => first + 1 + i);
+    if ((await Promise.all(rest.map(isFree))).every(Boolean)) return first;
+  }
+  throw new Error(`no run of ${count} free ports found on 127.0.0.1`);
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
