@@ -149,6 +149,25 @@ describe('a daemon with a certificate', () => {
     t.close();
   });
 
+  test('a raw console port speaks TLS too: output and round trip with the CA, nothing for a plaintext client', async () => {
+    const port = await freePort();
+    const made = await runCli(d, ['node', 'create', 'tls-raw', '--driver', 'cmd', '--param', 'cmd=/bin/cat', '--console-port', String(port)], { env: { SWITCHBOARD_CA: pair.cert } });
+    assert.equal(made.code, 0, made.stderr);
+    const sock = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(pair.cert), servername: 'localhost' });
+    let out = '';
+    sock.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    await new Promise<void>((resolve, reject) => sock.once('secureConnect', resolve).once('error', reject));
+    sock.write('over-raw-tls\r');
+    await waitUntil(() => /over-raw-tls\r\n[^]*over-raw-tls\r\n/.test(out) || undefined, { what: 'raw TLS echo', subscribe: onEvents(sock, 'data'), describe: () => out });
+    sock.end();
+    const plain = net.connect(port, '127.0.0.1');
+    let plainOut = '';
+    plain.on('data', (c: Buffer) => (plainOut += c.toString('latin1')));
+    plain.write('hello\r');
+    await new Promise((resolve) => plain.once('close', resolve));
+    assert.ok(!plainOut.includes('hello'), 'a plaintext client reached the console');
+  });
+
   test('the console port: a plaintext client gets nothing useful, an untrusting TLS client refuses it', async () => {
     const plain = net.connect(d.consolePort, '127.0.0.1');
     let received = '';
