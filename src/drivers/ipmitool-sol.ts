@@ -82,7 +82,11 @@ class IpmitoolSolConsole extends PtyConsole {
   private readonly changed = new EventEmitter();
 
   constructor(private readonly params: IpmitoolSolParams, ctx: DriverContext) {
-    super({ argv: ['ipmitool', ...ipmitoolArgs(params), 'sol', 'activate'], env: { IPMI_PASSWORD: params.password } }, ctx);
+    // ipmitool prints "SOL Session operational" a moment before it makes its terminal raw; keys
+    // typed in that gap went through the line discipline (CR turned into LF). So the pty starts
+    // raw, and exec leaves ipmitool with its own argv and pid.
+    const argv = ['/bin/sh', '-c', 'stty raw -echo 2>/dev/null; exec "$@"', 'sh', 'ipmitool', ...ipmitoolArgs(params), 'sol', 'activate'];
+    super({ argv, env: { IPMI_PASSWORD: params.password } }, ctx);
   }
 
   override async open(): Promise<void> {
