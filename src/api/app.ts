@@ -13,6 +13,7 @@ import type { PowerService } from '../power/index.js';
 import type { TokenService } from '../tokens/service.js';
 import { authorize, redactUrl, type Authenticator, type Identity, type Need } from './auth.js';
 import { bulkRoutes } from './bulk.js';
+import { obmdCompatRoutes } from './compat-obmd.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -63,6 +64,8 @@ export interface AppDeps {
   clientHighWaterBytes: number;
   authFailuresPerMinute: number;
   publicUrl?: string;
+  /** Serve OBMd's API at the root. */
+  obmdCompat: boolean;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -155,6 +158,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
+  if (deps.obmdCompat) {
+    await app.register(obmdCompatRoutes, { nodes: deps.nodes, tokens: deps.tokens, power: deps.power, consoles: deps.consoles, bodyLimit: deps.bodyLimit });
+  }
 
   return app;
 }

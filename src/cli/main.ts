@@ -28,6 +28,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'YAML config file')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--demo', 'create a demo node with a simulated serial console')
+    .option('--obmd-compat', "also serve OBMd's API (PUT /node/{id}, ...) and read OBMd's env (LISTEN_ADDR, ADMIN_TOKEN, DB_TYPE, DB_PATH, ...)")
     .action(serve);
 
   program.command('gen-token')

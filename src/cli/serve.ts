@@ -10,6 +10,7 @@ export interface ServeFlags {
   config?: string;
   logLevel?: string;
   demo?: boolean;
+  obmdCompat?: boolean;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {
