@@ -24,6 +24,7 @@ export const errors = {
   CONSOLE_DISABLED: createError('CONSOLE_DISABLED', "node '%s': console is disabled", 409),
   BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'request body is larger than %s bytes', 413),
   BAD_JSON: createError('BAD_JSON', 'request body is not valid JSON: %s', 400),
+  UNSUPPORTED_MEDIA_TYPE: createError('UNSUPPORTED_MEDIA_TYPE', "content type '%s' is not supported: send application/json", 415),
   BAD_HANDSHAKE: createError('BAD_HANDSHAKE', 'console handshake: %s', 400),
   POWER_NOT_CONFIGURED: createError('POWER_NOT_CONFIGURED', "node '%s' has no power control configured (set its power: {driver, params})", 409),
   POWER_FAILED: createError('POWER_FAILED', "node '%s': power %s failed: %s", 502),

@@ -14,6 +14,7 @@ import type { TokenService } from '../tokens/service.js';
 import { authorize, redactUrl, type Authenticator, type Identity, type Need } from './auth.js';
 import { bulkRoutes } from './bulk.js';
 import { ironicRoutes } from './compat-ironic.js';
+import { obmdCompatRoutes } from './compat-obmd.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -68,6 +69,8 @@ export interface AppDeps {
   https?: { cert: Buffer; key: Buffer };
   /** The daemon's listen host: where clients reach raw console ports (ironic). */
   listenHost: string;
+  /** Serve OBMd's API at the root. */
+  obmdCompat: boolean;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -170,6 +173,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }, { prefix: API_PREFIX });
   // ironic's own paths, as its clients call them.
   await app.register(ironicRoutes, { nodes: deps.nodes, listenHost: deps.listenHost, publicUrl: deps.publicUrl, bodyLimit: deps.bodyLimit });
+  if (deps.obmdCompat) {
+    await app.register(obmdCompatRoutes, { nodes: deps.nodes, tokens: deps.tokens, power: deps.power, consoles: deps.consoles, bodyLimit: deps.bodyLimit });
+  }
 
   return app;
 }

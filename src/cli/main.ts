@@ -33,6 +33,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate (chain): HTTPS, WSS and TLS on the console port (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--insecure', 'allow plaintext on a non-loopback --listen address')
+    .option('--obmd-compat', "also serve OBMd's API (PUT /node/{id}, ...) and read OBMd's env (LISTEN_ADDR, ADMIN_TOKEN, DB_TYPE, DB_PATH, ...)")
     .action(serve);
 
   program.command('gen-cert')

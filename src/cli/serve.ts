@@ -13,6 +13,7 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   insecure?: boolean;
+  obmdCompat?: boolean;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {

@@ -1,6 +1,7 @@
 // Daemon settings from four places, in this precedence: flags > SWITCHBOARD_* env > YAML file > defaults.
 // Every setting has one camelCase name; its env name is SWITCHBOARD_ + SNAKE_CASE, its YAML key is the
-// name itself, its flag is --kebab-case where one exists.
+// name itself, its flag is --kebab-case where one exists. With obmdCompat on, OBMd's own environment
+// (LISTEN_ADDR, ADMIN_TOKEN, ...) is one more layer, between the YAML file and SWITCHBOARD_* env.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
@@ -18,6 +19,7 @@ export const ConfigSchema = Type.Object({
   listen: Type.String({ default: '127.0.0.1:7860', description: 'HTTP address host:port' }),
   consolePort: Type.Union([Port, Type.Literal(-1)], { default: 7861, description: 'TCP console attach port on the listen host; -1 turns it off' }),
   dataDir: Type.String({ default: './data', description: 'SQLite store, console logs, admin token' }),
+  dbPath: Type.Optional(Type.String({ minLength: 1, description: "the SQLite file (':memory:' keeps nothing); default <dataDir>/switchboard.db" })),
   adminToken: Type.Optional(Type.String({ minLength: 16, description: 'admin token; generated into the data dir if unset' })),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   replayBytes: Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024, default: DEFAULT_SESSION_OPTIONS.replayBytes }),
@@ -39,11 +41,15 @@ export const ConfigSchema = Type.Object({
   rawPortRange: Type.String({ pattern: '^\\d{1,5}-\\d{1,5}$', default: '7900-7999', description: 'ports handed out for per-node raw TCP consoles (ironic)' }),
   tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
+  obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
 
 export type Config = Static<typeof ConfigSchema>;
 export type ConfigKey = keyof Config;
 const check = TypeCompiler.Compile(ConfigSchema);
+
+/** The dbPath that keeps the store in memory (OBMd allowed it too). */
+export const SQLITE_MEMORY = ':memory:';
 
 export function envName(key: string): string {
   return `SWITCHBOARD_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -85,8 +91,9 @@ export async function fromFile(file: string): Promise<Record<string, unknown>> {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new errors.CONFIG(`${file}: the top level must be a mapping`);
   const out = doc as Record<string, unknown>;
   // Relative paths in a config file are relative to that file.
-  for (const key of ['dataDir', 'tlsCert', 'tlsKey']) {
-    if (typeof out[key] === 'string' && out[key]) out[key] = path.resolve(path.dirname(file), out[key]);
+  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath']) {
+    const v = out[key];
+    if (typeof v === 'string' && v && v !== SQLITE_MEMORY) out[key] = path.resolve(path.dirname(file), v);
   }
   return out;
 }
@@ -113,13 +120,72 @@ export function resolveConfig(...layers: Record<string, unknown>[]): Config {
   return cfg;
 }
 
-/** Flags, env, file (named by flag, then env), defaults. */
+/** Flags, env, OBMd's env (with obmdCompat), file (named by flag, then env), defaults. */
 export async function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const envLayer = fromEnv(env);
   const file = (flags.config as string | undefined) ?? env.SWITCHBOARD_CONFIG;
   const fileLayer = file ? await fromFile(file) : {};
   const { config: _ignored, ...flagLayer } = flags;
-  return resolveConfig(fileLayer, envLayer, flagLayer);
+  const obmdLayer = obmdCompatOn(fileLayer, envLayer, flagLayer) ? fromObmdEnv(env) : {};
+  return resolveConfig(fileLayer, obmdLayer, envLayer, flagLayer);
+}
+
+/** Whether obmdCompat is on, by the usual precedence: only then is OBMd's environment read. */
+function obmdCompatOn(...layers: Record<string, unknown>[]): boolean {
+  const last = layers.map((l) => l.obmdCompat).filter((v) => v !== undefined).at(-1);
+  return Value.Convert(Type.Boolean(), last) === true;
+}
+
+/**
+ * OBMd's environment variables (its README, "Configuration") as settings, so an OBMd deployment's
+ * environment starts Switchboard unchanged.
+ */
+export function fromObmdEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const get = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const out: Record<string, unknown> = {};
+  const set = (key: ConfigKey, value: unknown) => {
+    if (value !== undefined) out[key] = value;
+  };
+  const listen = get('LISTEN_ADDR');
+  set('listen', listen === undefined ? undefined : fromGoListenAddr(listen));
+  set('adminToken', get('ADMIN_TOKEN'));
+  set('tlsCert', get('TLS_CERT'));
+  set('tlsKey', get('TLS_KEY'));
+  const insecure = get('INSECURE');
+  set('insecure', insecure === undefined ? undefined : parseGoBool('INSECURE', insecure));
+  set('dbPath', obmdDatabase(get('DB_TYPE'), get('DB_PATH')));
+  return out;
+}
+
+/** Go's listen address: ':8080' means every interface. */
+export function fromGoListenAddr(addr: string): string {
+  const listen = addr.startsWith(':') ? `0.0.0.0${addr}` : addr;
+  try {
+    parseListen(listen);
+  } catch {
+    throw new errors.CONFIG(`LISTEN_ADDR: '${addr.slice(0, 100)}' is not host:port or :port`);
+  }
+  return listen;
+}
+
+/** As Go's strconv.ParseBool, which OBMd's settings went through. */
+function parseGoBool(name: string, v: string): boolean {
+  if (/^(1|t|true)$/i.test(v)) return true;
+  if (/^(0|f|false)$/i.test(v)) return false;
+  throw new errors.CONFIG(`${name}: '${v.slice(0, 20)}' is not true or false`);
+}
+
+/** The SQLite file OBMd's DB_TYPE/DB_PATH name. DB_PATH is never echoed: for postgres it holds a password. */
+function obmdDatabase(type: string | undefined, dbPath: string | undefined): string | undefined {
+  if (type === undefined) {
+    if (dbPath !== undefined) throw new errors.CONFIG('DB_PATH is set but DB_TYPE is not: set DB_TYPE=sqlite3');
+    return undefined;
+  }
+  if (type === 'sqlite3') return dbPath;
+  if (type === 'postgres') {
+    throw new errors.CONFIG('DB_TYPE=postgres: PostgreSQL support arrives with the cluster work; use DB_TYPE=sqlite3 with DB_PATH=<file> meanwhile');
+  }
+  throw new errors.CONFIG(`DB_TYPE: '${type.slice(0, 20)}' is not sqlite3 or postgres`);
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

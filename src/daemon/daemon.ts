@@ -18,7 +18,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
-import { parseListen, parsePortRange, type Config } from './config.js';
+import { parseListen, parsePortRange, SQLITE_MEMORY, type Config } from './config.js';
 import { ensureDemoNode } from './demo.js';
 import { checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
@@ -43,6 +43,15 @@ export function createLogger(level: string): Logger {
     // Belt and braces: nothing that looks like a secret is ever printed.
     redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization', 'headers["x-auth-token"]', 'req.headers["x-auth-token"]'], censor: '[redacted]' },
   });
+}
+
+/** The SQLite file: dbPath (its folder made if need be), or switchboard.db in the data dir. */
+async function storeFile(dbPath: string | undefined, dataDir: string): Promise<string> {
+  if (dbPath === undefined) return path.join(dataDir, 'switchboard.db');
+  if (dbPath === SQLITE_MEMORY) return dbPath;
+  const file = path.resolve(dbPath);
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  return file;
 }
 
 export class Daemon {
@@ -78,7 +87,7 @@ export class Daemon {
       );
     }
 
-    const store = new SqliteStore(path.join(dataDir, 'switchboard.db'));
+    const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
     const drivers = builtinDrivers();
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
     const consoles = new ConsoleManager({
@@ -117,7 +126,7 @@ export class Daemon {
       const count = await nodes.startAll();
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;

@@ -26,7 +26,8 @@ export function tempDir(prefix: string): string {
 
 export interface DaemonOptions {
   dataDir?: string;
-  listen?: string;
+  /** null: no --listen flag (the address comes from the environment). */
+  listen?: string | null;
   consolePort?: number;
   /** Extra SWITCHBOARD_* settings. */
   env?: Record<string, string>;
@@ -99,7 +100,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const token = opts.token === null ? undefined : (opts.token ?? TOKEN);
   const args = [
     BIN, 'serve',
-    '--listen', opts.listen ?? '127.0.0.1:0',
+    ...(opts.listen === null ? [] : ['--listen', opts.listen ?? '127.0.0.1:0']),
     '--console-port', String(opts.consolePort ?? 0),
     '--data-dir', dataDir,
     ...(token ? ['--admin-token', token] : []),
