@@ -48,7 +48,11 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
       const last = typeof data === 'string' ? data.charCodeAt(data.length - 1) : data[data.length - 1];
       lineStart = last === 0x0a || last === 0x0d;
     };
-    const notice = (text: string) => write(`${lineStart ? '' : '\r\n'}[${text}]\r\n`);
+    let lastNotice = '';
+    const notice = (text: string) => {
+      lastNotice = text;
+      write(`${lineStart ? '' : '\r\n'}[${text}]\r\n`);
+    };
 
     const onInput = (chunk: Buffer) => {
       if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
@@ -124,7 +128,8 @@ export function attachConsole(api: ApiClient, node: string, opts: ConsoleOptions
       if (code === 1000) {
         resolve(0);
       } else {
-        notice(`disconnected: ${why || `code ${code}`}`);
+        // The daemon usually said why already ("[token revoked]"); say it once.
+        if (why !== lastNotice) notice(`disconnected: ${why || `code ${code}`}`);
         resolve(1);
       }
     });

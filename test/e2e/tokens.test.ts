@@ -69,13 +69,12 @@ describe('scoped tokens', () => {
     }
   });
 
-  test('token ids are looked up, never walked: traversal and junk are 404, oversized bodies 413, wrong content types 415', async () => {
+  test('token ids are looked up, never walked: traversal and junk are 404, wrong content types 415 (oversized bodies: api.test.ts)', async () => {
     for (const id of ['..%2F..%2Fetc%2Fpasswd', '%00', 'x'.repeat(60)]) {
       const res = await api(d, 'GET', `/api/v1/tokens/${id}`);
       assert.equal(res.status, 404, `${id}: ${res.text}`);
     }
     assert.equal((await api(d, 'GET', `/api/v1/tokens/${'x'.repeat(100)}`)).status, 400);
-    assert.equal((await api(d, 'POST', '/api/v1/tokens', JSON.stringify({ node: 't1', rights: ['power'], note: 'x'.repeat(9 * 1024 * 1024) }))).status, 413);
     assert.equal((await api(d, 'POST', '/api/v1/tokens', 'node=t1&rights=power', { 'content-type': 'application/x-www-form-urlencoded' })).status, 415);
     assert.equal((await api(d, 'POST', '/api/v1/tokens', { node: 't1', rights: ['power'], note: 'x'.repeat(201) })).status, 400);
     assert.equal((await api(d, 'POST', '/api/v1/tokens', { node: '../../etc', rights: ['power'] })).body.error, 'BAD_NODE_NAME');
