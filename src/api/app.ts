@@ -21,6 +21,7 @@ import { healthRoutes } from './health.js';
 import { nodesRoutes } from './nodes.js';
 import { powerRoutes } from './power.js';
 import { tokenRoutes } from './tokens.js';
+import { eventRoutes } from './events.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,7 +34,7 @@ declare module 'fastify' {
     queryToken?: boolean;
     /** What a scoped token needs on the node named by the path parameter (default `name`); without it, admin only. */
     scope?: { need: Need; param?: string };
-    /** A scoped token may use this route on itself (`/tokens/:id` with its own id or 'self'). */
+    /** A scoped token may call this route; the handler keeps it to its own token or node (`/tokens/self`, `/events`). */
     self?: boolean;
   }
   interface FastifyInstance {
@@ -168,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(nodesRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
+    await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles });
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });

@@ -1,4 +1,6 @@
 // /api/v1/nodes: node CRUD.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NodeSpecSchema } from '../model/node.js';
@@ -37,6 +39,25 @@ export const nodesRoutes: FastifyPluginAsyncTypebox<NodesRoutesOptions> = async 
     config: { scope: { need: 'read' } },
     schema: { summary: 'Show a node and its console session', tags: ['nodes'], params: NameParams, response: { 200: NodeViewSchema, ...errorResponses } },
   }, async (req) => nodes.get(req.params.name));
+
+  app.get('/nodes/:name/log', {
+    config: { scope: { need: 'console' }, queryToken: true },
+    schema: {
+      summary: "Download the node's console log (the live file; rotated ones stay on the daemon)",
+      tags: ['console'],
+      params: NameParams,
+      querystring: Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false }),
+    },
+  }, async (req, reply) => {
+    const rec = await nodes.record(req.params.name);
+    const [file] = nodes.logFiles(rec.name);
+    reply.header('content-type', 'text/plain; charset=utf-8').header('content-disposition', `attachment; filename="${rec.name}.log"`);
+    // A console that never printed anything has no file yet: that is an empty log, not an error.
+    const size = await stat(file).then((s) => s.size, () => undefined);
+    if (size === undefined) return reply.send('');
+    // Only what is there now: the file keeps growing while it is read.
+    return reply.send(createReadStream(file, { start: 0, end: Math.max(size - 1, 0) }));
+  });
 
   app.put('/nodes/:name', {
     schema: { summary: 'Replace a node', tags: ['nodes'], params: NameParams, body: NodeReplaceSchema, response: { 200: NodeViewSchema, ...errorResponses } },

@@ -1,4 +1,5 @@
 // The node registry: the one place that validates a node, stores it and keeps its console in step.
+import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
@@ -52,11 +53,22 @@ export function checkNodeName(name: unknown): string {
   return name;
 }
 
-export class NodeService {
+/**
+ * Events: 'changed' (name: string) after a node was created or updated, 'deleted' (name: string).
+ * Console state changes come from the ConsoleManager's own 'state' event.
+ */
+export class NodeService extends EventEmitter {
   /** Changes to one node run one after another; different nodes run in parallel. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly deps: NodeServiceDeps) {}
+  constructor(private readonly deps: NodeServiceDeps) {
+    super();
+  }
+
+  /** Every file of a node's console log, the live one first. */
+  logFiles(name: string): string[] {
+    return this.deps.logFiles(checkNodeName(name));
+  }
 
   /** Validate anything that claims to be a node spec: shape, name, driver and its params. */
   validate(input: unknown): NodeSpec {
@@ -139,6 +151,7 @@ export class NodeService {
       const rec = await this.deps.store.nodes.create(spec);
       await this.syncConsole(rec);
       this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node created');
+      this.emit('changed', rec.name);
       return this.view(rec);
     });
   }
@@ -172,6 +185,7 @@ export class NodeService {
     const rec = await this.deps.store.nodes.update(next);
     await this.syncConsole(rec);
     this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node updated');
+    this.emit('changed', rec.name);
     return this.view(rec);
   }
 
@@ -185,6 +199,7 @@ export class NodeService {
       await this.deps.rawPorts?.ports.remove(name, 'node deleted');
       if (opts.purgeLogs) await Promise.all(this.deps.logFiles(name).map((f) => rm(f, { force: true })));
       this.deps.logger.info({ node: name, purgeLogs: !!opts.purgeLogs }, 'node deleted');
+      this.emit('deleted', name);
     });
   }
 
@@ -208,6 +223,7 @@ export class NodeService {
         throw new errors.NO_FREE_CONSOLE_PORT(name, `rawPortRange ${formatPortRange(range)}`);
       }
       this.deps.logger.info({ node: name, port }, 'raw console port allocated');
+      this.emit('changed', name);
       return this.view(claimed);
     });
   }
