@@ -169,7 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(nodesRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
-    await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles });
+    await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power });
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });

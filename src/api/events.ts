@@ -1,10 +1,11 @@
 // GET /api/v1/events: server-sent events for pages that show the fleet live. On connect one
 // `snapshot` with every node the caller may see; then `node` (a node's view) whenever it changes
-// — its console state, clients, spec — and `node-deleted`. Changes are coalesced per node over a
+// — its console state, clients, spec, known power state — and `node-deleted`. Changes are coalesced per node over a
 // short window, so a flapping console or a bulk create sends each node once per window.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ConsoleManager } from '../console/manager.js';
 import type { NodeService } from '../nodes/service.js';
+import type { PowerService } from '../power/index.js';
 import type { Identity } from './auth.js';
 
 const FLUSH_MS = 100;
@@ -13,9 +14,10 @@ const HEARTBEAT_MS = 25_000;
 export interface EventRoutesOptions {
   nodes: NodeService;
   consoles: ConsoleManager;
+  power: PowerService;
 }
 
-export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { nodes, consoles }) => {
+export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { nodes, consoles, power }) => {
   // Every open page adds a listener to each; that is expected, not a leak.
   consoles.setMaxListeners(0);
   nodes.setMaxListeners(0);
@@ -61,12 +63,14 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, {
     consoles.on('state', onState);
     nodes.on('changed', mark);
     nodes.on('deleted', mark);
+    power.on('changed', mark);
     res.on('close', () => {
       clearTimeout(timer);
       clearInterval(heartbeat);
       consoles.off('state', onState);
       nodes.off('changed', mark);
       nodes.off('deleted', mark);
+      power.off('changed', mark);
     });
   });
 };

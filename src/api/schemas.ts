@@ -34,6 +34,11 @@ export const NodeViewSchema = Type.Object({
   createdAt: Type.String(),
   updatedAt: Type.String(),
   session: SessionStatusSchema,
+  powerState: Type.Union([Type.Object({
+    state: Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('unknown')]),
+    at: Type.String({ description: 'when it was learned' }),
+    error: Type.Optional(Type.String({ description: 'why the last status call failed' })),
+  }), Type.Null()], { description: 'last known power state (status calls, actions, powerPollSeconds); null: not known yet' }),
 });
 
 /** PUT body: the whole spec; the name may be left out (the path names the node). */

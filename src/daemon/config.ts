@@ -31,6 +31,7 @@ export const ConfigSchema = Type.Object({
   reconnectMaxMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMaxMs }),
   ondemandGraceMs: Type.Integer({ minimum: 0, default: DEFAULT_SESSION_OPTIONS.ondemandGraceMs }),
   bodyLimit: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024, description: 'largest request body in bytes' }),
+  powerPollSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 0, description: 'ask every BMC for its power state this often (0: never; pages then show what status calls and actions learned)' }),
   powerConcurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'power operations in flight at once (bulk power)' }),
   breaks: Type.Record(Type.String({ pattern: '^[1-9]$' }), Type.String({ maxLength: 256 }), { default: DEFAULT_BREAK_SEQUENCES }),
   demo: Type.Boolean({ default: false, description: 'create a demo node with a simulated serial console' }),

@@ -12,7 +12,7 @@ import { ConsoleManager } from '../console/manager.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { NodeService } from '../nodes/service.js';
-import { builtinPowerDrivers, PowerService } from '../power/index.js';
+import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
@@ -67,6 +67,7 @@ export class Daemon {
     private readonly rawPorts: RawPorts,
     private readonly app: FastifyInstance,
     private readonly tcp: TcpAttachServer | undefined,
+    private readonly poller: PowerPoller,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -113,10 +114,12 @@ export class Daemon {
     const rawPorts = new RawPorts({ consoles, logger, host, createServer: (onConnection) => createStreamServer(tls, onConnection) });
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const nodes = new NodeService({
-      store, consoles, drivers, power: powerDrivers, tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
       rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
     });
     const auth = new Authenticator(admin.token, tokens);
+    nodes.on('deleted', (name: string) => power.forget(name));
+    const poller = new PowerPoller(power, () => store.nodes.list(), logger); // records: views mask the passwords
 
     let app: FastifyInstance | undefined;
     let tcp: TcpAttachServer | undefined;
@@ -141,7 +144,8 @@ export class Daemon {
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}`, consolePort };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp);
+      poller.start(config.powerPollSeconds);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller);
     } catch (err) {
       tokens.close();
       await tcp?.close();
@@ -159,6 +163,7 @@ export class Daemon {
       this.logger.info({ reason }, 'switchboard stopping');
       await this.tcp?.close();
       this.tokens.close();
+      this.poller.stop();
       // Before the sessions: raw clients hear why from their port, not a session ending under it.
       await this.rawPorts.close(reason);
       // Sessions first: they tell attached WebSocket clients why before the server closes them.

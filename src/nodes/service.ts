@@ -11,7 +11,7 @@ import type { DriverRegistry } from '../drivers/registry.js';
 import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec } from '../model/node.js';
-import { resolvePower, type PowerRegistry } from '../power/index.js';
+import { resolvePower, type KnownPower, type PowerRegistry } from '../power/index.js';
 import type { Store } from '../store/types.js';
 import { applyMergePatch } from './merge-patch.js';
 import { claimFirstFreePort, formatPortRange, type PortRange } from './raw-port-allocation.js';
@@ -20,6 +20,8 @@ const specCheck = TypeCompiler.Compile(NodeSpecSchema);
 
 export interface NodeView extends NodeRecord {
   session: SessionStatus;
+  /** What the daemon last learned of the node's power (status calls, actions, the poll); null: nothing yet. */
+  powerState: KnownPower | null;
   /** The raw console port as served now; null when the node has none. */
   rawPort: RawPortStatus | null;
 }
@@ -33,6 +35,8 @@ export interface NodeServiceDeps {
   consoles: ConsoleManager;
   drivers: DriverRegistry<ConsoleDriverDefinition>;
   power: PowerRegistry;
+  /** The last known power state of a node (PowerService.lastKnown). */
+  knownPower?: (name: string) => KnownPower | undefined;
   /** A deleted node's tokens are revoked (and their connections closed). */
   tokens?: { revokeNode(node: string, reason: string): Promise<number> };
   /** Every file of a node's console log (live and rotated). */
@@ -113,6 +117,7 @@ export class NodeService extends EventEmitter {
       params: this.deps.drivers.mask(rec.driver, rec.params),
       power: rec.power && { driver: rec.power.driver, ...(rec.power.params ? { params: this.deps.power.mask(rec.power.driver, rec.power.params) } : {}) },
       session: this.deps.consoles.status(rec.name),
+      powerState: (rec.power && this.deps.knownPower?.(rec.name)) || null,
       rawPort: this.rawPortStatus(rec),
     };
   }

@@ -1,5 +1,6 @@
 // Power control of nodes: finds a node's power driver and params (its own, or shared with its
 // console), runs one operation at a time per node and a bounded number at once overall.
+import { EventEmitter } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { DriverRegistry } from '../drivers/registry.js';
@@ -35,21 +36,62 @@ export interface PowerServiceDeps {
   concurrency: number;
 }
 
-export class PowerService {
+/** What the daemon last learned of a node's power: from a status call, or from an action that succeeded. */
+export interface KnownPower {
+  state: PowerState | 'unknown';
+  at: string;
+  /** Why the last attempt to learn it failed. */
+  error?: string;
+}
+
+/** After an action succeeds, what the node's power is (soft: up to the OS; boot device: unchanged). */
+const STATE_AFTER: Partial<Record<PowerAction, PowerState>> = { on: 'on', off: 'off', cycle: 'on', reset: 'on' };
+
+/** Events: 'changed' (node: string) when what is known of a node's power changes. */
+export class PowerService extends EventEmitter {
   private readonly limit: LimitFunction;
+  private readonly known = new Map<string, KnownPower>();
   /** One operation at a time per node: a cycle is not interleaved with an off. */
   private readonly perNode = new Map<string, LimitFunction>();
 
   constructor(private readonly deps: PowerServiceDeps) {
+    super();
+    this.setMaxListeners(0);
     this.limit = pLimit(deps.concurrency);
   }
 
-  status(spec: NodeSpec): Promise<PowerState> {
-    return this.run(spec, 'status', (d) => d.status());
+  /** The last known power state, for node views and the live feed; undefined if never asked. */
+  lastKnown(name: string): KnownPower | undefined {
+    return this.known.get(name);
   }
 
-  control(spec: NodeSpec, action: PowerAction): Promise<void> {
-    return this.run(spec, action, (d) => d.control(action));
+  forget(name: string): void {
+    this.known.delete(name);
+  }
+
+  async status(spec: NodeSpec): Promise<PowerState> {
+    try {
+      const state = await this.run(spec, 'status', (d) => d.status());
+      this.learn(spec.name, { state, at: new Date().toISOString() });
+      return state;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'POWER_NOT_CONFIGURED') {
+        this.learn(spec.name, { state: 'unknown', at: new Date().toISOString(), error: (err as Error).message });
+      }
+      throw err;
+    }
+  }
+
+  async control(spec: NodeSpec, action: PowerAction): Promise<void> {
+    await this.run(spec, action, (d) => d.control(action));
+    const state = STATE_AFTER[action];
+    this.learn(spec.name, { state: state ?? 'unknown', at: new Date().toISOString() });
+  }
+
+  private learn(name: string, next: KnownPower): void {
+    const prev = this.known.get(name);
+    this.known.set(name, next);
+    if (prev?.state !== next.state || prev?.error !== next.error) this.emit('changed', name);
   }
 
   setBootDevice(spec: NodeSpec, device: BootDeviceName, opts: BootDeviceOptions): Promise<void> {

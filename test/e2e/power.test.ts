@@ -166,6 +166,36 @@ test('bulk power: each node answers for itself', async () => {
   assert.deepEqual(status.body.results.map((r: { power: string }) => r.power), ['on', 'on']);
 });
 
+describe('known power state in node views', () => {
+  test('status calls and actions update it; a failing status says why', async () => {
+    await createPowerNode('pw-known', { driver: 'ipmi', params: bmcParams() });
+    assert.equal((await api(d, 'GET', '/api/v1/nodes/pw-known')).body.powerState, null, 'nothing known before anyone asked');
+    await act('pw-known', 'off');
+    assert.equal((await api(d, 'GET', '/api/v1/nodes/pw-known')).body.powerState.state, 'off');
+    await act('pw-known', 'on');
+    await waitChassis(bmc, 'power on', () => bmc.power() === '1');
+    const viewed = (await api(d, 'GET', '/api/v1/nodes/pw-known')).body.powerState;
+    assert.equal(viewed.state, 'on');
+    assert.ok(Date.parse(viewed.at) <= Date.now());
+    await createPowerNode('pw-known-bad', { driver: 'ipmi', params: bmcParams({ password: 'wrong' }) });
+    assert.equal((await api(d, 'GET', '/api/v1/nodes/pw-known-bad/power')).status, 502);
+    const bad = (await api(d, 'GET', '/api/v1/nodes/pw-known-bad')).body.powerState;
+    assert.equal(bad.state, 'unknown');
+    assert.match(bad.error, /password|authentication|RAKP/i);
+  });
+
+  test('with powerPollSeconds the daemon learns it by itself', async () => {
+    const polling = await startDaemon({ env: { SWITCHBOARD_POWER_POLL_SECONDS: '1' } });
+    try {
+      assert.equal((await api(polling, 'POST', '/api/v1/nodes', catNode('pw-poll', { power: { driver: 'ipmi', params: bmcParams() } }))).status, 201);
+      await polling.waitForLog((l) => l.msg === 'power' && l.node === 'pw-poll' && l.action === 'status', 'a status call nobody made');
+      assert.match((await api(polling, 'GET', '/api/v1/nodes/pw-poll')).body.powerState.state, /^(on|off)$/);
+    } finally {
+      await polling.stop();
+    }
+  });
+});
+
 describe('switchboard power / boot-device (CLI)', () => {
   const names = ['cli-p1', 'cli-p2', 'cli-p3', 'cli-p4', 'cli-p5'];
   before(async () => {
