@@ -27,6 +27,7 @@ export const errors = {
   UNSUPPORTED_MEDIA_TYPE: createError('UNSUPPORTED_MEDIA_TYPE', "content type '%s' is not supported: send application/json", 415),
   BAD_HANDSHAKE: createError('BAD_HANDSHAKE', 'console handshake: %s', 400),
   POWER_NOT_CONFIGURED: createError('POWER_NOT_CONFIGURED', "node '%s' has no power control configured (set its power: {driver, params})", 409),
+  VNC_NOT_CONFIGURED: createError('VNC_NOT_CONFIGURED', "node '%s' has no graphical console configured (set its vnc: {host, port, password})", 409),
   POWER_FAILED: createError('POWER_FAILED', "node '%s': power %s failed: %s", 502),
   POWER_TIMEOUT: createError('POWER_TIMEOUT', "node '%s': power %s: %s", 504),
   CONFIG: createError('CONFIG', 'configuration: %s', 500),

@@ -22,6 +22,7 @@ import { nodesRoutes } from './nodes.js';
 import { powerRoutes } from './power.js';
 import { tokenRoutes } from './tokens.js';
 import { eventRoutes } from './events.js';
+import { vncWsRoutes } from './vnc-ws.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -149,7 +150,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           + 'Console attach (WebSocket): `GET /api/v1/nodes/{name}/console?mode=rw|ro[&cols=N&rows=N&replay=false]`, '
           + 'token in the Authorization header or as `?token=`. Binary frames carry console bytes both ways; text frames carry JSON: '
           + '`{"type":"resize","cols":N,"rows":N}` from the client; `{"type":"attached"}`, `{"type":"notice","message":...}` and '
-          + '`{"type":"mode","mode":"rw|ro"}` from the server. Unknown node: 404; console disabled: 409, before the upgrade.',
+          + '`{"type":"mode","mode":"rw|ro"}` from the server. Unknown node: 404; console disabled: 409, before the upgrade.\n\n'
+          + 'Graphical console (WebSocket, for noVNC): `GET /api/v1/nodes/{name}/vnc[?mode=ro]`: binary frames carry RFB as websockify would; '
+          + 'the daemon logs in to the VNC server and offers security None, so the VNC password stays on the daemon. '
+          + 'No VNC configured: 409 before the upgrade; VNC server unreachable or password refused: close code 4000 with the reason.',
       },
       components: {
         securitySchemes: {
@@ -172,6 +176,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power });
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
+    await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
   // ironic's own paths, as its clients call them.
   await app.register(ironicRoutes, { nodes: deps.nodes, listenHost: deps.listenHost, publicUrl: deps.publicUrl, bodyLimit: deps.bodyLimit });

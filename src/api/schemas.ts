@@ -1,6 +1,6 @@
 // Response and shared schemas; request schemas sit beside their routes.
 import { Type } from '@sinclair/typebox';
-import { Labels, NodeName, NodeSpecSchema, PowerSpecSchema } from '../model/node.js';
+import { Labels, NodeName, NodeSpecSchema, PowerSpecSchema, VncPassword, VncSpecSchema } from '../model/node.js';
 
 export const ErrorSchema = Type.Object(
   { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
@@ -31,6 +31,10 @@ export const NodeViewSchema = Type.Object({
   power: Type.Union([Type.Object({ driver: Type.String(), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }), Type.Null()], { description: "power control; secrets shown as '***'" }),
   consolePort: NodeSpecSchema.properties.consolePort,
   rawPort: Type.Union([RawPortStatusSchema, Type.Null()]),
+  vnc: Type.Union([
+    Type.Object({ host: Type.String(), port: Type.Integer(), password: Type.Optional(Type.String({ description: "always '***' when set" })) }),
+    Type.Null(),
+  ], { description: 'graphical console (VNC); attach with the WebSocket at /nodes/{name}/vnc' }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
   session: SessionStatusSchema,
@@ -58,6 +62,11 @@ export const NodePatchSchema = Type.Object(
     labels: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Null(), Type.String()]))),
     power: Type.Optional(Type.Union([Type.Null(), Type.Object({ driver: Type.Optional(PowerSpecSchema.properties.driver), params: Type.Optional(Type.Union([Type.Null(), Type.Record(Type.String(), Type.Unknown())])) }, { additionalProperties: false })])),
     consolePort: NodeSpecSchema.properties.consolePort,
+    vnc: Type.Optional(Type.Union([Type.Null(), Type.Object({
+      host: Type.Optional(VncSpecSchema.properties.host),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+      password: Type.Optional(Type.Union([Type.Null(), VncPassword])),
+    }, { additionalProperties: false })])),
   },
   { additionalProperties: false },
 );

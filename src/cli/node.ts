@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
+import { VNC_DEFAULT_PORT } from '../model/node.js';
 import type { NodeView } from '../nodes/service.js';
 import { ApiClient, CliError } from './client.js';
 import { age, formatLabels, printJson, printTable, type OutputFormat } from './output.js';
@@ -49,6 +50,20 @@ function consolePortOption(value: string | boolean | undefined): number | null |
   return port;
 }
 
+/** `--vnc HOST[:PORT]` (IPv6 as `[::1]:5901`) → host and port; the port defaults to 5900. */
+export function vncOption(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+))(?::(\d{1,5}))?$/.exec(value.trim());
+  const port = m?.[3] === undefined ? VNC_DEFAULT_PORT : Number(m[3]);
+  if (!m || port < 1 || port > 65535) throw new CliError('USAGE', `--vnc must be HOST or HOST:PORT (IPv6: [ADDR]:PORT), got '${value}'`, 2);
+  return { host: m[1] ?? m[2], port };
+}
+
+function vncText(n: NodeView): string {
+  if (!n.vnc) return '-';
+  const { host, port, password } = n.vnc;
+  return `${host.includes(':') ? `[${host}]` : host}:${port} (${password ? 'password set' : 'no password'})`;
+}
+
 function showNode(n: NodeView, format: OutputFormat): void {
   if (format === 'json') return printJson(n);
   const rows: [string, string][] = [
@@ -59,6 +74,7 @@ function showNode(n: NodeView, format: OutputFormat): void {
     ['console', n.consoleEnabled ? 'enabled' : 'disabled'],
     ['labels', formatLabels(n.labels) || '-'],
     ['console port', rawPortText(n)],
+    ['vnc', vncText(n)],
     ['power', n.power ? `${n.power.driver}${n.power.params ? '' : ` (params shared with the ${n.driver} console)`}` : '-'],
     ...Object.entries(n.power?.params ?? {}).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
     ['state', `${stateText(n)} (for ${age(n.session.since)})`],
@@ -81,15 +97,20 @@ export async function paramsFrom(pairs: string[] = [], readStdinOnce: () => Prom
       out[key] = value;
       continue;
     }
-    let text: string;
-    try {
-      text = value === '-' ? await readStdinOnce() : await readFile(value, 'utf8');
-    } catch (err) {
-      throw new CliError('BAD_FILE', `${option} ${key}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
-    }
-    out[key.slice(0, -'-file'.length)] = text.replace(/\r?\n$/, '');
+    out[key.slice(0, -'-file'.length)] = await readSecretFile(value, `${option} ${key}`, readStdinOnce);
   }
   return out;
+}
+
+/** A secret from a file, or from stdin for '-', without its final newline. */
+async function readSecretFile(file: string, option: string, readStdinOnce: () => Promise<string> = readStdin): Promise<string> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdinOnce() : await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError('BAD_FILE', `${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+  }
+  return text.replace(/\r?\n$/, '');
 }
 
 export function nodeCommand(): Command {
@@ -107,9 +128,16 @@ export function nodeCommand(): Command {
     .option('--disabled', 'define the node without running its console', false)
     .option('--console-port <port>', 'serve the console on this raw TCP port too (bytes both ways, no login: ironic\'s socat console)')
     .option('--no-console-port', 'no raw TCP console port (the default)')
+    .option('--vnc <host:port>', 'graphical console: the VNC server (port 5900 if left out)')
+    .option('--vnc-password-file <file>', "the VNC server's password, from a file or '-' for stdin (it stays on the daemon)")
+    .option('--no-vnc', 'no graphical console (the default)')
     .action(async (name: string, o, cmd: Command) => {
       const { api, opts } = client(cmd);
       const consolePort = consolePortOption(o.consolePort);
+      if (o.vncPasswordFile && typeof o.vnc !== 'string') throw new CliError('USAGE', '--vnc-password-file needs --vnc HOST:PORT', 2);
+      const vnc = typeof o.vnc === 'string'
+        ? { ...vncOption(o.vnc), ...(o.vncPasswordFile ? { password: await readSecretFile(o.vncPasswordFile, '--vnc-password-file') } : {}) }
+        : undefined;
       const body = {
         name,
         driver: o.driver,
@@ -119,6 +147,7 @@ export function nodeCommand(): Command {
         labels: Object.fromEntries((o.label ?? []).map((l: string) => parseKeyValue(l, '--label'))),
         ...(o.power ? { power: { driver: o.power, ...(o.powerParam ? { params: await paramsFrom(o.powerParam, readStdin, '--power-param') } : {}) } } : {}),
         ...(consolePort !== undefined ? { consolePort } : {}),
+        ...(vnc ? { vnc } : {}),
       };
       if (o.powerParam && !o.power) throw new CliError('USAGE', '--power-param needs --power DRIVER', 2);
       const created = await api.request<NodeView>('POST', '/nodes', body);
@@ -165,6 +194,10 @@ export function nodeCommand(): Command {
     .addOption(new Option('--disable', 'stop the console, keep the node'))
     .option('--console-port <port>', 'serve the console on this raw TCP port (or move it there)')
     .option('--no-console-port', 'close the raw TCP console port')
+    .option('--vnc <host:port>', 'graphical console: set the VNC server (port 5900 if left out)')
+    .option('--vnc-password-file <file>', "set the VNC password from a file, or '-' for stdin")
+    .option('--no-vnc-password', 'the VNC server needs no password')
+    .option('--no-vnc', 'remove the graphical console')
     .action(async (name: string, o, cmd: Command) => {
       const { api, opts } = client(cmd);
       const patch: Record<string, unknown> = {};
@@ -190,6 +223,14 @@ export function nodeCommand(): Command {
       if (o.disable) patch.consoleEnabled = false;
       const consolePort = consolePortOption(o.consolePort);
       if (consolePort !== undefined) patch.consolePort = consolePort;
+      if (o.vnc === false) patch.vnc = null;
+      else if (typeof o.vnc === 'string' || o.vncPasswordFile || o.vncPassword === false) {
+        patch.vnc = {
+          ...(typeof o.vnc === 'string' ? vncOption(o.vnc) : {}),
+          ...(o.vncPasswordFile ? { password: await readSecretFile(o.vncPasswordFile, '--vnc-password-file') } : {}),
+          ...(o.vncPassword === false ? { password: null } : {}),
+        };
+      }
       if (Object.keys(patch).length === 0) throw new CliError('USAGE', 'nothing to change: give at least one option (see --help)', 2);
       const updated = await api.request<NodeView>('PATCH', `/nodes/${encodeURIComponent(name)}`, patch, 'application/merge-patch+json');
       showNode(updated, opts.output);

@@ -32,6 +32,32 @@ export interface PowerSpec {
   params?: Record<string, unknown>;
 }
 
+export const VNC_DEFAULT_PORT = 5900;
+
+export const VncPassword = Type.String({
+  minLength: 1, maxLength: 256,
+  description: "VNC password (VNC authentication uses its first 8 characters); shown as '***'",
+});
+
+/**
+ * Where the node's graphical console (a BMC's KVM, a hypervisor's display) serves VNC. The
+ * password stays on the daemon: it answers the server's challenge itself and browsers connect
+ * without one.
+ */
+export const VncSpecSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 255, description: 'VNC server host name or address' }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: `VNC server TCP port (default ${VNC_DEFAULT_PORT})` })),
+    password: Type.Optional(VncPassword),
+  },
+  { additionalProperties: false, $id: 'VncSpec' },
+);
+export interface VncSpec {
+  host: string;
+  port: number;
+  password?: string;
+}
+
 /** The node as a client writes it (POST/PUT body, import file, bulk item). */
 export const NodeSpecSchema = Type.Object(
   {
@@ -45,6 +71,7 @@ export const NodeSpecSchema = Type.Object(
     consolePort: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 65535 }), Type.Null()], {
       description: 'a raw TCP port bridged to the shared console (ironic socat, nova-serialproxy, scripts); null or absent: none',
     })),
+    vnc: Type.Optional(Type.Union([VncSpecSchema, Type.Null()], { description: 'graphical console (VNC); null or absent: none' })),
   },
   { additionalProperties: false, $id: 'NodeSpec' },
 );
@@ -60,6 +87,8 @@ export interface NodeSpec {
   power: PowerSpec | null;
   /** Raw TCP port bridged to the console, or null. */
   consolePort: number | null;
+  /** The graphical console, or null. */
+  vnc: VncSpec | null;
 }
 
 export interface NodeRecord extends NodeSpec {
@@ -78,6 +107,9 @@ export function normalizeSpec(input: NodeSpecInput | NodeSpec): NodeSpec {
     labels: { ...(input.labels ?? {}) },
     power: input.power ? { driver: input.power.driver, ...(input.power.params ? { params: { ...input.power.params } } : {}) } : null,
     consolePort: input.consolePort ?? null,
+    vnc: input.vnc
+      ? { host: input.vnc.host, port: input.vnc.port ?? VNC_DEFAULT_PORT, ...(input.vnc.password !== undefined ? { password: input.vnc.password } : {}) }
+      : null,
   };
 }
 

@@ -7,10 +7,10 @@ import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import type { RawPorts, RawPortStatus } from '../console/raw-ports.js';
 import type { SessionStatus } from '../console/types.js';
-import type { DriverRegistry } from '../drivers/registry.js';
+import { SECRET_MASK, type DriverRegistry } from '../drivers/registry.js';
 import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import { errors } from '../errors.js';
-import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec } from '../model/node.js';
+import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec, type VncSpec } from '../model/node.js';
 import { resolvePower, type KnownPower, type PowerRegistry } from '../power/index.js';
 import type { Store } from '../store/types.js';
 import { applyMergePatch } from './merge-patch.js';
@@ -44,6 +44,16 @@ export interface NodeServiceDeps {
   logger: Logger;
   /** Raw TCP console ports and the range enableRawPort hands ports out from; absent: none are served. */
   rawPorts?: { ports: RawPorts; range: PortRange };
+}
+
+function maskVncPassword(vnc: VncSpec): VncSpec {
+  return vnc.password === undefined ? { ...vnc } : { ...vnc, password: SECRET_MASK };
+}
+
+/** A VNC password sent back as '***' keeps the stored one (GET-edit-PUT is safe); with none stored, there is none. */
+function keepVncPassword(next: VncSpec, prev: VncSpec | null): VncSpec {
+  const { password: _masked, ...rest } = next;
+  return prev?.password === undefined ? rest : { ...rest, password: prev.password };
 }
 
 /** Names in messages are shown quoted and cut short: a 10 KB name is not echoed back. */
@@ -116,6 +126,7 @@ export class NodeService extends EventEmitter {
       ...rec,
       params: this.deps.drivers.mask(rec.driver, rec.params),
       power: rec.power && { driver: rec.power.driver, ...(rec.power.params ? { params: this.deps.power.mask(rec.power.driver, rec.power.params) } : {}) },
+      vnc: rec.vnc && maskVncPassword(rec.vnc),
       session: this.deps.consoles.status(rec.name),
       powerState: (rec.power && this.deps.knownPower?.(rec.name)) || null,
       rawPort: this.rawPortStatus(rec),
@@ -187,6 +198,7 @@ export class NodeService extends EventEmitter {
     if (next.power?.params && prev.power?.params && next.power.driver === prev.power.driver) {
       next.power.params = this.deps.power.keepMaskedSecrets(next.power.driver, next.power.params, prev.power.params);
     }
+    if (next.vnc?.password === SECRET_MASK) next.vnc = keepVncPassword(next.vnc, prev.vnc);
     const rec = await this.deps.store.nodes.update(next);
     await this.syncConsole(rec);
     this.deps.logger.info({ node: rec.name, driver: rec.driver }, 'node updated');

@@ -1,7 +1,7 @@
 // The default store: one SQLite file in the data dir, migrated by PRAGMA user_version.
 import Database from 'better-sqlite3';
 import { errors } from '../errors.js';
-import type { NodeRecord, NodeSpec, PowerSpec } from '../model/node.js';
+import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
 import type { Migration, NodeStore, Store, TokenKind, TokenRecord, TokenRight, TokenStore } from './types.js';
@@ -15,6 +15,7 @@ interface NodeRow {
   labels: string;
   power: string | null;
   console_port: number | null;
+  vnc: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -29,6 +30,7 @@ function toRecord(row: NodeRow): NodeRecord {
     labels: JSON.parse(row.labels) as Record<string, string>,
     power: row.power ? (JSON.parse(row.power) as PowerSpec) : null,
     consolePort: row.console_port,
+    vnc: row.vnc ? (JSON.parse(row.vnc) as VncSpec) : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -53,10 +55,10 @@ class SqliteNodeStore implements NodeStore {
     this.stmts = {
       list: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY name'),
       get: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE name = ?'),
-      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, console_port, created_at, updated_at)
-        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @console_port, @created_at, @updated_at)`),
+      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, console_port, vnc, created_at, updated_at)
+        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @console_port, @vnc, @created_at, @updated_at)`),
       update: db.prepare(`UPDATE nodes SET driver = @driver, params = @params, ondemand = @ondemand,
-        console_enabled = @console_enabled, labels = @labels, power = @power, console_port = @console_port, updated_at = @updated_at WHERE name = @name`),
+        console_enabled = @console_enabled, labels = @labels, power = @power, console_port = @console_port, vnc = @vnc, updated_at = @updated_at WHERE name = @name`),
       delete: db.prepare<[string]>('DELETE FROM nodes WHERE name = ?'),
       byPort: db.prepare<[number], { name: string }>('SELECT name FROM nodes WHERE console_port = ?'),
     };
@@ -72,6 +74,7 @@ class SqliteNodeStore implements NodeStore {
       labels: JSON.stringify(spec.labels),
       power: spec.power ? JSON.stringify(spec.power) : null,
       console_port: spec.consolePort,
+      vnc: spec.vnc ? JSON.stringify(spec.vnc) : null,
       created_at: now,
       updated_at: now,
     };

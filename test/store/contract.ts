@@ -12,7 +12,7 @@ export interface StoreFactory {
 }
 
 const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
-  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, ...extra,
+  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, vnc: null, ...extra,
 });
 
 const token = (id: string, node: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
@@ -81,6 +81,28 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         await assert.rejects(store.nodes.update(spec('n2', { consolePort: 7901 })), { code: 'CONSOLE_PORT_TAKEN' });
         await store.nodes.update(spec('n1'));
         assert.equal((await store.nodes.update(spec('n2', { consolePort: 7901 }))).consolePort, 7901);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('a graphical console (VNC) is stored with its password, and can be removed', async () => {
+      const store = await factory.open();
+      try {
+        const vnc = { host: 'kvm1.example', port: 5901, password: 's3cret' };
+        assert.deepEqual((await store.nodes.create(spec('n1', { vnc }))).vnc, vnc);
+        assert.deepEqual((await store.nodes.get('n1'))?.vnc, vnc);
+        const noPassword = { host: 'kvm2', port: 5900 };
+        assert.deepEqual((await store.nodes.update(spec('n1', { vnc: noPassword }))).vnc, noPassword);
+        await store.close();
+        const reopened = await factory.reopen(store);
+        try {
+          assert.deepEqual((await reopened.nodes.get('n1'))?.vnc, noPassword);
+          assert.equal((await reopened.nodes.update(spec('n1'))).vnc, null);
+          assert.equal((await reopened.nodes.get('n1'))?.vnc, null);
+        } finally {
+          await reopened.close();
+        }
       } finally {
         await store.close();
       }

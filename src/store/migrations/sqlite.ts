@@ -55,4 +55,9 @@ export const sqliteMigrations: Migration[] = [
       CREATE INDEX tokens_node ON tokens (node);
     `,
   },
+  {
+    version: 5,
+    name: 'graphical console (VNC)',
+    sql: `ALTER TABLE nodes ADD COLUMN vnc TEXT;`,
+  },
 ];
