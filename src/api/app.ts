@@ -23,6 +23,7 @@ import { powerRoutes } from './power.js';
 import { tokenRoutes } from './tokens.js';
 import { eventRoutes } from './events.js';
 import { vncWsRoutes } from './vnc-ws.js';
+import { webRoutes } from './web.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -180,6 +181,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }, { prefix: API_PREFIX });
   // ironic's own paths, as its clients call them.
   await app.register(ironicRoutes, { nodes: deps.nodes, listenHost: deps.listenHost, publicUrl: deps.publicUrl, bodyLimit: deps.bodyLimit });
+  // The web console's page paths (`/`, `/console/:name`) and assets; OBMd's routes start with /node/, no clash.
+  await app.register(webRoutes);
   if (deps.obmdCompat) {
     await app.register(obmdCompatRoutes, { nodes: deps.nodes, tokens: deps.tokens, power: deps.power, consoles: deps.consoles, bodyLimit: deps.bodyLimit });
   }

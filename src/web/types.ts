@@ -1,0 +1,35 @@
+// What the page reads from the API. Written out here rather than imported from src/api: the page
+// is built for the browser, apart from the server's Node.js types. Keep in step with src/api/schemas.ts.
+
+export type ConsoleState = 'connected' | 'connecting' | 'disconnected' | 'error';
+
+export interface NodeView {
+  name: string;
+  driver: string;
+  ondemand: boolean;
+  consoleEnabled: boolean;
+  labels: Record<string, string>;
+  power: { driver: string } | null;
+  session: { state: ConsoleState; since: string; lastError: string | null; clients: number };
+}
+
+export interface TokenView {
+  id: string;
+  node: string;
+  rights: string[];
+  kind: string;
+  expiresAt: string | null;
+  maxExpiresAt: string | null;
+  expired: boolean;
+}
+
+export interface BulkPowerResult {
+  index: number;
+  name?: string;
+  status: 'done' | 'error';
+  power?: 'on' | 'off';
+  error?: string;
+  message?: string;
+}
+
+export type PowerAction = 'on' | 'off' | 'cycle' | 'status';
