@@ -11,6 +11,8 @@ export interface NodeView {
   labels: Record<string, string>;
   power: { driver: string } | null;
   session: { state: ConsoleState; since: string; lastError: string | null; clients: number };
+  /** Last known power: from status calls, actions and the daemon's optional poll; null: not known yet. */
+  powerState: { state: 'on' | 'off' | 'unknown'; at: string; error?: string } | null;
 }
 
 export interface TokenView {

@@ -141,6 +141,18 @@ describe('web console: overview', () => {
     await page.context().close();
   });
 
+  test('what a power status call learns shows in the row without a reload', async () => {
+    const page = await loggedIn();
+    await page.fill('.filter-text', 'db1');
+    await waitForRows(page, 1);
+    assert.equal(await page.textContent('tr[data-name=db1] .power'), 'ipmi', 'nothing known before anyone asked');
+    // db1's BMC (192.0.2.10, a documentation address) never answers: its state becomes unknown, with why.
+    assert.equal((await api(d, 'GET', '/api/v1/nodes/db1/power')).status >= 500, true);
+    await waitForText(page, 'tr[data-name=db1] .power', /^ipmi unknown$/, 30_000);
+    assert.match(await page.getAttribute('tr[data-name=db1] .power-state', 'title') ?? '', /db1/);
+    await page.context().close();
+  });
+
   test('a #token= fragment on / logs in at once and leaves the address bar', async () => {
     const page = await newPage(browser);
     await page.goto(`${d.url}/#token=${TOKEN}`);

@@ -86,7 +86,7 @@ export class NodeTable {
 /** Starts with the selection flag (see `select`). */
 function signature(n: NodeView, selected: boolean): string {
   const s = n.session;
-  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}`;
+  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}`;
 }
 
 function stateCell(n: NodeView): string {
@@ -95,6 +95,15 @@ function stateCell(n: NodeView): string {
   const word = s.state === 'disconnected' && n.ondemand ? 'on demand' : s.state;
   const error = s.state === 'error' && s.lastError ? `<div class="last-error">${esc(s.lastError)}</div>` : '';
   return `<span class="state state-${esc(s.state)}" title="since ${esc(s.since)}">${esc(word)}</span>${error}`;
+}
+
+/** The power driver, and what is known of the power: on / off / unknown (with why), or nothing yet. */
+function powerCell(n: NodeView): string {
+  if (!n.power) return '<span class="none">—</span>';
+  const known = n.powerState;
+  if (!known) return `${esc(n.power.driver)}`;
+  const title = known.error ? `${known.error} (${known.at})` : `as of ${known.at}`;
+  return `${esc(n.power.driver)} <span class="power-state power-${esc(known.state)}" title="${esc(title)}">${esc(known.state)}</span>`;
 }
 
 function rowHtml(n: NodeView, selected: boolean): string {
@@ -107,6 +116,6 @@ function rowHtml(n: NodeView, selected: boolean): string {
     + `<td class="console">${stateCell(n)}</td>`
     + `<td class="clients">${n.session.clients}</td>`
     + `<td class="driver">${esc(n.driver)}</td>`
-    + `<td class="power">${n.power ? esc(n.power.driver) : '<span class="none">—</span>'}</td>`
+    + `<td class="power">${powerCell(n)}</td>`
     + `<td class="labels">${labels}</td>`;
 }
