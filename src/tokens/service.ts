@@ -200,8 +200,9 @@ export class TokenService {
     const left = Date.parse(rec.expiresAt) - this.now();
     const warnAhead = Math.min(5 * 60_000, (rec.ttlMs ?? left) / 4);
     const timers: NodeJS.Timeout[] = [setTimeout(() => void this.onExpiry(rec.id), Math.min(Math.max(left, 0), MAX_TIMER_MS))];
-    if (left > warnAhead && left - warnAhead <= MAX_TIMER_MS) {
-      timers.push(setTimeout(() => this.warn(rec.id, rec.expiresAt!), left - warnAhead));
+    // A connection made inside the warning window is warned at once: it may still renew in time.
+    if (left > 0 && left - warnAhead <= MAX_TIMER_MS) {
+      timers.push(setTimeout(() => this.warn(rec.id, rec.expiresAt!), Math.max(left - warnAhead, 0)));
     }
     for (const t of timers) t.unref();
     this.timers.set(rec.id, timers);

@@ -118,8 +118,8 @@ describe('scoped tokens', () => {
   });
 
   test('expiry mid-session: warned, then closed with the reason; a token renewed in time keeps its connection', async () => {
-    const short = await issue({ node: 't1', rights: ['console:rw'], ttl: '2s' });
-    const renewed = await issue({ node: 't1', rights: ['console:rw'], ttl: '2s' });
+    const short = await issue({ node: 't1', rights: ['console:rw'], ttl: '3s' });
+    const renewed = await issue({ node: 't1', rights: ['console:rw'], ttl: '3s' });
     const a = await WsConsole.open(d, 't1', { replay: 'false' }, short.token);
     const b = await WsConsole.open(d, 't1', { replay: 'false' }, renewed.token);
     try {
@@ -246,8 +246,9 @@ describe('switchboard token (CLI)', () => {
   });
 
   test('switchboard console renews a scoped token while attached, so it outlives its first expiry', async () => {
-    const cli = await issue({ node: 't2', rights: ['console:rw'], ttl: '2s' });
-    const witness = await issue({ node: 't2', rights: ['console:ro'], ttl: '2s' });
+    // 5 s: the CLI (a new node process) must attach before the token is gone, even on a busy machine.
+    const cli = await issue({ node: 't2', rights: ['console:rw'], ttl: '5s' });
+    const witness = await issue({ node: 't2', rights: ['console:ro'], ttl: '5s' });
     const proc = spawnTracked(process.execPath, [BIN, 'console', 't2', '--no-replay'], { env: cliEnv(d, { SWITCHBOARD_TOKEN: cli.token }), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     const outputMatches = (re: RegExp) => waitUntil(() => re.test(out) || undefined, {
@@ -264,7 +265,7 @@ describe('switchboard token (CLI)', () => {
       await outputMatches(/attached read-write/);
       const spy = await WsConsole.open(d, 't2', { replay: 'false' }, witness.token);
       await outputMatches(/\[token renewed: valid until \S+\]/);
-      // The witness token was made with the same 2 s and not renewed: once it is cut, the CLI's first expiry has passed too.
+      // The witness token was made with the same 5 s and not renewed: once it is cut, the CLI's first expiry has passed too.
       assert.equal((await spy.waitClosed()).reason, 'token expired');
       proc.stdin!.write('still-attached\r');
       await outputMatches(/still-attached/);

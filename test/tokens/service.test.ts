@@ -88,3 +88,16 @@ test('revoking closes every live connection made with the token, and only those'
     await close();
   }
 });
+
+test('a connection made in the last minutes of a token is warned at once, so it can still renew', async () => {
+  const { tokens, advance, close } = service();
+  try {
+    const { record } = await tokens.create({ node: 'n1', rights: ['console:rw'], ttl: '2h' });
+    advance(2 * H - 3 * 60_000);
+    const warned = new Promise<string>((resolve) => tokens.track(record, { notice: resolve, close: () => {} }));
+    assert.match(await warned, /^token expires in 3 min/);
+    tokens.close();
+  } finally {
+    await close();
+  }
+});
