@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       const batch = Array.from({ length: Math.min(500, NODES - i) }, (_, k) => ({
         name: nodeName(i + k), driver: 'cmd', params: { cmd: '/bin/cat' }, ondemand: true, labels: { rack: `r${(i + k) % 40}` },
       }));
-      await sb.api('POST', '/api/v1/bulk/nodes', { nodes: batch });
+      await sb.api('POST', '/bulk/nodes', { nodes: batch });
     }
     const createMs = performance.now() - t0;
     log(`created ${NODES} nodes in ${fmt(createMs, 0)} ms`);
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       const name = nodeName(Math.floor((i * 7919) % NODES));
       const value = `u${i}`;
       t0 = performance.now();
-      await sb.api('PATCH', `/api/v1/nodes/${name}`, { labels: { bench: value } });
+      await sb.api('PATCH', `/nodes/${name}`, { labels: { bench: value } });
       await page.waitForFunction(([n, v]) => (globalThis as any).document.querySelector(`tr[data-name="${n}"] .labels`)?.textContent?.includes(`bench=${v}`), [name, value], { timeout: 30_000, polling: 'raf' });
       updates.push(performance.now() - t0);
     }
