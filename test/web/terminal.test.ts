@@ -70,7 +70,8 @@ describe('web terminal', () => {
   });
 
   test('read-only (spy) mode cannot type; back to read-write it can', async () => {
-    await page.check('.spy-toggle');
+    // click, not check: the box shows the mode the daemon confirms, so it only flips once the answer is in.
+    await page.click('.spy-toggle');
     await waitForText(page, '.mode-badge', /read-only/);
     await typeLine(page, 'echo spy-typed');
     await waitForText(page, '.status-line', /read-only \(spy\): input dropped/);
@@ -79,7 +80,7 @@ describe('web terminal', () => {
     cli.type('echo after-spy\r');
     await cli.waitFor(/\rafter-spy\r\n/);
     assert.ok(!cli.output.includes('spy-typed'), 'the spy\'s input reached the console');
-    await page.uncheck('.spy-toggle');
+    await page.click('.spy-toggle');
     await waitForText(page, '.mode-badge', /read-write/);
     await typeLine(page, 'echo rw-again-$((1+1))');
     await cli.waitFor('rw-again-2');
