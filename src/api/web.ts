@@ -12,9 +12,10 @@ import { errors } from '../errors.js';
 export const WEB_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 
 /** Paths the page itself routes (see src/web/main.ts); each answers with index.html. */
-const PAGE_ROUTES = ['/', '/console/:name'];
+const PAGE_ROUTES = ['/', '/console/:name', '/vnc/:name'];
 
-// Only the page's own origin, plus what xterm.js needs: inline styles for its rows, a canvas.
+// Only the page's own origin, plus what xterm.js needs (inline styles for its rows, a canvas) and
+// noVNC (the remote cursor as a data: URL image).
 // 'self' covers the same-origin WebSocket (ws: or wss:) in CSP level 3 browsers.
 const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
   + "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";

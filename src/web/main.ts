@@ -1,5 +1,5 @@
 // The page's entry: log in (form, or `#token=` from a console link), then show the page the path
-// names: `/` the fleet overview, `/console/NAME` a node's terminal.
+// names: `/` the fleet overview, `/console/NAME` a node's terminal, `/vnc/NAME` its screen (VNC).
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
 import { Api, type ApiError } from './api.js';
@@ -34,13 +34,36 @@ function start(message?: string): void {
   const api = new Api(() => tokenStore.get() ?? '', (err) => {
     if (mine === generation) refused(err);
   });
-  const consolePath = /^\/console\/([^/]+)\/?$/.exec(location.pathname);
-  if (consolePath) {
+  const nodePage = /^\/(console|vnc)\/([^/]+)\/?$/.exec(location.pathname);
+  if (nodePage) {
+    const name = decodeURIComponent(nodePage[2]);
     const mode = new URLSearchParams(location.search).get('mode') === 'ro' ? 'ro' : 'rw';
-    page = showTerminal(root, { api, name: decodeURIComponent(consolePath[1]), mode, logout });
+    page = nodePage[1] === 'vnc'
+      ? loadPage(() => import('./vnc/vnc-page.js'), (m) => m.showVncPage(root, { api, name, mode, logout }))
+      : showTerminal(root, { api, name, mode, logout });
   } else {
     page = showOverview(root, { api, logout });
   }
+}
+
+/**
+ * A page in its own chunk, fetched when it is opened: noVNC is as big as the rest of the page put
+ * together, and only the graphical console needs it.
+ */
+function loadPage<M>(load: () => Promise<M>, show: (module: M) => Page): Page {
+  let shown: Page | undefined;
+  let disposed = false;
+  load().then((m) => {
+    if (!disposed) shown = show(m);
+  }, (err: Error) => {
+    if (!disposed) root.textContent = `This page could not be loaded (${err.message}); reload to try again.`;
+  });
+  return {
+    dispose() {
+      disposed = true;
+      shown?.dispose();
+    },
+  };
 }
 
 /** Any 401: the token is wrong, expired or revoked. Back to the form, saying so. */

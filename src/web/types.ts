@@ -10,6 +10,8 @@ export interface NodeView {
   consoleEnabled: boolean;
   labels: Record<string, string>;
   power: { driver: string } | null;
+  /** The graphical console, if any (its password always shows as '***'). */
+  vnc: { host: string; port: number; password?: string } | null;
   session: { state: ConsoleState; since: string; lastError: string | null; clients: number };
   /** Last known power: from status calls, actions and the daemon's optional poll; null: not known yet. */
   powerState: { state: 'on' | 'off' | 'unknown'; at: string; error?: string } | null;

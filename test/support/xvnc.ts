@@ -1,15 +1,13 @@
 // A real VNC server for tests: TigerVNC's Xvnc on a display it picks itself (-displayfd), its
 // root window painted with xsetroot, and the X pointer read back over the X11 protocol (so a test
-// can tell whether a VNC client's PointerEvent reached the server).
-import net from 'node:net';
-import { once } from 'node:events';
+// can tell whether a VNC client's PointerEvent reached the server; see x11.ts).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ByteReader } from '../../src/vnc/byte-reader.js';
 import { desEncryptBlock } from '../../src/vnc/des.js';
 import { tempDir } from './daemon.js';
 import { freePort } from './ports.js';
 import { exited, spawnTracked } from './processes.js';
+import { X11Client } from './x11.js';
 import type { ChildProcess } from 'node:child_process';
 
 export interface Xvnc {
@@ -73,31 +71,10 @@ export async function xsetroot(x: Xvnc, colour: string): Promise<void> {
 
 /** Where the X server's pointer is: X11 QueryPointer on the root window, over the display's unix socket. */
 export async function pointerPosition(x: Xvnc): Promise<{ x: number; y: number }> {
-  const socket = net.connect(`/tmp/.X11-unix/X${x.display}`);
-  const reader = new ByteReader();
-  socket.on('data', (d: Buffer) => reader.push(d));
-  socket.on('close', () => reader.end(new Error('X server closed the connection')));
-  socket.on('error', (e) => reader.end(e));
+  const client = await X11Client.connect(x.display);
   try {
-    await once(socket, 'connect');
-    // Connection setup, little-endian, protocol 11.0, no authorization (Xvnc's local socket needs none).
-    socket.write(Buffer.from([0x6c, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
-    const head = await reader.read(8);
-    if (head[0] !== 1) throw new Error(`X connection refused (status ${head[0]})`);
-    const setup = await reader.read(head.readUInt16LE(6) * 4);
-    // The first screen's root window follows the vendor string (padded to 4) and the pixmap formats.
-    const vendorLength = setup.readUInt16LE(16);
-    const formats = setup[21];
-    const root = setup.readUInt32LE(32 + Math.ceil(vendorLength / 4) * 4 + 8 * formats);
-    const query = Buffer.alloc(8);
-    query.writeUInt8(38, 0); // QueryPointer
-    query.writeUInt16LE(2, 2);
-    query.writeUInt32LE(root, 4);
-    socket.write(query);
-    const reply = await reader.read(32);
-    if (reply[0] !== 1) throw new Error(`QueryPointer failed (X error ${reply[1]})`);
-    return { x: reply.readInt16LE(16), y: reply.readInt16LE(18) };
+    return await client.pointer();
   } finally {
-    socket.destroy();
+    client.close();
   }
 }

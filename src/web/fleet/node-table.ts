@@ -86,7 +86,7 @@ export class NodeTable {
 /** Starts with the selection flag (see `select`). */
 function signature(n: NodeView, selected: boolean): string {
   const s = n.session;
-  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}`;
+  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.vnc ? 1 : 0}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}`;
 }
 
 function stateCell(n: NodeView): string {
@@ -108,11 +108,12 @@ function powerCell(n: NodeView): string {
 
 function rowHtml(n: NodeView, selected: boolean): string {
   const href = `/console/${encodeURIComponent(n.name)}`;
+  const screen = n.vnc ? ` <a class="screen-link" href="/vnc/${esc(encodeURIComponent(n.name))}" title="graphical console (VNC)">screen</a>` : '';
   const labels = Object.entries(n.labels)
     .map(([k, v]) => `<button type="button" class="label" data-label="${esc(`${k}=${v}`)}" title="filter by this label">${esc(k)}=${esc(v)}</button>`)
     .join('');
   return `<td class="select"><input type="checkbox" aria-label="select ${esc(n.name)}"${selected ? ' checked' : ''}></td>`
-    + `<td class="name"><a href="${esc(href)}">${esc(n.name)}</a></td>`
+    + `<td class="name"><a href="${esc(href)}">${esc(n.name)}</a>${screen}</td>`
     + `<td class="console">${stateCell(n)}</td>`
     + `<td class="clients">${n.session.clients}</td>`
     + `<td class="driver">${esc(n.driver)}</td>`

@@ -8,6 +8,7 @@ import type { NodeView } from '../types.js';
 import { clipboardKeys, copySelection, pasteInto } from './clipboard.js';
 import { CLOSE_BY_SERVER, CLOSE_DETACHED, type ConsoleMode, ConsoleSocket, type ServerMessage } from './console-socket.js';
 import { LinkStatus } from './link-status.js';
+import { OVERLAY_HTML, SessionStatus, STATUS_LINE_HTML } from './session-status.js';
 import { BREAK_FAILED, BREAK_SENT, ESCAPE, SPECIAL_KEYS, SYSRQ_LETTERS, SYSRQ_WINDOW_MS } from './special-keys.js';
 
 export interface TerminalOptions {
@@ -36,6 +37,7 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
       <header class="bar">
         <a class="back" href="/" hidden>← Nodes</a>
         <h1 class="node-name">${esc(name)}</h1>
+        <a class="to-screen" href="/vnc/${esc(encodeURIComponent(name))}" hidden title="graphical console (VNC)">Screen</a>
         <span class="node-facts"></span>
         <span class="mode-badge"></span>
         <span class="spacer"></span>
@@ -52,7 +54,7 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
               </select></label>
               <button type="button" class="sysrq-send" title="BREAK, then the letter">Send</button>
             </div>
-            <button type="button" disabled title="graphical (VNC) consoles only; a serial console has no such key">Ctrl-Alt-Del</button>
+            <button type="button" disabled title="on the Screen page (VNC) only; a serial console has no such key">Ctrl-Alt-Del</button>
           </div>
         </details>
         <button type="button" class="copy" title="copy the selection (Ctrl-Shift-C)">Copy</button>
@@ -60,19 +62,14 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
         <button type="button" class="download-log" title="the node's console log">Log</button>
         <button type="button" class="logout">Log out</button>
       </header>
-      <div class="terminal-wrap"><div class="terminal"></div>
-        <div class="overlay" hidden><div class="overlay-box">
-          <p class="overlay-title"></p><p class="overlay-detail"></p>
-          <button type="button" class="reconnect">Reconnect</button>
-        </div></div>
+      <div class="terminal-wrap"><div class="terminal"></div>${OVERLAY_HTML}
       </div>
-      <footer class="status-line" aria-live="polite"></footer>
+      ${STATUS_LINE_HTML}
     </div>`;
 
-  const statusLine = $(root, '.status-line');
+  const ui = new SessionStatus(root, () => connect());
   const modeBadge = $(root, '.mode-badge');
   const spyToggle = $<HTMLInputElement>(root, '.spy-toggle');
-  const overlay = $(root, '.overlay');
   const menu = $<HTMLDetailsElement>(root, '.special-keys');
   const link = new LinkStatus(api, $(root, '.link-status'));
 
@@ -97,10 +94,7 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
   /** Waiting for the daemon to confirm a BREAK before sending the SysRq letter. */
   let pendingSysrq: { letter: string; timer: ReturnType<typeof setTimeout> } | undefined;
 
-  const status = (text: string, problem = false) => {
-    statusLine.textContent = text;
-    statusLine.classList.toggle('problem', problem);
-  };
+  const status = (text: string, problem = false) => ui.status(text, problem);
   const send = (bytes: string) => {
     if (!socket?.open) return status('not connected: nothing sent', true);
     socket.send(bytes);
@@ -152,36 +146,22 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
     }
   }
 
-  function showOverlay(title: string, detail: string, canReconnect: boolean): void {
-    overlay.hidden = false;
-    $(overlay, '.overlay-title').textContent = title;
-    $(overlay, '.overlay-detail').textContent = detail;
-    $(overlay, '.reconnect').hidden = !canReconnect;
-  }
-
   async function onClose(code: number, reason: string, opened: boolean): Promise<void> {
     socket = undefined;
     if (disposed) return;
     modeBadge.textContent = 'not attached';
     modeBadge.className = 'mode-badge mode-off';
-    if (code === CLOSE_BY_SERVER && reason === 'token expired') {
-      link.expired();
-      status('This console link has expired', true);
-      return showOverlay('This console link has expired', 'Ask whoever sent it for a new link.', false);
-    }
-    if (code === CLOSE_BY_SERVER && reason === 'token revoked') {
-      return showOverlay('This console access was revoked', 'The token was revoked by an administrator.', false);
-    }
+    if (ui.tokenEnded(code, reason, link)) return;
     if (code === CLOSE_BY_SERVER || code === CLOSE_DETACHED) {
       status(`disconnected: ${reason || code}`, true);
-      return showOverlay('Disconnected', reason || `closed (${code})`, true);
+      return ui.showOverlay('Disconnected', reason || `closed (${code})`, true);
     }
     // Refused before the upgrade, or the connection dropped: ask the API why (401, 404, a disabled console...).
     const why = await diagnose();
     if (disposed) return;
     if (why) {
       status(why, true);
-      return showOverlay(opened ? 'Disconnected' : 'Cannot attach', why, true);
+      return ui.showOverlay(opened ? 'Disconnected' : 'Cannot attach', why, true);
     }
     status(`connection lost; reconnecting in ${retryMs / 1000} s`, true);
     retryTimer = setTimeout(connect, retryMs);
@@ -201,12 +181,13 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
   }
 
   function showFacts(node: NodeView): void {
+    $(root, '.to-screen').hidden = !node.vnc;
     $(root, '.node-facts').textContent = `${node.driver} · ${node.session.state}${node.session.lastError ? `: ${node.session.lastError}` : ''}`;
   }
 
   function connect(): void {
     clearTimeout(retryTimer);
-    overlay.hidden = true;
+    ui.hideOverlay();
     // The daemon replays recent output to every new attachment: start from a clean screen.
     term.reset();
     status('connecting…');
@@ -269,7 +250,6 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
     api.download(`/nodes/${encodeURIComponent(name)}/log`, `${name}.log`)
       .then(() => status(`log of ${name} downloaded`), (err: Error) => status(`log download failed: ${err.message}`, true));
   });
-  $(root, '.reconnect').addEventListener('click', connect);
   $(root, '.logout').addEventListener('click', logout);
 
   showMode(wantedMode);
