@@ -62,6 +62,8 @@ export interface TokenServiceDeps {
 export class TokenService {
   private readonly live = new Map<string, Set<LiveConnection>>();
   private readonly timers = new Map<string, NodeJS.Timeout[]>();
+  /** The expiry each token's connections were last warned about: one warning per expiry, not one per renewal. */
+  private readonly warned = new Map<string, string>();
   private readonly now: () => number;
 
   constructor(private readonly deps: TokenServiceDeps) {
@@ -201,7 +203,9 @@ export class TokenService {
     const warnAhead = Math.min(5 * 60_000, (rec.ttlMs ?? left) / 4);
     const timers: NodeJS.Timeout[] = [setTimeout(() => void this.onExpiry(rec.id), Math.min(Math.max(left, 0), MAX_TIMER_MS))];
     // A connection made inside the warning window is warned at once: it may still renew in time.
-    if (left > 0 && left - warnAhead <= MAX_TIMER_MS) {
+    // A renewal that could not move the expiry (the policy cap) is not warned again: that would
+    // only make the client renew again, in a loop.
+    if (left > 0 && left - warnAhead <= MAX_TIMER_MS && this.warned.get(rec.id) !== rec.expiresAt) {
       timers.push(setTimeout(() => this.warn(rec.id, rec.expiresAt!), Math.max(left - warnAhead, 0)));
     }
     for (const t of timers) t.unref();
@@ -211,9 +215,11 @@ export class TokenService {
   private unschedule(id: string): void {
     for (const t of this.timers.get(id) ?? []) clearTimeout(t);
     this.timers.delete(id);
+    if (!this.live.has(id)) this.warned.delete(id);
   }
 
   private warn(id: string, expiresAt: string): void {
+    this.warned.set(id, expiresAt);
     const mins = Math.max(1, Math.round((Date.parse(expiresAt) - this.now()) / 60_000));
     for (const c of this.live.get(id) ?? []) c.notice(`token expires in ${mins} min (at ${expiresAt}); renew it to stay attached`);
   }

@@ -101,3 +101,28 @@ test('a connection made in the last minutes of a token is warned at once, so it 
     await close();
   }
 });
+
+test('a renewal stopped by the policy cap is not warned again (no warn → renew → warn loop)', async () => {
+  const { tokens, advance, close } = service(3 * H);
+  // The service's timers are unref'd (they must not keep a daemon alive); this test needs the loop up.
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    const { record } = await tokens.create({ node: 'n1', rights: ['console:rw'], ttl: '2h' });
+    advance(1.9 * H);
+    assert.equal((await tokens.renew(record.id)).expiresAt, record.maxExpiresAt, 'renewed up to the cap');
+    advance(3 * H - 2 * 60_000 - 1.9 * H); // 2 min before the cap
+    const notices: string[] = [];
+    let first!: () => void;
+    const warned = new Promise<void>((resolve) => (first = resolve));
+    tokens.track(await tokens.get(record.id), { notice: (m) => { notices.push(m); first(); }, close: () => {} });
+    await warned;
+    assert.equal((await tokens.renew(record.id)).expiresAt, record.maxExpiresAt, 'capped: the expiry did not move');
+    // A zero-delay timer is how a second warning would come; let a timer turn pass.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(notices.length, 1, notices.join(' | '));
+    tokens.close();
+  } finally {
+    clearInterval(keepAlive);
+    await close();
+  }
+});
