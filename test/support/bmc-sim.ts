@@ -79,6 +79,8 @@ export interface SerialLine {
    * telnet IAC BREAK bytes ff f3, in line with the data.
    */
   readonly breaks: number;
+  /** Where each BREAK came in the line's data: its offset in `received` (what followed it starts there). */
+  readonly breakOffsets: readonly number[];
   /** Connections ipmi_sim made so far (a restarted simulator connects again). */
   readonly connections: number;
   readonly connected: boolean;
@@ -94,6 +96,7 @@ class SerialListener extends EventEmitter implements SerialLine {
   port = 0;
   received = '';
   breaks = 0;
+  readonly breakOffsets: number[] = [];
   connections = 0;
   private socket?: net.Socket;
   private iac = false;
@@ -154,6 +157,7 @@ class SerialListener extends EventEmitter implements SerialLine {
         this.iac = false;
         if (byte === BREAK) {
           this.breaks++;
+          this.breakOffsets.push(this.received.length + text.length);
           continue;
         }
         text.push(IAC); // ipmi_sim does not escape data on a tcp: line, so IAC is only a prefix before BREAK

@@ -1,11 +1,16 @@
 // The web terminal in a real Chromium, on a node running a real shell, shared with a WebSocket
 // client as `switchboard console` would be; and a console link that expires.
 import assert from 'node:assert/strict';
+import { readFileSync, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, newPage, screenshot, waitForScreen, waitForText } from '../support/browser.js';
+import { cliEnv, PtySession } from '../support/cli.js';
 import { WsConsole } from '../support/console-clients.js';
-import { api, startDaemon, TOKEN, type DaemonHandle } from '../support/daemon.js';
+import { api, BIN, catNode, startDaemon, TOKEN, type DaemonHandle } from '../support/daemon.js';
+import { waitUntil } from '../support/wait.js';
 
 let d: DaemonHandle;
 let browser: Browser;
@@ -16,6 +21,7 @@ before(async () => {
     name: 'sh1', driver: 'cmd', params: { cmd: '/bin/bash --noprofile --norc', env: { PS1: 'sb$ ', TERM: 'xterm-256color' } }, labels: { role: 'shell' },
   });
   assert.equal(res.status, 201, res.text);
+  assert.equal((await api(d, 'POST', '/api/v1/nodes', catNode('cat1'))).status, 201);
 });
 after(() => browser?.close());
 
@@ -70,7 +76,7 @@ describe('web terminal', () => {
   });
 
   test('read-only (spy) mode cannot type; back to read-write it can', async () => {
-    // click, not check: the box shows the mode the daemon confirms, so it only flips once the answer is in.
+    // A click, not check(): the box keeps showing the current mode until the daemon confirms the switch.
     await page.click('.spy-toggle');
     await waitForText(page, '.mode-badge', /read-only/);
     await typeLine(page, 'echo spy-typed');
@@ -105,6 +111,106 @@ describe('web terminal', () => {
     // Typed from the page: on the same socket, after the resize it sent.
     await typeLine(page, 'stty size');
     await cli.waitFor(new RegExp(`\\r${rows} ${cols}\\r\\n`));
+  });
+});
+
+/** Double-clicks the first word on screen matching `word`, as a person selecting it would. */
+async function doubleClickWord(page: Page, word: RegExp): Promise<void> {
+  const at = await page.evaluate(([source, flags]) => {
+    const term = (globalThis as any).__sbTerm;
+    const b = term.buffer.active;
+    for (let row = 0; row < term.rows; row++) {
+      const line: string = b.getLine(b.viewportY + row)?.translateToString(true) ?? '';
+      const m = new RegExp(source, flags).exec(line);
+      if (!m) continue;
+      const screen = (globalThis as any).document.querySelector('.xterm-screen').getBoundingClientRect();
+      const cellWidth = screen.width / term.cols;
+      const cellHeight = screen.height / term.rows;
+      return { x: screen.left + (m.index + 0.5) * cellWidth, y: screen.top + (row + 0.5) * cellHeight };
+    }
+    return undefined;
+  }, [word.source, word.flags] as const);
+  assert.ok(at, `${word} is not on the screen`);
+  await page.mouse.dblclick(at.x, at.y);
+}
+
+describe('copy, paste, log, who', () => {
+  let page: Page;
+  let cli: WsConsole;
+  before(async () => {
+    page = await newPage(browser);
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: d.url });
+    await page.goto(`${d.url}/console/cat1#token=${TOKEN}`);
+    await waitForScreen(page, /attached read-write/);
+    cli = await WsConsole.open(d, 'cat1');
+    await waitForScreen(page, /attached rw/);
+  });
+  after(() => {
+    cli?.close();
+    return page?.context().close();
+  });
+
+  const clipboard = () => page.evaluate(() => (globalThis as any).navigator.clipboard.readText() as Promise<string>);
+
+  test('a word selected with the mouse is copied to the clipboard by Copy, and by Ctrl-Shift-C', async () => {
+    await typeLine(page, 'copy-me-4242');
+    await cli.waitFor('copy-me-4242\r\ncopy-me-4242\r\n');
+    await waitForScreen(page, /^copy-me-4242\ncopy-me-4242$/m);
+    await doubleClickWord(page, /copy-me-4242/);
+    assert.equal(await page.evaluate(() => (globalThis as any).__sbTerm.getSelection()), 'copy-me-4242');
+    await page.click('button.copy');
+    await waitForText(page, '.status-line', /copied 12 characters/);
+    assert.equal(await clipboard(), 'copy-me-4242');
+
+    await typeLine(page, 'shortcut-77');
+    await waitForScreen(page, /^shortcut-77$/m);
+    await doubleClickWord(page, /shortcut-77/);
+    await page.keyboard.press('Control+Shift+KeyC');
+    await waitForText(page, '.status-line', /copied 11 characters/);
+    assert.equal(await clipboard(), 'shortcut-77');
+    assert.ok(!cli.output.includes('\x03'), 'Ctrl-Shift-C reached the console as an interrupt');
+  });
+
+  test('Paste sends the clipboard to the console', async () => {
+    await page.evaluate(() => (globalThis as any).navigator.clipboard.writeText('pasted-line-99\n'));
+    await page.click('button.paste');
+    // The pty echoes the line, cat prints it again: both the CLI client and the page see it twice.
+    await cli.waitFor('pasted-line-99\r\npasted-line-99\r\n');
+    await waitForScreen(page, /^pasted-line-99\npasted-line-99$/m);
+  });
+
+  test('Log downloads the node\'s console log with what the console printed', async () => {
+    await typeLine(page, 'in-the-log-314');
+    // The log is written asynchronously: wait for the line to reach the file before downloading.
+    const file = path.join(d.dataDir, 'logs', 'cat1.log');
+    await waitUntil(() => readFileSync(file, 'latin1').includes('in-the-log-314\r\n') || undefined, {
+      what: 'the line in cat1.log',
+      subscribe: (wake) => {
+        const w = watch(file, wake);
+        return () => w.close();
+      },
+    });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('button.download-log')]);
+    assert.equal(download.suggestedFilename(), 'cat1.log');
+    const text = await readFile(await download.path(), 'latin1');
+    assert.match(text, /copy-me-4242\r\n/);
+    assert.match(text, /pasted-line-99\r\n/);
+    assert.match(text, /in-the-log-314\r\n/);
+    await waitForText(page, '.status-line', /log of cat1 downloaded/);
+  });
+
+  test('Who lists the `switchboard console` CLI attached beside the page', async () => {
+    const shell = new PtySession(process.execPath, [BIN, 'console', 'cat1', '--no-replay'], cliEnv(d));
+    await shell.waitFor(/attached read-write/);
+    await waitForScreen(page, /attached rw\]/);
+    await page.click('button.who');
+    // The page, the WebSocket client and the CLI: one line each after the heading.
+    const who = await waitForText(page, '.status-line', /who is attached to cat1:( · .*){3}$/);
+    assert.equal(who.split(' · ').length, 4, who);
+    await waitForScreen(page, /\[who is attached to cat1:/);
+    await screenshot(page, 'terminal-who');
+    shell.type('\x05c.');
+    assert.equal(await shell.exit, 0);
   });
 });
 

@@ -20,6 +20,8 @@ export interface SocketListener {
 /** Close codes the daemon uses: 1000 the user detached, 4000 Switchboard closed it and says why. */
 export const CLOSE_DETACHED = 1000;
 export const CLOSE_BY_SERVER = 4000;
+/** Reasons for a 4000 close that another attempt cannot mend; any other (daemon stopping, too slow) is retried. */
+export const FINAL_CLOSE_REASONS = ['token expired', 'token revoked', 'node deleted'];
 
 const encoder = new TextEncoder();
 

@@ -8,6 +8,7 @@ export class LinkStatus {
   private token?: TokenView;
   private timer?: ReturnType<typeof setInterval>;
   private note = '';
+  private renewing?: Promise<void>;
 
   constructor(private readonly api: Api, private readonly el: HTMLElement) {
     el.addEventListener('click', (e) => {
@@ -34,7 +35,23 @@ export class LinkStatus {
     return this.token !== undefined;
   }
 
-  async renew(): Promise<void> {
+  /**
+   * The daemon warned that the token expires soon. It warns again after every renewal that leaves
+   * the token inside the warning window, so a token at its limit is not renewed again (that would
+   * loop until it expires), nor one whose renewal is already under way.
+   */
+  renewOnWarning(): Promise<void> {
+    const t = this.token;
+    if (!t?.expiresAt || t.expired || (t.maxExpiresAt !== null && t.expiresAt === t.maxExpiresAt)) return Promise.resolve();
+    return this.renew();
+  }
+
+  renew(): Promise<void> {
+    this.renewing ??= this.renewOnce().finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
     if (!this.token) return;
     const before = this.token.expiresAt;
     try {

@@ -6,7 +6,7 @@ import { $, esc } from '../html.js';
 import type { Page } from '../main.js';
 import type { NodeView } from '../types.js';
 import { clipboardKeys, copySelection, pasteInto } from './clipboard.js';
-import { CLOSE_BY_SERVER, CLOSE_DETACHED, type ConsoleMode, ConsoleSocket, type ServerMessage } from './console-socket.js';
+import { CLOSE_BY_SERVER, CLOSE_DETACHED, type ConsoleMode, ConsoleSocket, FINAL_CLOSE_REASONS, type ServerMessage } from './console-socket.js';
 import { LinkStatus } from './link-status.js';
 import { OVERLAY_HTML, SessionStatus, STATUS_LINE_HTML } from './session-status.js';
 import { BREAK_FAILED, BREAK_SENT, ESCAPE, SPECIAL_KEYS, SYSRQ_LETTERS, SYSRQ_WINDOW_MS } from './special-keys.js';
@@ -128,7 +128,7 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
       case 'notice':
         if (/^token expires in/.test(msg.message) && link.isLink) {
           status(msg.message);
-          void link.renew();
+          void link.renewOnWarning();
           return;
         }
         if (pendingSysrq && BREAK_SENT.test(msg.message)) {
@@ -152,10 +152,17 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
     modeBadge.textContent = 'not attached';
     modeBadge.className = 'mode-badge mode-off';
     if (ui.tokenEnded(code, reason, link)) return;
-    if (code === CLOSE_BY_SERVER || code === CLOSE_DETACHED) {
+    if (code === CLOSE_BY_SERVER && FINAL_CLOSE_REASONS.includes(reason)) {
+      status(`disconnected: ${reason}`, true);
+      return ui.showOverlay('Disconnected', reason, false);
+    }
+    // The user detached (Ctrl-E c .): they reconnect when they want to.
+    if (code === CLOSE_DETACHED) {
       status(`disconnected: ${reason || code}`, true);
       return ui.showOverlay('Disconnected', reason || `closed (${code})`, true);
     }
+    // The daemon is stopping, or found this client too slow: it may well take us back shortly.
+    if (code === CLOSE_BY_SERVER) return retryLater(`connection closed by the daemon: ${reason || code}`);
     // Refused before the upgrade, or the connection dropped: ask the API why (401, 404, a disabled console...).
     const why = await diagnose();
     if (disposed) return;
@@ -163,7 +170,14 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
       status(why, true);
       return ui.showOverlay(opened ? 'Disconnected' : 'Cannot attach', why, true);
     }
-    status(`connection lost; reconnecting in ${retryMs / 1000} s`, true);
+    retryLater(opened ? 'connection lost' : 'cannot reach the daemon');
+  }
+
+  /** Try again after a pause that doubles with every failed attempt, up to RETRY_MAX_MS; attaching resets it. */
+  function retryLater(what: string): void {
+    const detail = `${what}; reconnecting in ${retryMs / 1000} s`;
+    status(detail, true);
+    ui.showOverlay('Connection lost', detail, true);
     retryTimer = setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
   }
