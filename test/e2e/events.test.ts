@@ -1,10 +1,8 @@
 // The live feed pages use (server-sent events) and the console log download.
 import assert from 'node:assert/strict';
-import { readFileSync, watch } from 'node:fs';
-import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { WsConsole } from '../support/console-clients.js';
-import { api, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { api, catNode, startDaemon, waitForLogFile, type DaemonHandle } from '../support/daemon.js';
 import { waitUntil } from '../support/wait.js';
 
 let d: DaemonHandle;
@@ -103,15 +101,7 @@ describe('GET /api/v1/nodes/:name/log', () => {
     ws.type('in-the-log-42\r');
     await ws.waitFor(/in-the-log-42\r\n[^]*in-the-log-42\r\n/);
     ws.close();
-    // The log is written asynchronously: wait for the line to reach the file, then download it.
-    const file = path.join(d.dataDir, 'logs', 'ev1.log');
-    await waitUntil(() => readFileSync(file, 'latin1').includes('in-the-log-42\r\n') || undefined, {
-      what: 'the line in the log file',
-      subscribe: (wake) => {
-        const w = watch(file, wake);
-        return () => w.close();
-      },
-    });
+    await waitForLogFile(d, 'ev1', 'in-the-log-42\r\n');
     const res = await api(d, 'GET', '/api/v1/nodes/ev1/log');
     assert.equal(res.status, 200);
     assert.match(res.text, /in-the-log-42/);

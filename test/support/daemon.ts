@@ -1,6 +1,6 @@
 // Start the real `switchboard serve` binary on free loopback ports with a temp data dir.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -142,6 +142,18 @@ export async function api<T = any>(d: DaemonHandle, method: string, route: strin
     parsed = text ? JSON.parse(text) : undefined;
   } catch { /* not JSON */ }
   return { status: res.status, body: parsed as T, text, headers: res.headers };
+}
+
+/** Console logs are written asynchronously: resolves once `text` has reached the node's log file. */
+export function waitForLogFile(d: DaemonHandle, node: string, text: string): Promise<true> {
+  const file = path.join(d.dataDir, 'logs', `${node}.log`);
+  return waitUntil(() => readFileSync(file, 'latin1').includes(text) || undefined, {
+    what: `${JSON.stringify(text)} in ${node}.log`,
+    subscribe: (wake) => {
+      const w = watch(file, wake);
+      return () => w.close();
+    },
+  });
 }
 
 /** A cmd node running `cat` in a pty: the pty echoes what is typed, cat prints the line again. */

@@ -1,16 +1,13 @@
 // The web terminal in a real Chromium, on a node running a real shell, shared with a WebSocket
 // client as `switchboard console` would be; and a console link that expires.
 import assert from 'node:assert/strict';
-import { readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, newPage, screenshot, waitForScreen, waitForText } from '../support/browser.js';
 import { cliEnv, PtySession } from '../support/cli.js';
 import { WsConsole } from '../support/console-clients.js';
-import { api, BIN, catNode, startDaemon, TOKEN, type DaemonHandle } from '../support/daemon.js';
-import { waitUntil } from '../support/wait.js';
+import { api, BIN, catNode, startDaemon, TOKEN, waitForLogFile, type DaemonHandle } from '../support/daemon.js';
 
 let d: DaemonHandle;
 let browser: Browser;
@@ -181,15 +178,7 @@ describe('copy, paste, log, who', () => {
 
   test('Log downloads the node\'s console log with what the console printed', async () => {
     await typeLine(page, 'in-the-log-314');
-    // The log is written asynchronously: wait for the line to reach the file before downloading.
-    const file = path.join(d.dataDir, 'logs', 'cat1.log');
-    await waitUntil(() => readFileSync(file, 'latin1').includes('in-the-log-314\r\n') || undefined, {
-      what: 'the line in cat1.log',
-      subscribe: (wake) => {
-        const w = watch(file, wake);
-        return () => w.close();
-      },
-    });
+    await waitForLogFile(d, 'cat1', 'in-the-log-314\r\n');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('button.download-log')]);
     assert.equal(download.suggestedFilename(), 'cat1.log');
     const text = await readFile(await download.path(), 'latin1');
