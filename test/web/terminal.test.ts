@@ -198,6 +198,11 @@ describe('copy, paste, log, who', () => {
     assert.equal(who.split(' · ').length, 4, who);
     await waitForScreen(page, /\[who is attached to cat1:/);
     await screenshot(page, 'terminal-who');
+    // The real CLI and the page share the console both ways.
+    await typeLine(page, 'typed-in-the-page-$((2*21))');
+    await shell.waitFor('typed-in-the-page-$((2*21))');
+    shell.type('typed-in-the-cli\r');
+    await waitForScreen(page, /^typed-in-the-cli$/m);
     shell.type('\x05c.');
     assert.equal(await shell.exit, 0);
   });
