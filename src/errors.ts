@@ -31,6 +31,8 @@ export const errors = {
   POWER_FAILED: createError('POWER_FAILED', "node '%s': power %s failed: %s", 502),
   POWER_TIMEOUT: createError('POWER_TIMEOUT', "node '%s': power %s: %s", 504),
   CONFIG: createError('CONFIG', 'configuration: %s', 500),
+  SIGNER_KEY_FILE: createError('SIGNER_KEY_FILE', 'fleet signing key %s: %s', 500),
+  BAD_ALLOWED_SIGNER: createError('BAD_ALLOWED_SIGNER', "allowed signer '%s': %s", 400),
   WEB_NOT_BUILT: createError('WEB_NOT_BUILT', 'the web console is not built (no index.html in %s): run npm run build', 404),
   SHUTTING_DOWN: createError('SHUTTING_DOWN', 'the daemon is shutting down', 503),
 } as const;

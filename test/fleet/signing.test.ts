@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { canonicalJson } from '../../src/fleet/canonical-json.js';
+import { FileSeenStore, MemorySeenStore, SEEN_IDS_FILE, type SeenStore } from '../../src/fleet/seen-ids.js';
+import {
+  formatPublicKey,
+  generateSigner,
+  keyId,
+  loadAllowedSigners,
+  loadOrCreateSigner,
+  parsePublicKey,
+  SIGNER_KEY_FILE,
+} from '../../src/fleet/signer-keys.js';
+import { DEFAULT_MAX_AGE_MS, EnvelopeRejected, EnvelopeVerifier, sign, type RejectReason } from '../../src/fleet/signing.js';
+
+const tmp = await mkdtemp(path.join(os.tmpdir(), 'sb-fleet-sign-'));
+after(() => rm(tmp, { recursive: true, force: true }));
+let dirs = 0;
+const freshDir = () => path.join(tmp, `d${++dirs}`);
+
+const daemon = generateSigner();
+const message = { toNode: 'n1', method: 'cliCommand', methodArgs: ['echo', 'hi'] };
+const HOUR = 3_600_000;
+
+function verifier(seen: SeenStore = new MemorySeenStore(), extra: { now?: () => number } = {}) {
+  return new EnvelopeVerifier({ node: 'n1', allowed: [daemon.publicKey], seen, ...extra });
+}
+
+async function rejects(promise: Promise<unknown>, reason: RejectReason): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof EnvelopeRejected, `expected EnvelopeRejected, got ${String(err)}`);
+    assert.equal(err.reason, reason, err.message);
+    return true;
+  });
+}
+
+/** What the agent gets: the envelope after a trip through JSON. */
+const wire = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+
+describe('canonical JSON', () => {
+  test('is the same for reordered keys, at every depth, with no whitespace', () => {
+    const a = canonicalJson({ b: 1, a: { y: [1, { d: 'x', c: null }], x: true } });
+    const b = canonicalJson({ a: { x: true, y: [1, { c: null, d: 'x' }] }, b: 1 });
+    assert.equal(a, b);
+    assert.equal(a, '{"a":{"x":true,"y":[1,{"c":null,"d":"x"}]},"b":1}');
+  });
+
+  test('leaves out undefined members and refuses what JSON cannot carry', () => {
+    assert.equal(canonicalJson({ a: undefined, b: 'é\n' }), '{"b":"é\\n"}');
+    assert.throws(() => canonicalJson({ n: Number.NaN }), /not a JSON number/);
+    assert.throws(() => canonicalJson({ d: new Date(0) }), /Date is not a JSON value/);
+    assert.throws(() => canonicalJson({ n: 1n }), /bigint is not a JSON value/);
+  });
+});
+
+describe('envelope signing and verification', () => {
+  test('round trip: the agent gets back the payload, id, node and issuer', async () => {
+    const env = sign(message, daemon, { node: 'n1', id: 'm-1' });
+    assert.deepEqual(Object.keys(env).sort(), ['iat', 'id', 'kid', 'node', 'payload', 'sig', 'v']);
+    assert.equal(env.kid, keyId(daemon.publicKey));
+    assert.match(env.kid, /^[0-9a-f]{16}$/);
+    const got = await verifier().verify(wire(env));
+    assert.deepEqual(got.payload, message);
+    assert.equal(got.id, 'm-1');
+    assert.equal(got.node, 'n1');
+  });
+
+  test('the signature holds whatever order the keys arrive in', async () => {
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-order' }));
+    const reordered = Object.fromEntries(Object.entries(env).reverse());
+    reordered.payload = Object.fromEntries(Object.entries(env.payload as object).reverse());
+    assert.equal((await verifier().verify(reordered)).id, 'm-order');
+  });
+
+  test('a tampered payload, node or iat is BAD_SIGNATURE', async () => {
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-2' }));
+    await rejects(verifier().verify({ ...env, payload: { ...message, methodArgs: ['rm', '-rf', '/'] } }), 'BAD_SIGNATURE');
+    await rejects(verifier().verify({ ...env, iat: (env.iat as number) + 1 }), 'BAD_SIGNATURE');
+    const forOther = wire(sign(message, daemon, { node: 'n2', id: 'm-2' }));
+    await rejects(verifier().verify({ ...forOther, node: 'n1' }), 'BAD_SIGNATURE');
+  });
+
+  test('a key outside the allow-list is UNKNOWN_SIGNER, even when it lies about its kid', async () => {
+    const stranger = generateSigner();
+    const env = wire(sign(message, stranger, { node: 'n1', id: 'm-3' }));
+    await rejects(verifier().verify(env), 'UNKNOWN_SIGNER');
+    await rejects(verifier().verify({ ...env, kid: keyId(daemon.publicKey) }), 'BAD_SIGNATURE');
+  });
+
+  test('several allowed keys: the kid picks the one that signed', async () => {
+    const other = generateSigner();
+    const v = new EnvelopeVerifier({ node: 'n1', allowed: [other.publicKey, daemon.publicKey], seen: new MemorySeenStore() });
+    assert.equal((await v.verify(wire(sign(message, daemon, { node: 'n1', id: 'a' })))).id, 'a');
+    assert.equal((await v.verify(wire(sign(message, other, { node: 'n1', id: 'b' })))).id, 'b');
+  });
+
+  test('an envelope for another node is WRONG_NODE', async () => {
+    await rejects(verifier().verify(wire(sign(message, daemon, { node: 'n2', id: 'm-4' }))), 'WRONG_NODE');
+  });
+
+  test('no sig, a garbled sig or not an object is UNSIGNED; bad fields are MALFORMED', async () => {
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-5' }));
+    const { sig: _sig, ...unsigned } = env;
+    await rejects(verifier().verify(unsigned), 'UNSIGNED');
+    await rejects(verifier().verify({ ...env, sig: 'not base64url!' }), 'UNSIGNED');
+    await rejects(verifier().verify([env]), 'UNSIGNED');
+    await rejects(verifier().verify(message), 'UNSIGNED'); // a bare steward message
+    await rejects(verifier().verify({ ...env, v: 2 }), 'MALFORMED');
+    await rejects(verifier().verify({ ...env, iat: 'yesterday' }), 'MALFORMED');
+    await rejects(verifier().verify({ ...env, extra: 'unsigned rider' }), 'MALFORMED');
+  });
+
+  test('older than maxAgeMs is EXPIRED, but a message queued for hours is still accepted', async () => {
+    const now = Date.now();
+    const v = verifier(new MemorySeenStore(), { now: () => now });
+    await rejects(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'old', now: now - DEFAULT_MAX_AGE_MS - 1 }))), 'EXPIRED');
+    const queued = await v.verify(wire(sign(message, daemon, { node: 'n1', id: 'queued', now: now - 30 * HOUR })));
+    assert.equal(queued.id, 'queued');
+  });
+
+  test('issued more than maxSkewMs ahead is FROM_THE_FUTURE; a little clock skew is fine', async () => {
+    const now = Date.now();
+    const v = new EnvelopeVerifier({ node: 'n1', allowed: [daemon.publicKey], seen: new MemorySeenStore(), maxSkewMs: 60_000, now: () => now });
+    await rejects(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'f1', now: now + 61_000 }))), 'FROM_THE_FUTURE');
+    assert.equal((await v.verify(wire(sign(message, daemon, { node: 'n1', id: 'f2', now: now + 30_000 })))).id, 'f2');
+  });
+
+  test('the same id twice is REPLAYED, also when re-signed', async () => {
+    const v = verifier();
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-6' }));
+    await v.verify(env);
+    await rejects(v.verify(env), 'REPLAYED');
+    await rejects(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'm-6' }))), 'REPLAYED');
+  });
+
+  test('of two concurrent deliveries of one id, exactly one is accepted', async () => {
+    const seen = await FileSeenStore.open(freshDir());
+    const v = verifier(seen);
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'twin' }));
+    const results = await Promise.allSettled([v.verify(env), v.verify(env)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    await seen.close();
+  });
+
+  test('a refused envelope does not take its id: the authentic one still runs', async () => {
+    const v = verifier();
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-7' }));
+    await rejects(v.verify({ ...env, payload: {} }), 'BAD_SIGNATURE');
+    assert.equal((await v.verify(env)).id, 'm-7');
+  });
+});
+
+describe('file seen store', () => {
+  test('an id accepted before an agent restart is REPLAYED after it', async () => {
+    const dir = freshDir();
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-restart' }));
+    const first = await FileSeenStore.open(dir);
+    await verifier(first).verify(env);
+    await first.close();
+    const second = await FileSeenStore.open(dir);
+    await rejects(verifier(second).verify(env), 'REPLAYED');
+    await second.close();
+    assert.equal((await stat(path.join(dir, SEEN_IDS_FILE))).mode & 0o777, 0o600);
+  });
+
+  test('expired ids are pruned on open; a torn last line is skipped', async () => {
+    const dir = freshDir();
+    const now = Date.now();
+    const store = await FileSeenStore.open(dir, { now: () => now });
+    assert.equal(await store.remember('fresh', now + HOUR), true);
+    assert.equal(await store.remember('stale', now - 2 * 24 * HOUR), true);
+    await store.close();
+    const file = path.join(dir, SEEN_IDS_FILE);
+    await writeFile(file, (await readFile(file, 'utf8')) + '{"id":"torn","ex', { flag: 'w' });
+    const reopened = await FileSeenStore.open(dir, { now: () => now });
+    assert.equal(reopened.size, 1);
+    assert.equal(await reopened.remember('fresh', now + HOUR), false);
+    assert.equal(await reopened.remember('stale', now + HOUR), true); // forgotten: the verifier refuses it as EXPIRED anyway
+    await reopened.close();
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    assert.deepEqual(lines.map((l) => (JSON.parse(l) as { id: string }).id), ['fresh', 'stale']);
+  });
+
+  test('many concurrent ids are all kept, across compactions', async () => {
+    const dir = freshDir();
+    const store = await FileSeenStore.open(dir, { compactAfter: 50 });
+    const exp = Date.now() + HOUR;
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => store.remember(`id-${i}`, exp)));
+    assert.ok(results.every(Boolean));
+    await store.close();
+    const reopened = await FileSeenStore.open(dir);
+    assert.equal(reopened.size, 300);
+    assert.equal(await reopened.remember('id-299', exp), false);
+    await reopened.close();
+  });
+});
+
+describe('signer keys', () => {
+  test('the key file is created 0600 once and reused', async () => {
+    const dir = freshDir();
+    const first = await loadOrCreateSigner(dir);
+    assert.equal(first.created, true);
+    assert.equal(first.file, path.join(dir, SIGNER_KEY_FILE));
+    assert.equal((await stat(first.file)).mode & 0o777, 0o600);
+    const second = await loadOrCreateSigner(dir);
+    assert.equal(second.created, false);
+    assert.equal(formatPublicKey(second.publicKey), formatPublicKey(first.publicKey));
+  });
+
+  test('two processes starting at once end up with one key', async () => {
+    const dir = freshDir();
+    const [a, b] = await Promise.all([loadOrCreateSigner(dir), loadOrCreateSigner(dir)]);
+    assert.equal(formatPublicKey(a.publicKey), formatPublicKey(b.publicKey));
+    assert.equal([a.created, b.created].filter(Boolean).length, 1);
+  });
+
+  test('a key file group or others can read is refused', async () => {
+    const dir = freshDir();
+    const { file } = await loadOrCreateSigner(dir);
+    await chmod(file, 0o644);
+    await assert.rejects(loadOrCreateSigner(dir), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'SIGNER_KEY_FILE');
+      assert.match(err.message, /mode 0644.*chmod 600/);
+      return true;
+    });
+  });
+
+  test('the printable public key round-trips and is what --allow-signer accepts', async () => {
+    const text = formatPublicKey(daemon.publicKey);
+    assert.match(text, /^sb-ed25519:[A-Za-z0-9_-]{43}$/);
+    assert.equal(formatPublicKey(parsePublicKey(text)), text);
+    assert.equal(keyId(parsePublicKey(text)), keyId(daemon.publicKey));
+    const [fromFlag] = await loadAllowedSigners([text]);
+    assert.equal(formatPublicKey(fromFlag!), text);
+    assert.throws(() => parsePublicKey('sb-ed25519:short'), /32 bytes/);
+    assert.throws(() => parsePublicKey('ssh-ed25519 AAAA'), /expected sb-ed25519:/);
+  });
+
+  test('loadAllowedSigners reads PEM files and files of printable keys, and refuses private keys', async () => {
+    const dir = await mkdtemp(path.join(tmp, 'allow-'));
+    const other = generateSigner();
+    const pem = path.join(dir, 'daemon.pub.pem');
+    await writeFile(pem, daemon.publicKey.export({ format: 'pem', type: 'spki' }) as string);
+    const list = path.join(dir, 'signers');
+    await writeFile(list, `# cluster daemons\n${formatPublicKey(other.publicKey)}\n\n`);
+    const keys = await loadAllowedSigners([pem, list]);
+    assert.deepEqual(keys.map(formatPublicKey), [formatPublicKey(daemon.publicKey), formatPublicKey(other.publicKey)]);
+
+    const signed = wire(sign(message, daemon, { node: 'n1', id: 'via-pem' }));
+    const v = new EnvelopeVerifier({ node: 'n1', allowed: keys, seen: new MemorySeenStore() });
+    assert.equal((await v.verify(signed)).id, 'via-pem');
+
+    const secret = path.join(dir, 'private.pem');
+    await writeFile(secret, daemon.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+    await assert.rejects(loadAllowedSigners([secret]), /is a private key/);
+    await assert.rejects(loadAllowedSigners([path.join(dir, 'missing')]), /neither a sb-ed25519: key nor an existing file/);
+  });
+});
