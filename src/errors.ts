@@ -35,6 +35,8 @@ export const errors = {
   BAD_ALLOWED_SIGNER: createError('BAD_ALLOWED_SIGNER', "allowed signer '%s': %s", 400),
   WEB_NOT_BUILT: createError('WEB_NOT_BUILT', 'the web console is not built (no index.html in %s): run npm run build', 404),
   SHUTTING_DOWN: createError('SHUTTING_DOWN', 'the daemon is shutting down', 503),
+  /** A fleet message submission refused: where ("message 2", "submission") and what, naming the field. */
+  FLEET_MESSAGE: createError<'FLEET_MESSAGE', 400, [string, string]>('FLEET_MESSAGE', '%s: %s', 400),
 } as const;
 
 /** The shape every API error takes on the wire. */
