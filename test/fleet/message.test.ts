@@ -8,9 +8,10 @@ import {
 } from '../../src/fleet/message.js';
 import { replyFilePath } from '../../src/fleet/reply-path.js';
 
-// steward's and ctrl's example files live beside the repository (../shared), as the issue points to them.
+// steward's and ctrl's example files, copied unchanged from ../shared/fixtures/fleet-messages so a
+// clone alone can run the tests (SWITCHBOARD_FLEET_FIXTURES points elsewhere, e.g. at the originals).
 const FIXTURES = process.env.SWITCHBOARD_FLEET_FIXTURES
-  ?? path.resolve(fileURLToPath(import.meta.url), '../../../../shared/fixtures/fleet-messages');
+  ?? path.resolve(fileURLToPath(import.meta.url), '../fixtures');
 
 /** Every fixture file and what must become of it: accepted, or refused naming a not-yet field. */
 const FIXTURE_OUTCOMES: Record<string, 'accepted' | RegExp> = {
