@@ -37,6 +37,9 @@ export const errors = {
   SHUTTING_DOWN: createError('SHUTTING_DOWN', 'the daemon is shutting down', 503),
   /** A fleet message submission refused: where ("message 2", "submission") and what, naming the field. */
   FLEET_MESSAGE: createError<'FLEET_MESSAGE', 400, [string, string]>('FLEET_MESSAGE', '%s: %s', 400),
+  FLEET_DISABLED: createError('FLEET_DISABLED', 'fleet messaging is not enabled on this daemon: start it with --nats URL (env SWITCHBOARD_NATS_URL, config natsUrl)', 503),
+  FLEET_UNAVAILABLE: createError('FLEET_UNAVAILABLE', 'fleet messaging: %s', 503),
+  FLEET_MESSAGE_NOT_FOUND: createError('FLEET_MESSAGE_NOT_FOUND', "fleet message '%s' does not exist", 404),
 } as const;
 
 /** The shape every API error takes on the wire. */

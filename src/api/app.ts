@@ -7,6 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
+import type { FleetController } from '../fleet/controller.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { PowerService } from '../power/index.js';
@@ -17,6 +18,7 @@ import { ironicRoutes } from './compat-ironic.js';
 import { obmdCompatRoutes } from './compat-obmd.js';
 import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
+import { fleetRoutes } from './fleet.js';
 import { healthRoutes } from './health.js';
 import { nodesRoutes } from './nodes.js';
 import { powerRoutes } from './power.js';
@@ -74,6 +76,8 @@ export interface AppDeps {
   listenHost: string;
   /** Serve OBMd's API at the root. */
   obmdCompat: boolean;
+  /** Set when the daemon runs with NATS: the fleet routes answer 503 without it. */
+  fleet?: FleetController;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -177,6 +181,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power });
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
+    await api.register(fleetRoutes, { fleet: deps.fleet });
     await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
   // ironic's own paths, as its clients call them.

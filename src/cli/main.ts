@@ -2,9 +2,11 @@
 import { Command, Option } from 'commander';
 import { generateToken } from '../daemon/admin-token.js';
 import { VERSION } from '../daemon/daemon.js';
+import { agent } from './agent.js';
 import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
+import { fleetCommand, runCommand, sendCommand } from './fleet.js';
 import { genCert } from './gen-cert.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
@@ -34,7 +36,21 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--insecure', 'allow plaintext on a non-loopback --listen address')
     .option('--obmd-compat', "also serve OBMd's API (PUT /node/{id}, ...) and read OBMd's env (LISTEN_ADDR, ADMIN_TOKEN, DB_TYPE, DB_PATH, ...)")
+    .option('--nats <url>', 'NATS server with JetStream, nats://[user:password@]host:port: enables fleet messaging (env SWITCHBOARD_NATS_URL)')
+    .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)')
     .action(serve);
+
+  program.command('agent')
+    .description("the fleet agent: run this node's signed messages from NATS JetStream")
+    .requiredOption('--node <name>', 'this machine\'s node name')
+    .option('--nats <url>', 'NATS server, nats://[user:password@]host:port (env SWITCHBOARD_NATS_URL)')
+    .requiredOption('--allow-signer <key-or-file...>', 'accept messages signed by this key (sb-ed25519:... from `switchboard fleet signer`) or the keys in this file')
+    .option('--data-dir <dir>', 'where the agent remembers executed message ids (default ./agent-data)')
+    .option('--prefix <prefix>', 'subject prefix of the fleet (default sb, env SWITCHBOARD_FLEET_PREFIX)')
+    .option('--ack-wait <seconds>', 'redeliver a message after this long without an ack (a running command extends it; default 30)')
+    .option('--max-deliver <n>', 'deliveries of one message before JetStream gives up on it (default 5)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .action(agent);
 
   program.command('gen-cert')
     .description('write a self-signed certificate and key (cert.pem, key.pem) for serve --tls-cert/--tls-key')
@@ -55,6 +71,9 @@ export function buildProgram(): Command {
   program.addCommand(bootDeviceCommand());
   program.addCommand(tokenCommand());
   program.addCommand(consoleLinkCommand());
+  program.addCommand(fleetCommand());
+  program.addCommand(sendCommand());
+  program.addCommand(runCommand());
 
   program.command('console')
     .description('attach to a node\'s console; Ctrl-E c . detaches, Ctrl-E c ? lists the escapes')

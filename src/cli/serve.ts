@@ -14,10 +14,13 @@ export interface ServeFlags {
   tlsKey?: string;
   insecure?: boolean;
   obmdCompat?: boolean;
+  nats?: string;
+  fleetPrefix?: string;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {
-  const config = await loadConfig({ ...flags });
+  const { nats, ...rest } = flags;
+  const config = await loadConfig({ ...rest, natsUrl: nats });
   const daemon = await Daemon.start(config);
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

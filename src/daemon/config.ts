@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { DEFAULT_BREAK_SEQUENCES } from '../console/break-sequence.js';
 import { DEFAULT_SESSION_OPTIONS } from '../console/types.js';
 import { errors } from '../errors.js';
+import { DEFAULT_FLEET_PREFIX, FLEET_PREFIX_PATTERN } from '../fleet/nats-transport.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -42,6 +43,8 @@ export const ConfigSchema = Type.Object({
   rawPortRange: Type.String({ pattern: '^\\d{1,5}-\\d{1,5}$', default: '7900-7999', description: 'ports handed out for per-node raw TCP consoles (ironic)' }),
   tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
+  natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
+  fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
 

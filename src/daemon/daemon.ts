@@ -11,6 +11,7 @@ import { TcpAttachServer } from '../api/console-tcp.js';
 import { ConsoleManager } from '../console/manager.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
+import { FleetController } from '../fleet/controller.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
@@ -68,6 +69,7 @@ export class Daemon {
     private readonly app: FastifyInstance,
     private readonly tcp: TcpAttachServer | undefined,
     private readonly poller: PowerPoller,
+    private readonly fleet: FleetController | undefined,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -123,13 +125,15 @@ export class Daemon {
 
     let app: FastifyInstance | undefined;
     let tcp: TcpAttachServer | undefined;
+    let fleet: FleetController | undefined;
     try {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
+      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger });
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
@@ -143,11 +147,12 @@ export class Daemon {
       await nodes.openRawPorts();
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}`, consolePort };
-      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, dataDir, version: VERSION }, 'switchboard ready');
+      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet);
     } catch (err) {
       tokens.close();
+      await fleet?.stop();
       await tcp?.close();
       await rawPorts.close('daemon failed to start');
       await app?.close();
@@ -171,6 +176,8 @@ export class Daemon {
       this.logger.debug('console sessions stopped');
       await this.app.close();
       this.logger.debug('API closed');
+      // After the API (no new submissions), before the store (replies still being recorded): drains NATS.
+      await this.fleet?.stop();
       await this.store.close();
       this.logger.info('switchboard stopped');
       this.logger.flush();

@@ -4,7 +4,7 @@ import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
-import type { Migration, NodeStore, Store, TokenKind, TokenRecord, TokenRight, TokenStore } from './types.js';
+import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type Migration, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
 
 interface NodeRow {
   name: string;
@@ -236,11 +236,80 @@ class SqliteTokenStore implements TokenStore {
   }
 }
 
+interface FleetMessageRow {
+  id: string;
+  node: string;
+  method: string;
+  idx: number;
+  state: string;
+  submitted_at: string;
+  updated_at: string;
+  reply: string | null;
+  error: string | null;
+}
+
+function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
+  return {
+    id: row.id,
+    node: row.node,
+    method: row.method,
+    index: row.idx,
+    state: row.state as FleetMessageState,
+    submittedAt: row.submitted_at,
+    updatedAt: row.updated_at,
+    reply: row.reply ? (JSON.parse(row.reply) as Record<string, unknown>) : null,
+    error: row.error,
+  };
+}
+
+const FINAL_STATES_SQL = FLEET_FINAL_STATES.map((s) => `'${s}'`).join(', ');
+
+class SqliteFleetMessageStore implements FleetMessageStore {
+  private readonly stmts;
+  private readonly insertAll;
+
+  constructor(db: Database.Database) {
+    this.stmts = {
+      insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error)
+        VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL)`),
+      get: db.prepare<[string], FleetMessageRow>('SELECT * FROM fleet_messages WHERE id = ?'),
+      list: db.prepare<{ node: string | null; state: string | null; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
+        WHERE (@node IS NULL OR node = @node) AND (@state IS NULL OR state = @state)
+        ORDER BY submitted_at DESC, idx DESC LIMIT @limit`),
+      update: db.prepare(`UPDATE fleet_messages SET state = @state, updated_at = @at,
+        reply = COALESCE(@reply, reply), error = COALESCE(@error, error)
+        WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
+    };
+    this.insertAll = db.transaction((records: FleetMessageRecord[]) => {
+      for (const r of records) this.stmts.insert.run(r);
+    });
+  }
+
+  async insertMany(records: FleetMessageRecord[]): Promise<void> {
+    this.insertAll(records);
+  }
+
+  async get(id: string): Promise<FleetMessageRecord | undefined> {
+    const row = this.stmts.get.get(id);
+    return row && toFleetRecord(row);
+  }
+
+  async list(filter: { node?: string; state?: FleetMessageState; limit: number }): Promise<FleetMessageRecord[]> {
+    return this.stmts.list.all({ node: filter.node ?? null, state: filter.state ?? null, limit: filter.limit }).map(toFleetRecord);
+  }
+
+  async update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined> {
+    this.stmts.update.run({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
+    return this.get(id);
+  }
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly nodes: NodeStore;
   readonly tokens: TokenStore;
   readonly hostKeys: HostKeyStore;
+  readonly fleet: FleetMessageStore;
   private readonly db: Database.Database;
 
   /** `file` is a path, or ':memory:' for tests. */
@@ -253,6 +322,7 @@ export class SqliteStore implements Store {
     this.nodes = new SqliteNodeStore(this.db);
     this.hostKeys = new SqliteHostKeyStore(this.db);
     this.tokens = new SqliteTokenStore(this.db);
+    this.fleet = new SqliteFleetMessageStore(this.db);
   }
 
   async schemaVersion(): Promise<number> {

@@ -50,10 +50,41 @@ export interface TokenStore {
   deleteExpired(before: string): Promise<number>;
 }
 
+/** Where a fleet message is; replied, failed and expired are final. */
+export type FleetMessageState = 'queued' | 'delivered' | 'running' | 'replied' | 'failed' | 'expired';
+export const FLEET_FINAL_STATES: readonly FleetMessageState[] = ['replied', 'failed', 'expired'];
+
+export interface FleetMessageRecord {
+  id: string;
+  node: string;
+  method: string;
+  /** The message's index in its submission. */
+  index: number;
+  state: FleetMessageState;
+  submittedAt: string;
+  updatedAt: string;
+  /** The agent's last reply (JSON, capped by the agent), or null. */
+  reply: Record<string, unknown> | null;
+  error: string | null;
+}
+
+export interface FleetMessageStore {
+  insertMany(records: FleetMessageRecord[]): Promise<void>;
+  get(id: string): Promise<FleetMessageRecord | undefined>;
+  /** Newest first. */
+  list(filter: { node?: string; state?: FleetMessageState; limit: number }): Promise<FleetMessageRecord[]>;
+  /**
+   * Moves a message on; a message in a final state stays there (a late or repeated reply
+   * changes nothing). Returns the record after the update, or undefined for an unknown id.
+   */
+  update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined>;
+}
+
 export interface Store {
   readonly kind: string;
   readonly nodes: NodeStore;
   readonly tokens: TokenStore;
+  readonly fleet: FleetMessageStore;
   readonly hostKeys: HostKeyStore;
   /** The schema version the store is at after its migrations ran. */
   schemaVersion(): Promise<number>;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeSpec } from '../../src/model/node.js';
-import type { Store, TokenRecord } from '../../src/store/types.js';
+import type { FleetMessageRecord, Store, TokenRecord } from '../../src/store/types.js';
 
 export interface StoreFactory {
   /** A fresh, empty store. */
@@ -169,6 +169,29 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         assert.deepEqual((await store.tokens.deleteForNode('n1')).map((t) => t.id), ['t1']);
         assert.equal(await store.tokens.delete('t1'), false);
         assert.deepEqual(await store.tokens.list(), []);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('fleet messages: listed newest first by node and state; a final state stays final', async () => {
+      const store = await factory.open();
+      const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+      const msg = (id: string, node: string, index: number, submitted: number): FleetMessageRecord => ({
+        id, node, method: 'cliCommand', index, state: 'queued', submittedAt: at(submitted), updatedAt: at(submitted), reply: null, error: null,
+      });
+      try {
+        await store.fleet.insertMany([msg('m1', 'n1', 0, 1), msg('m2', 'n1', 1, 1), msg('m3', 'n2', 0, 2)]);
+        assert.deepEqual((await store.fleet.list({ limit: 10 })).map((m) => m.id), ['m3', 'm2', 'm1']);
+        assert.deepEqual((await store.fleet.list({ node: 'n1', limit: 1 })).map((m) => m.id), ['m2']);
+        assert.equal((await store.fleet.update('m1', { state: 'running', at: at(3) }))?.state, 'running');
+        const replied = await store.fleet.update('m1', { state: 'replied', reply: { exitCode: 3, stdout: 'out\n' }, at: at(4) });
+        assert.deepEqual([replied?.state, replied?.reply, replied?.updatedAt], ['replied', { exitCode: 3, stdout: 'out\n' }, at(4)]);
+        const late = await store.fleet.update('m1', { state: 'failed', error: 'REFUSED_REPLAYED: ...', at: at(5) });
+        assert.deepEqual([late?.state, late?.error, late?.updatedAt], ['replied', null, at(4)], 'a late reply changes nothing');
+        assert.deepEqual((await store.fleet.list({ state: 'queued', limit: 10 })).map((m) => m.id), ['m3', 'm2']);
+        assert.equal(await store.fleet.update('nope', { state: 'failed', at: at(5) }), undefined);
+        assert.equal(await store.fleet.get('nope'), undefined);
       } finally {
         await store.close();
       }

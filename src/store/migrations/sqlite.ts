@@ -60,4 +60,23 @@ export const sqliteMigrations: Migration[] = [
     name: 'graphical console (VNC)',
     sql: `ALTER TABLE nodes ADD COLUMN vnc TEXT;`,
   },
+  {
+    version: 6,
+    name: 'fleet message states',
+    sql: `
+      CREATE TABLE fleet_messages (
+        id           TEXT PRIMARY KEY,
+        node         TEXT NOT NULL,
+        method       TEXT NOT NULL,
+        idx          INTEGER NOT NULL,
+        state        TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        reply        TEXT,
+        error        TEXT
+      ) STRICT;
+      CREATE INDEX fleet_messages_node_state ON fleet_messages (node, state);
+      CREATE INDEX fleet_messages_state ON fleet_messages (state);
+    `,
+  },
 ];

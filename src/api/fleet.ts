@@ -1,0 +1,75 @@
+// /api/v1/fleet: submit messages for agents, follow their state, the daemon's signing key.
+// Admin only (the default). Without NATS configured every route answers 503 FLEET_DISABLED.
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errors } from '../errors.js';
+import type { FleetController } from '../fleet/controller.js';
+
+export interface FleetRouteOptions {
+  fleet?: FleetController;
+}
+
+const STATES = ['queued', 'delivered', 'running', 'replied', 'failed', 'expired'] as const;
+const State = Type.Union(STATES.map((s) => Type.Literal(s)));
+
+const MessageState = Type.Object({
+  id: Type.String(),
+  node: Type.String(),
+  method: Type.String(),
+  index: Type.Integer(),
+  state: State,
+  submittedAt: Type.String(),
+  updatedAt: Type.String(),
+  reply: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: "the agent's final reply: stdout, stderr, exitCode, errorCode, ..." }),
+  error: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** Long polls are capped so proxies and clients do not time out first. */
+const MAX_WAIT_SECONDS = 60;
+
+export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (app, opts) => {
+  const fleet = (): FleetController => {
+    if (!opts.fleet) throw new errors.FLEET_DISABLED();
+    return opts.fleet;
+  };
+
+  app.get('/fleet/signer', {
+    schema: {
+      summary: "The daemon's fleet signing key, in the form `switchboard agent --allow-signer` takes",
+      tags: ['fleet'],
+      response: { 200: Type.Object({ publicKey: Type.String() }) },
+    },
+  }, async () => ({ publicKey: fleet().publicKey }));
+
+  app.post('/fleet/messages', {
+    schema: {
+      summary: "Submit messages (a JSON array, as steward's and ctrl's message files): one per addressed node is signed and queued",
+      tags: ['fleet'],
+      body: Type.Unknown(),
+      response: { 202: Type.Array(Type.Object({ id: Type.String(), node: Type.String(), index: Type.Integer() })) },
+    },
+  }, async (req, reply) => reply.status(202).send(await fleet().submit(req.body)));
+
+  app.get('/fleet/messages/:id', {
+    schema: {
+      summary: "A message's state; with ?wait=S the answer waits up to S seconds for a final state (replied, failed, expired)",
+      tags: ['fleet'],
+      params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
+      querystring: Type.Object({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS })) }),
+      response: { 200: MessageState },
+    },
+  }, async (req) => fleet().waitFinal(req.params.id, (req.query.wait ?? 0) * 1000));
+
+  app.get('/fleet/messages', {
+    schema: {
+      summary: 'Messages, newest first, filtered by node and state',
+      tags: ['fleet'],
+      querystring: Type.Object({
+        node: Type.Optional(Type.String({ maxLength: 63 })),
+        state: Type.Optional(State),
+        limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+      }),
+      response: { 200: Type.Object({ messages: Type.Array(MessageState) }) },
+    },
+  }, async (req) => ({ messages: await fleet().list(req.query) }));
+};

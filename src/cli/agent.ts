@@ -1,0 +1,53 @@
+// `switchboard agent`: the fleet agent on a node's own OS, until SIGTERM/SIGINT.
+import path from 'node:path';
+import { createLogger } from '../daemon/daemon.js';
+import { FleetAgent } from '../fleet/agent.js';
+import { DEFAULT_FLEET_PREFIX } from '../fleet/nats-transport.js';
+import { loadAllowedSigners } from '../fleet/signer-keys.js';
+import { isValidNodeName } from '../model/node.js';
+import { CliError } from './client.js';
+
+export interface AgentFlags {
+  node: string;
+  nats?: string;
+  allowSigner: string[];
+  dataDir?: string;
+  prefix?: string;
+  logLevel?: string;
+  ackWait?: string;
+  maxDeliver?: string;
+}
+
+export async function agent(flags: AgentFlags): Promise<void> {
+  if (!isValidNodeName(flags.node)) throw new CliError('USAGE', `--node '${String(flags.node).slice(0, 80)}' is not a node name`, 2);
+  const natsUrl = flags.nats || process.env.SWITCHBOARD_NATS_URL;
+  if (!natsUrl) throw new CliError('USAGE', 'the agent needs --nats URL (or SWITCHBOARD_NATS_URL)', 2);
+  const logger = createLogger(flags.logLevel ?? 'info');
+  const fleetAgent = await FleetAgent.start({
+    node: flags.node,
+    natsUrl,
+    prefix: flags.prefix ?? process.env.SWITCHBOARD_FLEET_PREFIX ?? DEFAULT_FLEET_PREFIX,
+    dataDir: path.resolve(flags.dataDir ?? './agent-data'),
+    allowed: await loadAllowedSigners(flags.allowSigner),
+    logger,
+    ...(flags.ackWait && { ackWaitMs: seconds('--ack-wait', flags.ackWait) * 1000 }),
+    ...(flags.maxDeliver && { maxDeliver: seconds('--max-deliver', flags.maxDeliver) }),
+  });
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(1);
+    logger.info({ signal: sig }, 'fleet agent stopping');
+    fleetAgent.stop().then(() => process.exit(0), (err) => {
+      logger.error({ err }, 'fleet agent stop failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CliError('USAGE', `${flag}: '${value}' is not a positive whole number`, 2);
+  return n;
+}

@@ -1,0 +1,76 @@
+// cliCommand: run argv (no shell unless the argv itself is one, e.g. ['bash', '-c', '...']) in its
+// own process group, collect stdout and stderr up to a cap, and on methodTimeout kill the whole
+// group, so that what the command started dies with it.
+import { spawn } from 'node:child_process';
+
+export const OUTPUT_CAP_BYTES = 256 * 1024;
+
+export interface CommandResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  timedOut: boolean;
+  /** Set when the program could not be started (ENOENT, EACCES). */
+  spawnError?: string;
+}
+
+export function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: string }): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    if (argv.length === 0 || argv[0] === '') {
+      resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, timedOut: false, spawnError: 'no command given (data / methodArgs is empty)' });
+      return;
+    }
+    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
+    const out = new CappedText();
+    const err = new CappedText();
+    child.stdout.on('data', (c: Buffer) => out.add(c));
+    child.stderr.on('data', (c: Buffer) => err.add(c));
+    let timedOut = false;
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch { /* already gone */ }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, opts.timeoutMs);
+    let spawnError: string | undefined;
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      spawnError = `${argv[0]}: ${e.code ?? e.message}`;
+    });
+    // 'close': the pipes are drained too. A background child that keeps them open holds this
+    // until the timeout kills the group.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        exitCode: code, signal, stdout: out.text(), stderr: err.text(), truncated: out.truncated || err.truncated, timedOut,
+        ...(spawnError && { spawnError }),
+      });
+    });
+  });
+}
+
+class CappedText {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+
+  add(chunk: Buffer): void {
+    const room = OUTPUT_CAP_BYTES - this.size;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept !== chunk) this.truncated = true;
+    this.chunks.push(kept);
+    this.size += kept.length;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}

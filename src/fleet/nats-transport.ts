@@ -1,0 +1,182 @@
+// The fleet's JetStream layout and connection; the controller and the agent speak through it and
+// know nothing of stream or consumer settings.
+//
+// Two streams per fleet prefix (default `sb`), both work-queue retention (a message is deleted
+// once its one consumer acks it) and kept at most MAX_AGE_MS, the signing window (signing.ts):
+//   fleet-<prefix>-cmd    subjects <prefix>.cmd.<node>     one durable consumer per node (the agent's)
+//   fleet-<prefix>-reply  subjects <prefix>.reply.<id>     one durable consumer, the controller's
+// Replies go through a stream, not core NATS, so a reply sent while the daemon is down (or
+// restarting) is recorded when it comes back, and the state in the store stays true.
+// The agent's consumer has max_ack_pending 1: the next message is delivered only once the one
+// before it is acked, i.e. replied to; that is the per-node order. Ordering, redelivery after
+// ack_wait, max_deliver and the offline queue are JetStream's.
+import {
+  AckPolicy, connect, DeliverPolicy, nanos, RetentionPolicy, StorageType,
+  type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection,
+} from 'nats';
+import { errors } from '../errors.js';
+import { DEFAULT_MAX_AGE_MS } from './signing.js';
+
+export const DEFAULT_FLEET_PREFIX = 'sb';
+export const FLEET_PREFIX_PATTERN = '^[A-Za-z0-9_-]{1,32}$';
+const PREFIX = new RegExp(FLEET_PREFIX_PATTERN);
+const MAX_AGE_MS = DEFAULT_MAX_AGE_MS;
+const CONTROLLER_CONSUMER = 'controller';
+
+/** Node names may hold '.', which would split a subject token; '~' is not allowed in node names. */
+export function nodeToken(node: string): string {
+  return node.replaceAll('.', '~');
+}
+
+export class FleetSubjects {
+  readonly cmdStream: string;
+  readonly replyStream: string;
+
+  constructor(readonly prefix: string) {
+    if (!PREFIX.test(prefix)) throw new errors.CONFIG(`fleetPrefix: '${prefix.slice(0, 40)}' must be 1-32 of A-Z a-z 0-9 _ -`);
+    this.cmdStream = `fleet-${prefix}-cmd`;
+    this.replyStream = `fleet-${prefix}-reply`;
+  }
+
+  cmd(node: string): string {
+    return `${this.prefix}.cmd.${nodeToken(node)}`;
+  }
+
+  reply(id: string): string {
+    return `${this.prefix}.reply.${id}`;
+  }
+
+  /** The agent's durable consumer name (consumer names may not hold '.'). */
+  agentConsumer(node: string): string {
+    return `agent-${nodeToken(node).replaceAll('~', '_')}`;
+  }
+}
+
+/** A reply id comes from a message id: uuid-like, so it is one subject token. */
+export function isSubjectToken(id: string): boolean {
+  return /^[A-Za-z0-9_-]{1,128}$/.test(id);
+}
+
+/**
+ * Connection options from a URL; user/password or a token (the user part alone) may be in it.
+ * The credentials are taken out of the server address so they are never logged with it.
+ */
+export function connectionOptions(url: string, name: string): ConnectionOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new errors.CONFIG(`natsUrl: not a URL (nats://[user:password@]host:port)`);
+  }
+  if (!/^(nats|tls):$/.test(parsed.protocol)) throw new errors.CONFIG(`natsUrl: the scheme must be nats:// or tls://, got ${parsed.protocol}//`);
+  const user = decodeURIComponent(parsed.username);
+  const pass = decodeURIComponent(parsed.password);
+  const server = `${parsed.protocol}//${parsed.hostname.includes(':') ? `[${parsed.hostname}]` : parsed.hostname}:${parsed.port || 4222}`;
+  return {
+    servers: server,
+    name,
+    maxReconnectAttempts: -1,
+    ...(user && pass ? { user, pass } : user ? { token: user } : {}),
+  };
+}
+
+/** The server address without credentials, for logs. */
+export function redactNatsUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+export class FleetTransport {
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly subjects: FleetSubjects,
+  ) {}
+
+  static async connect(url: string, prefix: string, name: string): Promise<FleetTransport> {
+    const subjects = new FleetSubjects(prefix);
+    const nc = await connect(connectionOptions(url, name));
+    try {
+      const jsm = await nc.jetstreamManager();
+      const transport = new FleetTransport(nc, nc.jetstream(), jsm, subjects);
+      await transport.ensureStreams();
+      return transport;
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  /** Creates the streams when missing; existing ones are left as they are (an operator may have tuned them). */
+  private async ensureStreams(): Promise<void> {
+    const { prefix, cmdStream, replyStream } = this.subjects;
+    for (const [name, subject] of [[cmdStream, `${prefix}.cmd.>`], [replyStream, `${prefix}.reply.>`]]) {
+      try {
+        await this.jsm.streams.info(name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await this.jsm.streams.add({
+          name, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, max_age: nanos(MAX_AGE_MS),
+        }).catch((e: unknown) => {
+          if (!/already in use/i.test((e as Error).message)) throw e; // another process made it meanwhile
+        });
+      }
+    }
+  }
+
+  /** The node's durable consumer: explicit ack, one message in flight, redelivered after ackWaitMs. */
+  async agentConsumer(node: string, opts: { ackWaitMs: number; maxDeliver: number }) {
+    const durable = this.subjects.agentConsumer(node);
+    const config = {
+      durable_name: durable,
+      filter_subject: this.subjects.cmd(node),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(opts.ackWaitMs),
+      max_deliver: opts.maxDeliver,
+      max_ack_pending: 1,
+    };
+    await upsertConsumer(this.jsm, this.subjects.cmdStream, durable, config);
+    return this.js.consumers.get(this.subjects.cmdStream, durable);
+  }
+
+  async controllerConsumer() {
+    const config = {
+      durable_name: CONTROLLER_CONSUMER,
+      filter_subject: `${this.subjects.prefix}.reply.>`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(30_000),
+    };
+    await upsertConsumer(this.jsm, this.subjects.replyStream, CONTROLLER_CONSUMER, config);
+    return this.js.consumers.get(this.subjects.replyStream, CONTROLLER_CONSUMER);
+  }
+
+  async publishJson(subject: string, value: unknown, msgID?: string): Promise<void> {
+    await this.js.publish(subject, Buffer.from(JSON.stringify(value)), msgID ? { msgID } : undefined);
+  }
+
+  /** Lets in-flight publishes and acks finish, then closes. */
+  async drain(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+}
+
+type ConsumerSettings = Parameters<JetStreamManager['consumers']['add']>[1];
+
+async function upsertConsumer(jsm: JetStreamManager, stream: string, durable: string, config: ConsumerSettings): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, durable);
+    // filter_subject, deliver_policy and ack_policy cannot change; the timing can.
+    const { ack_wait, max_deliver, max_ack_pending } = config;
+    await jsm.consumers.update(stream, durable, { ack_wait, max_deliver, max_ack_pending });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, config);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { err_code?: number }; message?: string };
+  return e.code === '404' || e.api_error?.err_code === 10059 || e.api_error?.err_code === 10014 || /not found/i.test(e.message ?? '');
+}

@@ -1,0 +1,27 @@
+// What travels on the fleet subjects, besides the signed envelope itself (signing.ts).
+import type { AddressedMessage } from './message.js';
+
+/** The signed payload of a command envelope. Replies go to <prefix>.reply.<message id>. */
+export interface CommandPayload {
+  message: AddressedMessage;
+}
+
+export type ReplyState = 'running' | 'replied' | 'failed';
+
+/** An agent's report on one message: first `running`, then `replied` or `failed`. */
+export interface FleetReply {
+  id: string;
+  node: string;
+  state: ReplyState;
+  exitCode?: number | null;
+  signal?: string | null;
+  stdout?: string;
+  stderr?: string;
+  /** Set when stdout or stderr was cut at the agent's cap. */
+  truncated?: boolean;
+  /** Why it failed: TIMEOUT, SPAWN_FAILED, REFUSED_<reason>, NOT_SUPPORTED. */
+  errorCode?: string;
+  error?: string;
+  /** The agent's clock, ms since the epoch. */
+  at: number;
+}

@@ -1,0 +1,124 @@
+// The agent against a real nats-server: an offline queue drained in order, and envelopes that
+// must be refused (unsigned, foreign-signed, for another node, replayed) logged and never run.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, watch } from 'node:fs';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { fanOut, parseMessages } from '../../src/fleet/message.js';
+import { generateSigner, loadOrCreateSigner } from '../../src/fleet/signer-keys.js';
+import { sign } from '../../src/fleet/signing.js';
+import type { CommandPayload } from '../../src/fleet/wire.js';
+import { runCli } from '../support/cli.js';
+import { api, startDaemon, tempDir, type DaemonHandle, type LogLine } from '../support/daemon.js';
+import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
+import { waitUntil } from '../support/wait.js';
+
+function waitForFile(file: string): Promise<true> {
+  return waitUntil(() => (existsSync(file) && readFileSync(file, 'utf8').endsWith('\n')) || undefined, {
+    what: file,
+    subscribe: (wake) => {
+      const w = watch(path.dirname(file), wake);
+      return () => w.close();
+    },
+  });
+}
+
+describe('fleet agent over NATS', () => {
+  const prefix = fleetPrefix('agent');
+  let daemon: DaemonHandle;
+  let key: string;
+
+  before(async () => {
+    daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
+    key = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+  });
+
+  const countLogs = (agent: DaemonHandle, pred: (l: LogLine) => boolean, n: number, what: string) =>
+    agent.waitForLog(() => agent.logs.filter(pred).length >= n, what, 30_000);
+
+  test('messages queued while the agent is offline all run once, in order, when it starts', async () => {
+    const file = path.join(tempDir('queue'), 'order.txt');
+    const messages = Array.from({ length: 20 }, (_, i) => ({
+      toNode: 'ship-1', method: 'cliCommand', methodArgs: ['sh', '-c', `echo ${i} >> ${file}`], replyMethod: 'console',
+    }));
+    const { status, body: submitted } = await api(daemon, 'POST', '/api/v1/fleet/messages', messages);
+    assert.equal(status, 202);
+    assert.deepEqual(submitted.map((s: { index: number }) => s.index), [...Array(20).keys()]);
+    const { body: queued } = await api(daemon, 'GET', '/api/v1/fleet/messages?node=ship-1&state=queued');
+    assert.equal(queued.messages.length, 20);
+    assert.equal(existsSync(file), false);
+
+    const agent = await startAgent({ node: 'ship-1', prefix, allowSigner: key });
+    await countLogs(agent, (l) => l.msg === 'fleet message done', 20, '20 messages done');
+    assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n'), [...Array(20).keys()].map(String));
+    const last = await api(daemon, 'GET', `/api/v1/fleet/messages/${submitted[19].id}?wait=10`);
+    assert.equal(last.body.state, 'replied');
+    const { body: replied } = await api(daemon, 'GET', '/api/v1/fleet/messages?node=ship-1&state=replied');
+    assert.equal(replied.messages.length, 20);
+    await agent.stop();
+  });
+
+  test('unsigned, foreign-signed, for-another-node and replayed envelopes are refused, logged, never run', async () => {
+    const agent = await startAgent({ node: 'edge-1', prefix, allowSigner: key });
+    const marker = path.join(tempDir('refused'), 'ran');
+    const [message] = fanOut(parseMessages([{ toNode: 'edge-1', method: 'cliCommand', methodArgs: ['touch', marker], replyMethod: 'console' }]).messages);
+    const payload = (id: string): CommandPayload => ({ message: { ...message, id } });
+    const ours = await loadOrCreateSigner(daemon.dataDir);
+    const nc = await natsConnection();
+    const js = nc.jetstream();
+    const subject = `${prefix}.cmd.edge-1`;
+    const publish = (envelope: unknown) => js.publish(subject, Buffer.from(JSON.stringify(envelope)));
+
+    const { sig: _sig, ...unsigned } = sign(payload('unsigned-1'), ours, { node: 'edge-1', id: 'unsigned-1' });
+    await publish(unsigned);
+    await publish(sign(payload('foreign-1'), generateSigner(), { node: 'edge-1', id: 'foreign-1' }));
+    await publish(sign(payload('other-node-1'), ours, { node: 'edge-2', id: 'other-node-1' }));
+    const tampered = sign(payload('tampered-1'), ours, { node: 'edge-1', id: 'tampered-1' });
+    await publish({ ...tampered, payload: { ...tampered.payload, message: { ...tampered.payload.message, args: ['touch', `${marker}-2`] } } });
+    // A genuine one, twice: the second copy is a replay.
+    const genuine = sign({ ...payload('genuine-1'), message: { ...message, id: 'genuine-1', args: ['echo', 'once'] } }, ours, { node: 'edge-1', id: 'genuine-1' });
+    await publish(genuine);
+    await publish(genuine);
+
+    await nc.close();
+    await countLogs(agent, (l) => l.msg === 'fleet message refused', 5, '5 refusals');
+    const refused = agent.logs.filter((l) => l.msg === 'fleet message refused').map((l) => [l.id, l.reason]);
+    assert.deepEqual(refused, [
+      ['unsigned-1', 'UNSIGNED'],
+      ['foreign-1', 'UNKNOWN_SIGNER'],
+      ['other-node-1', 'WRONG_NODE'],
+      ['tampered-1', 'BAD_SIGNATURE'],
+      ['genuine-1', 'REPLAYED'],
+    ]);
+    const ran = agent.logs.filter((l) => l.msg === 'fleet message done').map((l) => l.id);
+    assert.deepEqual(ran, ['genuine-1']);
+    assert.equal(existsSync(marker), false);
+    assert.equal(existsSync(`${marker}-2`), false);
+    await agent.stop();
+  });
+
+  test('an agent killed mid-command gets the message again after restart and does not run it twice', async () => {
+    const dataDir = tempDir('killed');
+    const file = path.join(dataDir, 'runs.txt');
+    const pidFile = path.join(dataDir, 'pid');
+    const agent = await startAgent({ node: 'sat-1', prefix, allowSigner: key, dataDir, args: ['--ack-wait', '1'] });
+    const { body: [{ id }] } = await api(daemon, 'POST', '/api/v1/fleet/messages', [
+      { toNode: 'sat-1', method: 'cliCommand', methodArgs: ['sh', '-c', `echo $$ > ${pidFile}; echo run >> ${file}; sleep 100`], replyMethod: 'console' },
+    ]);
+    await daemon.waitForLog((l) => l.msg === 'fleet message state' && l.id === id && l.state === 'running', 'running recorded');
+    await waitForFile(pidFile); // the command has started
+    agent.proc.kill('SIGKILL');
+    await agent.exited();
+    // The command's own process group outlives a killed agent; end it here.
+    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+
+    const again = await startAgent({ node: 'sat-1', prefix, allowSigner: key, dataDir, args: ['--ack-wait', '1'] });
+    const refusal = await again.waitForLog((l) => l.msg === 'fleet message refused' && l.id === id, 'the redelivery refused');
+    assert.equal(refusal.reason, 'REPLAYED');
+    const { body } = await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=10`);
+    assert.equal(body.state, 'failed');
+    assert.match(body.error, /^REFUSED_REPLAYED: /);
+    assert.equal(readFileSync(file, 'utf8'), 'run\n', 'run once');
+    await again.stop();
+  });
+});

@@ -1,0 +1,87 @@
+// A NATS server with JetStream for the fleet tests: the one on 127.0.0.1:4222 when it runs,
+// else our own `nats-server -js` on a free port. Each test file takes its own subject prefix and
+// deletes its streams when it ends.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { after } from 'node:test';
+import { connect, type NatsConnection } from 'nats';
+import { BIN, DaemonHandle, tempDir } from './daemon.js';
+import { freePort } from './ports.js';
+import { spawnTracked } from './processes.js';
+import { waitUntil } from './wait.js';
+
+const SHARED = { host: '127.0.0.1', port: 4222 };
+let server: Promise<string> | undefined;
+
+function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function startServer(): Promise<string> {
+  const port = await freePort();
+  const proc = spawnTracked('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir('nats')]);
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  for (const stream of [proc.stdout!, proc.stderr!]) {
+    createInterface({ input: stream }).on('line', (l) => {
+      lines.push(l);
+      for (const w of waiters) w();
+    });
+  }
+  await waitUntil(() => lines.some((l) => l.includes('Server is ready')), {
+    what: 'nats-server ready',
+    subscribe: (wake) => {
+      waiters.add(wake);
+      return () => waiters.delete(wake);
+    },
+    failIf: () => (proc.exitCode !== null ? `nats-server exited: ${lines.slice(-3).join('\n')}` : undefined),
+  });
+  return `nats://127.0.0.1:${port}`;
+}
+
+export function natsUrl(): Promise<string> {
+  server ??= reachable(SHARED.host, SHARED.port).then((up) => (up ? `nats://${SHARED.host}:${SHARED.port}` : startServer()));
+  return server;
+}
+
+/** A prefix no other test file uses; its streams are deleted when this file's tests end. */
+export function fleetPrefix(name: string): string {
+  const prefix = `t${name}${randomBytes(4).toString('hex')}`;
+  after(async () => {
+    const nc = await connect({ servers: await natsUrl() });
+    const jsm = await nc.jetstreamManager();
+    for (const stream of [`fleet-${prefix}-cmd`, `fleet-${prefix}-reply`]) await jsm.streams.delete(stream).catch(() => false);
+    await nc.close();
+  });
+  return prefix;
+}
+
+/** A plain client connection, for publishing straight to the fleet's subjects; close it when done. */
+export async function natsConnection(): Promise<NatsConnection> {
+  return connect({ servers: await natsUrl() });
+}
+
+export interface AgentOptions {
+  node: string;
+  prefix: string;
+  allowSigner: string;
+  dataDir?: string;
+  args?: string[];
+}
+
+/** A real `switchboard agent` process; its JSON log lines are read like a daemon's. */
+export async function startAgent(opts: AgentOptions): Promise<DaemonHandle> {
+  const dataDir = opts.dataDir ?? tempDir('agent');
+  const args = [BIN, 'agent', '--node', opts.node, '--nats', await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];
+  const agent = new DaemonHandle(spawnTracked(process.execPath, args, { cwd: dataDir }), dataDir, undefined);
+  await agent.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${opts.node} ready`);
+  return agent;
+}
