@@ -60,6 +60,25 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (
     },
   }, async (req) => fleet().waitFinal(req.params.id, (req.query.wait ?? 0) * 1000));
 
+  app.get('/fleet/agents', {
+    schema: {
+      summary: 'The agents the daemon has heard (their hellos), by node name, with when it last did',
+      tags: ['fleet'],
+      response: {
+        200: Type.Object({
+          agents: Type.Array(Type.Object({
+            node: Type.String(),
+            lastSeen: Type.String({ description: 'when the last hello came, by the daemon\'s clock' }),
+            version: Type.String(),
+            host: Type.String({ description: "the agent machine's host name" }),
+            uptime: Type.Integer({ description: 'seconds the agent process had run at its last hello' }),
+            pid: Type.Integer(),
+          })),
+        }),
+      },
+    },
+  }, async () => ({ agents: fleet().agents.list() }));
+
   app.get('/fleet/messages', {
     schema: {
       summary: 'Messages, newest first, filtered by node and state',

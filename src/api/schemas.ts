@@ -43,6 +43,10 @@ export const NodeViewSchema = Type.Object({
     at: Type.String({ description: 'when it was learned' }),
     error: Type.Optional(Type.String({ description: 'why the last status call failed' })),
   }), Type.Null()], { description: 'last known power state (status calls, actions, powerPollSeconds); null: not known yet' }),
+  agent: Type.Union([Type.Object({
+    lastSeen: Type.String({ description: "when the daemon last heard the node's fleet agent (its hello)" }),
+    version: Type.String({ description: "the agent's switchboard version" }),
+  }), Type.Null()], { description: 'the fleet agent of the node with this name, as last heard; null: never heard' }),
 });
 
 /** PUT body: the whole spec; the name may be left out (the path names the node). */

@@ -1,6 +1,6 @@
 // `switchboard agent`: the fleet agent on a node's own OS, until SIGTERM/SIGINT.
 import path from 'node:path';
-import { createLogger } from '../daemon/daemon.js';
+import { createLogger, VERSION } from '../daemon/daemon.js';
 import { FleetAgent } from '../fleet/agent.js';
 import { DEFAULT_FLEET_PREFIX } from '../fleet/nats-transport.js';
 import { loadAllowedSigners } from '../fleet/signer-keys.js';
@@ -16,6 +16,7 @@ export interface AgentFlags {
   logLevel?: string;
   ackWait?: string;
   maxDeliver?: string;
+  helloInterval?: string;
 }
 
 export async function agent(flags: AgentFlags): Promise<void> {
@@ -30,8 +31,10 @@ export async function agent(flags: AgentFlags): Promise<void> {
     dataDir: path.resolve(flags.dataDir ?? './agent-data'),
     allowed: await loadAllowedSigners(flags.allowSigner),
     logger,
+    version: VERSION,
     ...(flags.ackWait && { ackWaitMs: seconds('--ack-wait', flags.ackWait) * 1000 }),
     ...(flags.maxDeliver && { maxDeliver: seconds('--max-deliver', flags.maxDeliver) }),
+    ...(flags.helloInterval && { helloIntervalMs: seconds('--hello-interval', flags.helloInterval) * 1000 }),
   });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

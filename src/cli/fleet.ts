@@ -1,7 +1,8 @@
-// The fleet verbs: `switchboard fleet signer|status|list`, `switchboard send FILE.json` and
+// The fleet verbs: `switchboard fleet signer|status|list|agents`, `switchboard send FILE.json` and
 // `switchboard run NODE -- CMD ARGS`.
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import type { KnownAgent } from '../fleet/known-agents.js';
 import { isValidNodeName } from '../model/node.js';
 import { ApiClient, CliError } from './client.js';
 import { age, printJson, printTable, type OutputFormat } from './output.js';
@@ -45,7 +46,7 @@ function showMessages(messages: MessageView[], format: OutputFormat): void {
 }
 
 export function fleetCommand(): Command {
-  const fleet = new Command('fleet').description('fleet messaging: signing key, message state');
+  const fleet = new Command('fleet').description('fleet messaging: signing key, message state, agents');
 
   fleet.command('signer')
     .description("print the daemon's signing public key (what `switchboard agent --allow-signer` takes)")
@@ -76,6 +77,15 @@ export function fleetCommand(): Command {
       const q = new URLSearchParams({ limit: o.limit, ...(o.node && { node: o.node }), ...(o.state && { state: o.state }) });
       const { messages } = await new ApiClient(g).request<{ messages: MessageView[] }>('GET', `/fleet/messages?${q}`);
       showMessages(messages, g.output);
+    });
+
+  fleet.command('agents')
+    .description('the agents the daemon has heard, and when it last did')
+    .action(async (_o, cmd: Command) => {
+      const g = globals(cmd);
+      const { agents } = await new ApiClient(g).request<{ agents: KnownAgent[] }>('GET', '/fleet/agents');
+      if (g.output === 'json') return printJson(agents);
+      printTable(['NODE', 'LAST SEEN', 'VERSION', 'HOST', 'PID'], agents.map((a) => [a.node, `${age(a.lastSeen)} ago`, a.version, a.host, a.pid]));
     });
   return fleet;
 }

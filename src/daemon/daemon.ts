@@ -12,6 +12,7 @@ import { ConsoleManager } from '../console/manager.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { FleetController } from '../fleet/controller.js';
+import { KnownAgents } from '../fleet/known-agents.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
@@ -115,8 +116,9 @@ export class Daemon {
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
     const rawPorts = new RawPorts({ consoles, logger, host, createServer: (onConnection) => createStreamServer(tls, onConnection) });
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
+    const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
     const nodes = new NodeService({
-      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
       rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
     });
     const auth = new Authenticator(admin.token, tokens);
@@ -130,7 +132,7 @@ export class Daemon {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger });
+      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger, agents });
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,

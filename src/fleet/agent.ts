@@ -3,11 +3,15 @@
 // again), logged with the reason, and answered with a failed reply when it names a usable id.
 // A message is acked only once its final reply is stored by JetStream: an agent that dies before
 // that gets the message again, and the seen store (signing.ts) keeps it from running twice.
+// Besides, the agent says hello (hello.ts) at start and every helloIntervalMs.
 import type { KeyObject } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
 import type { AddressedMessage } from './message.js';
 import { runCommand } from './methods/cli-command.js';
+import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
 import { FleetTransport, isSubjectToken, redactNatsUrl } from './nats-transport.js';
 import { FileSeenStore } from './seen-ids.js';
 import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
@@ -24,14 +28,22 @@ export interface AgentOptions {
   ackWaitMs?: number;
   /** Deliveries of one message before JetStream gives up on it. */
   maxDeliver?: number;
+  /** The agent's switchboard version, told in its hellos. */
+  version: string;
+  /** Between hellos; the first goes out at start. */
+  helloIntervalMs?: number;
 }
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
+
+/** What a method's run adds to the reply. */
+type Outcome = Omit<FleetReply, 'id' | 'node' | 'at'>;
 
 export class FleetAgent {
   private stopping = false;
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['agentConsumer']>>['consume']>>;
   private loop?: Promise<void>;
+  private readonly hellos: HelloTimer;
 
   private constructor(
     private readonly opts: AgentOptions,
@@ -39,7 +51,9 @@ export class FleetAgent {
     private readonly verifier: EnvelopeVerifier,
     private readonly seen: FileSeenStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.hellos = new HelloTimer(() => this.announce(), opts.helloIntervalMs ?? DEFAULT_HELLO_INTERVAL_S * 1000);
+  }
 
   static async start(opts: AgentOptions): Promise<FleetAgent> {
     const log = opts.logger.child({ node: opts.node });
@@ -57,6 +71,7 @@ export class FleetAgent {
     const consumer = await transport.agentConsumer(opts.node, { ackWaitMs, maxDeliver: opts.maxDeliver ?? AGENT_DEFAULTS.maxDeliver });
     agent.messages = await consumer.consume({ max_messages: 1 });
     agent.loop = agent.run(ackWaitMs);
+    agent.hellos.start();
     log.info({ nats: redactNatsUrl(opts.natsUrl), subject: transport.subjects.cmd(opts.node), consumer: transport.subjects.agentConsumer(opts.node) }, 'fleet agent ready');
     return agent;
   }
@@ -108,10 +123,22 @@ export class FleetAgent {
     this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
   }
 
-  private async execute(message: AddressedMessage): Promise<Omit<FleetReply, 'id' | 'node' | 'at'>> {
-    if (message.method !== 'cliCommand' && message.method !== 'nCliCommand') {
-      return { state: 'failed', errorCode: 'NOT_SUPPORTED', error: `method ${message.method} is not supported by this agent yet` };
+  private async execute(message: AddressedMessage): Promise<Outcome> {
+    switch (message.method) {
+      case 'cliCommand':
+      case 'nCliCommand':
+        return this.runCli(message);
+      case 'httpGet':
+        return this.fetchUrl(message);
+      case 'hello':
+        this.announce();
+        return { state: 'replied' };
+      default:
+        return { state: 'failed', errorCode: 'NOT_SUPPORTED', error: `method ${message.method} is not supported by this agent yet` };
     }
+  }
+
+  private async runCli(message: AddressedMessage): Promise<Outcome> {
     const r = await runCommand(message.args, { timeoutMs: message.methodTimeout * 1000 });
     const output = { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ...(r.truncated && { truncated: true }) };
     if (r.spawnError) return { ...output, state: 'failed', errorCode: 'SPAWN_FAILED', error: r.spawnError };
@@ -121,6 +148,36 @@ export class FleetAgent {
     return { ...output, state: 'replied' };
   }
 
+  /** The body goes in stdout, so console and file replies carry it as they carry a command's output. */
+  private async fetchUrl(message: AddressedMessage): Promise<Outcome> {
+    const url = message.args[0];
+    const r = await httpGet(url, { timeoutMs: message.methodTimeout * 1000 });
+    const output = {
+      stdout: r.body,
+      ...(r.status !== undefined && { httpStatus: r.status }),
+      ...(r.truncated && { truncated: true, stderr: `the body was cut at ${BODY_CAP_BYTES} bytes\n` }),
+    };
+    if (r.timedOut) return { ...output, exitCode: null, state: 'failed', errorCode: 'TIMEOUT', error: `methodTimeout: GET ${url} aborted after ${message.methodTimeout}s` };
+    if (r.networkError !== undefined) return { ...output, exitCode: 1, state: 'failed', errorCode: 'HTTP_FAILED', error: `GET ${url}: ${r.networkError}` };
+    if (r.status! < 200 || r.status! > 299) {
+      return { ...output, exitCode: 1, state: 'failed', errorCode: 'HTTP_STATUS', error: `GET ${url}: ${r.status} ${r.statusText ?? ''}`.trimEnd() };
+    }
+    return { ...output, exitCode: 0, state: 'replied' };
+  }
+
+  private announce(): void {
+    const hello: AgentHello = {
+      node: this.opts.node, version: this.opts.version, host: hostname(), uptime: Math.round(process.uptime()), pid: process.pid, at: Date.now(),
+    };
+    try {
+      this.transport.publishEvent(this.transport.subjects.hello(this.opts.node), hello);
+      this.log.debug({ subject: this.transport.subjects.hello(this.opts.node) }, 'fleet hello sent');
+    } catch (err) {
+      // Closed or draining connection: the next interval tries again.
+      this.log.warn({ err }, 'fleet hello not sent');
+    }
+  }
+
   private async reply(reply: FleetReply): Promise<void> {
     await this.transport.publishJson(this.transport.subjects.reply(reply.id), reply);
   }
@@ -128,6 +185,7 @@ export class FleetAgent {
   /** Stops taking messages, lets the current one finish, closes NATS and the seen store. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.hellos.stop();
     this.messages?.stop();
     await this.loop;
     await this.transport.drain();

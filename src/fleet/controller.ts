@@ -2,9 +2,12 @@
 // publishes it to the node's subject, and records each message's state from the agents' replies.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { Subscription } from 'nats';
 import { errors } from '../errors.js';
 import type { FleetMessageRecord, FleetMessageState, FleetMessageStore } from '../store/types.js';
 import { FLEET_FINAL_STATES } from '../store/types.js';
+import { parseHello, type AgentHello } from './hello.js';
+import { KnownAgents } from './known-agents.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
 import { FleetTransport, redactNatsUrl } from './nats-transport.js';
 import { sign } from './signing.js';
@@ -17,6 +20,8 @@ export interface ControllerOptions {
   dataDir: string;
   store: FleetMessageStore;
   logger: Logger;
+  /** Where the agents' hellos are recorded; the daemon shares it with the node views. */
+  agents?: KnownAgents;
 }
 
 export interface Submitted {
@@ -29,12 +34,14 @@ export interface Submitted {
 export class FleetController extends EventEmitter {
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['controllerConsumer']>>['consume']>>;
   private loop?: Promise<void>;
+  private hellos?: Subscription;
 
   private constructor(
     private readonly transport: FleetTransport,
     private readonly signer: Signer,
     private readonly store: FleetMessageStore,
     private readonly log: Logger,
+    readonly agents: KnownAgents,
   ) {
     super();
     this.setMaxListeners(0); // one per waiting request
@@ -47,7 +54,7 @@ export class FleetController extends EventEmitter {
     const transport = await FleetTransport.connect(opts.natsUrl, opts.prefix, 'switchboard-controller').catch((err: Error & { code?: string }) => {
       throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${redactNatsUrl(opts.natsUrl)}: ${err.code ?? ''} ${err.message}`.trim());
     });
-    const controller = new FleetController(transport, signer, opts.store, log);
+    const controller = new FleetController(transport, signer, opts.store, log, opts.agents ?? new KnownAgents());
     try {
       controller.messages = await (await transport.controllerConsumer()).consume();
     } catch (err) {
@@ -55,6 +62,7 @@ export class FleetController extends EventEmitter {
       throw err;
     }
     controller.loop = controller.takeReplies();
+    controller.hellos = transport.nc.subscribe(transport.subjects.helloAll, { callback: (err, msg) => controller.takeHello(err, msg) });
     log.info({ nats: redactNatsUrl(opts.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
   }
@@ -148,6 +156,20 @@ export class FleetController extends EventEmitter {
     }
   }
 
+  /** Hellos are core NATS events (hello.ts): nothing to ack, a bad one is logged and dropped. */
+  private takeHello(err: Error | null, msg: { subject: string; string(): string }): void {
+    if (err) return void this.log.warn({ err }, 'fleet hello subscription failed');
+    let hello: AgentHello | undefined;
+    try {
+      hello = parseHello(JSON.parse(msg.string()), msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
+    } catch { /* not JSON: not a hello */ }
+    if (!hello) return void this.log.warn({ subject: msg.subject }, 'fleet hello ignored: not a hello for its subject');
+    const before = this.agents.get(hello.node);
+    this.agents.record(hello);
+    // A node new to the daemon, or its agent restarted (another pid), is news; the periodic hellos are not.
+    if (!before || before.pid !== hello.pid) this.log.info({ node: hello.node, version: hello.version, host: hello.host, pid: hello.pid }, 'fleet agent hello');
+  }
+
   private async setState(id: string, state: FleetMessageState, change: { reply?: Record<string, unknown>; error?: string }): Promise<void> {
     const before = await this.store.get(id);
     if (!before) {
@@ -162,9 +184,11 @@ export class FleetController extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.hellos?.unsubscribe();
     this.messages?.stop();
     await this.loop;
     await this.transport.drain();
+    await this.agents.flush();
     this.log.debug('fleet controller stopped');
   }
 }

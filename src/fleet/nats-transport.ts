@@ -5,6 +5,7 @@
 // once its one consumer acks it) and kept at most MAX_AGE_MS, the signing window (signing.ts):
 //   fleet-<prefix>-cmd    subjects <prefix>.cmd.<node>     one durable consumer per node (the agent's)
 //   fleet-<prefix>-reply  subjects <prefix>.reply.<id>     one durable consumer, the controller's
+// Events that may be lost go on core NATS without a stream: <prefix>.hello.<node> (hello.ts).
 // Replies go through a stream, not core NATS, so a reply sent while the daemon is down (or
 // restarting) is recorded when it comes back, and the state in the store stays true.
 // The agent's consumer has max_ack_pending 1: the next message is delivered only once the one
@@ -44,6 +45,15 @@ export class FleetSubjects {
 
   reply(id: string): string {
     return `${this.prefix}.reply.${id}`;
+  }
+
+  /** Core NATS, no stream: hellos are events (hello.ts). */
+  hello(node: string): string {
+    return `${this.prefix}.hello.${nodeToken(node)}`;
+  }
+
+  get helloAll(): string {
+    return `${this.prefix}.hello.*`;
   }
 
   /** The agent's durable consumer name (consumer names may not hold '.'). */
@@ -154,6 +164,11 @@ export class FleetTransport {
 
   async publishJson(subject: string, value: unknown, msgID?: string): Promise<void> {
     await this.js.publish(subject, Buffer.from(JSON.stringify(value)), msgID ? { msgID } : undefined);
+  }
+
+  /** Fire-and-forget on core NATS: nobody acks it, nothing keeps it. */
+  publishEvent(subject: string, value: unknown): void {
+    this.nc.publish(subject, Buffer.from(JSON.stringify(value)));
   }
 
   /** Lets in-flight publishes and acks finish, then closes. */

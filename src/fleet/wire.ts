@@ -17,9 +17,11 @@ export interface FleetReply {
   signal?: string | null;
   stdout?: string;
   stderr?: string;
-  /** Set when stdout or stderr was cut at the agent's cap. */
+  /** httpGet: the response's status (the body is in stdout). */
+  httpStatus?: number;
+  /** Set when stdout or stderr (httpGet: the body) was cut at the agent's cap. */
   truncated?: boolean;
-  /** Why it failed: TIMEOUT, SPAWN_FAILED, REFUSED_<reason>, NOT_SUPPORTED. */
+  /** Why it failed: TIMEOUT, SPAWN_FAILED, HTTP_STATUS, HTTP_FAILED, REFUSED_<reason>, NOT_SUPPORTED. */
   errorCode?: string;
   error?: string;
   /** The agent's clock, ms since the epoch. */

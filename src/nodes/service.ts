@@ -24,6 +24,8 @@ export interface NodeView extends NodeRecord {
   powerState: KnownPower | null;
   /** The raw console port as served now; null when the node has none. */
   rawPort: RawPortStatus | null;
+  /** The node's fleet agent as last heard (its hello); null: never heard. */
+  agent: { lastSeen: string; version: string } | null;
 }
 
 export type BulkResult =
@@ -37,6 +39,8 @@ export interface NodeServiceDeps {
   power: PowerRegistry;
   /** The last known power state of a node (PowerService.lastKnown). */
   knownPower?: (name: string) => KnownPower | undefined;
+  /** The last hello of the node's fleet agent (KnownAgents.get). */
+  knownAgent?: (name: string) => { lastSeen: string; version: string } | undefined;
   /** A deleted node's tokens are revoked (and their connections closed). */
   tokens?: { revokeNode(node: string, reason: string): Promise<number> };
   /** Every file of a node's console log (live and rotated). */
@@ -130,7 +134,13 @@ export class NodeService extends EventEmitter {
       session: this.deps.consoles.status(rec.name),
       powerState: (rec.power && this.deps.knownPower?.(rec.name)) || null,
       rawPort: this.rawPortStatus(rec),
+      agent: this.agentStatus(rec.name),
     };
+  }
+
+  private agentStatus(name: string): NodeView['agent'] {
+    const agent = this.deps.knownAgent?.(name);
+    return agent ? { lastSeen: agent.lastSeen, version: agent.version } : null;
   }
 
   private rawPortStatus(rec: NodeRecord): RawPortStatus | null {

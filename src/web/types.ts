@@ -15,6 +15,8 @@ export interface NodeView {
   session: { state: ConsoleState; since: string; lastError: string | null; clients: number };
   /** Last known power: from status calls, actions and the daemon's optional poll; null: not known yet. */
   powerState: { state: 'on' | 'off' | 'unknown'; at: string; error?: string } | null;
+  /** The node's fleet agent as last heard (its hello); null: never heard. */
+  agent: { lastSeen: string; version: string } | null;
 }
 
 export interface TokenView {

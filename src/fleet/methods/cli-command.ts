@@ -2,7 +2,9 @@
 // own process group, collect stdout and stderr up to a cap, and on methodTimeout kill the whole
 // group, so that what the command started dies with it.
 import { spawn } from 'node:child_process';
+import { CappedText } from './capped-text.js';
 
+/** Each of stdout and stderr; both together keep a reply under NATS's default max_payload (1 MB). */
 export const OUTPUT_CAP_BYTES = 256 * 1024;
 
 export interface CommandResult {
@@ -23,8 +25,8 @@ export function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: stri
       return;
     }
     const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
-    const out = new CappedText();
-    const err = new CappedText();
+    const out = new CappedText(OUTPUT_CAP_BYTES);
+    const err = new CappedText(OUTPUT_CAP_BYTES);
     child.stdout.on('data', (c: Buffer) => out.add(c));
     child.stderr.on('data', (c: Buffer) => err.add(c));
     let timedOut = false;
@@ -51,26 +53,4 @@ export function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: stri
       });
     });
   });
-}
-
-class CappedText {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  truncated = false;
-
-  add(chunk: Buffer): void {
-    const room = OUTPUT_CAP_BYTES - this.size;
-    if (room <= 0) {
-      this.truncated = true;
-      return;
-    }
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    if (kept !== chunk) this.truncated = true;
-    this.chunks.push(kept);
-    this.size += kept.length;
-  }
-
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
-  }
 }
