@@ -22,6 +22,11 @@ const MessageState = Type.Object({
   updatedAt: Type.String(),
   reply: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: "the agent's final reply: stdout, stderr, exitCode, errorCode, ..." }),
   error: Type.Union([Type.String(), Type.Null()]),
+  replyMethod: Type.String({ description: 'console (kept here), file, fileAppend or none' }),
+  replyDirectory: Type.String(),
+  replyFileName: Type.Union([Type.String(), Type.Null()]),
+  replyFile: Type.Union([Type.String(), Type.Null()], { description: 'where a file / fileAppend reply was written' }),
+  replyFileError: Type.Union([Type.String(), Type.Null()], { description: 'why a file / fileAppend reply could not be written' }),
 });
 
 /** Long polls are capped so proxies and clients do not time out first. */
@@ -48,7 +53,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (
       body: Type.Unknown(),
       response: { 202: Type.Array(Type.Object({ id: Type.String(), node: Type.String(), index: Type.Integer() })) },
     },
-  }, async (req, reply) => reply.status(202).send(await fleet().submit(req.body)));
+  }, async (req, reply) => reply.status(202).send(await fleet().submit(req.body, req.identity?.id)));
 
   app.get('/fleet/messages/:id', {
     schema: {

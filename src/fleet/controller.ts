@@ -1,6 +1,7 @@
 // The daemon's side of the fleet: takes submissions, signs one envelope per addressed message,
 // publishes it to the node's subject, and records each message's state from the agents' replies.
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Subscription } from 'nats';
 import { errors } from '../errors.js';
@@ -8,8 +9,10 @@ import type { FleetMessageRecord, FleetMessageState, FleetMessageStore } from '.
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
+import { AuditLog, type AuditEvent } from './audit.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
 import { FleetTransport, redactNatsUrl } from './nats-transport.js';
+import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
 import type { CommandPayload, FleetReply } from './wire.js';
@@ -41,6 +44,9 @@ export class FleetController extends EventEmitter {
     private readonly signer: Signer,
     private readonly store: FleetMessageStore,
     private readonly log: Logger,
+    /** <data-dir>/fleet: the reply files' root and the audit log's home. */
+    private readonly fleetDir: string,
+    private readonly audit: AuditLog,
     readonly agents: KnownAgents,
   ) {
     super();
@@ -54,11 +60,17 @@ export class FleetController extends EventEmitter {
     const transport = await FleetTransport.connect(opts.natsUrl, opts.prefix, 'switchboard-controller').catch((err: Error & { code?: string }) => {
       throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${redactNatsUrl(opts.natsUrl)}: ${err.code ?? ''} ${err.message}`.trim());
     });
-    const controller = new FleetController(transport, signer, opts.store, log, opts.agents ?? new KnownAgents());
+    const fleetDir = path.join(opts.dataDir, 'fleet');
+    const audit = await AuditLog.open(fleetDir, log).catch(async (err: Error) => {
+      await transport.drain();
+      throw err;
+    });
+    const controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
     try {
       controller.messages = await (await transport.controllerConsumer()).consume();
     } catch (err) {
       await transport.drain();
+      await audit.close();
       throw err;
     }
     controller.loop = controller.takeReplies();
@@ -72,12 +84,14 @@ export class FleetController extends EventEmitter {
   }
 
   /** Parses (400 naming the message and field), records every addressed message as queued, publishes. */
-  async submit(input: unknown): Promise<Submitted[]> {
+  async submit(input: unknown, by?: string): Promise<Submitted[]> {
     const addressed = fanOut(parseMessages(input).messages);
     const now = new Date().toISOString();
     await this.store.insertMany(addressed.map((m) => ({
       id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
+      replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
     })));
+    await this.audit.append(addressed.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) })));
     // One node's messages one after another, so the stream holds them in the order given; nodes in parallel.
     const byNode = new Map<string, AddressedMessage[]>();
     for (const m of addressed) {
@@ -104,6 +118,7 @@ export class FleetController extends EventEmitter {
       try {
         // msgID: a publish retried by the client after a lost ack is stored once.
         await this.transport.publishJson(subjects.cmd(message.toNode), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
+        void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
       } catch (err) {
         return messages.slice(i).map((m) => ({ message: m, err: err as Error }));
       }
@@ -121,10 +136,10 @@ export class FleetController extends EventEmitter {
     return this.store.list(filter);
   }
 
-  /** The record once it is final, or as it is after `timeoutMs` (a long poll). */
+  /** The record once it is final (and a file reply written), or as it is after `timeoutMs` (a long poll). */
   async waitFinal(id: string, timeoutMs: number): Promise<FleetMessageRecord> {
     const first = await this.get(id);
-    if (timeoutMs <= 0 || FLEET_FINAL_STATES.includes(first.state)) return first;
+    if (timeoutMs <= 0 || isDone(first)) return first;
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
@@ -132,10 +147,12 @@ export class FleetController extends EventEmitter {
         this.get(id).then(resolve, reject);
       };
       const onChange = (r: FleetMessageRecord) => {
-        if (r.id === id && FLEET_FINAL_STATES.includes(r.state)) done();
+        if (r.id === id && isDone(r)) done();
       };
       const timer = setTimeout(done, timeoutMs);
       this.on('changed', onChange);
+      // It may have become done between the first look and listening.
+      this.get(id).then((r) => isDone(r) && done(), reject);
     });
   }
 
@@ -176,11 +193,42 @@ export class FleetController extends EventEmitter {
       this.log.warn({ id, state }, 'fleet reply for an unknown message ignored');
       return;
     }
-    const after = await this.store.update(id, { state, reply: change.reply, error: change.error, at: new Date().toISOString() });
-    if (after && after.state !== before.state) {
+    let after = await this.store.update(id, { state, reply: change.reply, error: change.error, at: new Date().toISOString() });
+    if (!after) return;
+    const moved = after.state !== before.state;
+    if (moved) void this.audit.append(auditOfState(after));
+    // Before `changed`, so whoever waits for the final state finds the file written. Also when the
+    // state was final already: a reply redelivered after a crash before the file was handled.
+    if (FLEET_FINAL_STATES.includes(after.state)) after = await this.deliverReply(after);
+    if (moved) {
       this.log.info({ id, node: after.node, state: after.state, from: before.state }, 'fleet message state');
+      // A final state is in the audit log before anyone waiting is told of it.
+      await this.audit.flushed();
       this.emit('changed', after);
     }
+  }
+
+  /**
+   * A final reply for a file / fileAppend message goes to its file, once: a reply redelivered
+   * after the file was handled finds replyFile (or replyFileError) set and is not written again.
+   */
+  private async deliverReply(record: FleetMessageRecord): Promise<FleetMessageRecord> {
+    const target = replyTarget(record);
+    if (replyHandled(record) || !isFileReply(target)) return record;
+    const base = { id: record.id, node: record.node, method: record.method };
+    let outcome;
+    try {
+      const { file, bytes } = await writeReplyFile(this.fleetDir, target, replyOutput(record.reply as Pick<FleetReply, 'stdout' | 'stderr'>));
+      outcome = { file };
+      void this.audit.append({ event: 'reply-file', ...base, bytes });
+      this.log.info({ ...base, file, bytes }, 'fleet reply written to file');
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      outcome = { error: `${e.code ?? 'WRITE_FAILED'}: ${e.message}` };
+      void this.audit.append({ event: 'reply-file', ...base, error: e.code ?? 'WRITE_FAILED' });
+      this.log.error({ err, ...base }, 'fleet reply file could not be written');
+    }
+    return (await this.store.setReplyFile(record.id, outcome)) ?? record;
   }
 
   async stop(): Promise<void> {
@@ -189,6 +237,25 @@ export class FleetController extends EventEmitter {
     await this.loop;
     await this.transport.drain();
     await this.agents.flush();
+    await this.audit.close();
     this.log.debug('fleet controller stopped');
   }
+}
+
+/** A state change as an audit line: codes and sizes, never the output or the error's text. */
+function auditOfState(record: FleetMessageRecord): Parameters<AuditLog['append']>[0] {
+  const reply = (record.reply ?? {}) as Partial<FleetReply>;
+  const code = reply.errorCode ?? record.error?.split(':', 1)[0];
+  const event: AuditEvent = record.state === 'failed' && code?.startsWith('REFUSED_') ? 'refused' : record.state;
+  return {
+    event, id: record.id, node: record.node, method: record.method, state: record.state,
+    ...(reply.exitCode !== undefined && { exitCode: reply.exitCode }),
+    ...(record.state !== 'replied' && record.state !== 'running' && code && { error: code }),
+    ...(record.state !== 'running' && record.reply && { bytes: Buffer.byteLength(replyOutput(reply)) }),
+  };
+}
+
+/** Final, and a file reply is written (or failed to be), so a waiter finds it there. */
+function isDone(record: FleetMessageRecord): boolean {
+  return FLEET_FINAL_STATES.includes(record.state) && replyHandled(record);
 }

@@ -4,7 +4,7 @@ import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
-import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type Migration, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
+import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
 
 interface NodeRow {
   name: string;
@@ -246,6 +246,11 @@ interface FleetMessageRow {
   updated_at: string;
   reply: string | null;
   error: string | null;
+  reply_method: string;
+  reply_directory: string;
+  reply_file_name: string | null;
+  reply_file: string | null;
+  reply_file_error: string | null;
 }
 
 function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
@@ -259,6 +264,11 @@ function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
     updatedAt: row.updated_at,
     reply: row.reply ? (JSON.parse(row.reply) as Record<string, unknown>) : null,
     error: row.error,
+    replyMethod: row.reply_method,
+    replyDirectory: row.reply_directory,
+    replyFileName: row.reply_file_name,
+    replyFile: row.reply_file,
+    replyFileError: row.reply_file_error,
   };
 }
 
@@ -270,8 +280,8 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   constructor(db: Database.Database) {
     this.stmts = {
-      insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error)
-        VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL)`),
+      insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error, reply_method, reply_directory, reply_file_name)
+        VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL, @replyMethod, @replyDirectory, @replyFileName)`),
       get: db.prepare<[string], FleetMessageRow>('SELECT * FROM fleet_messages WHERE id = ?'),
       list: db.prepare<{ node: string | null; state: string | null; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE (@node IS NULL OR node = @node) AND (@state IS NULL OR state = @state)
@@ -279,6 +289,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
       update: db.prepare(`UPDATE fleet_messages SET state = @state, updated_at = @at,
         reply = COALESCE(@reply, reply), error = COALESCE(@error, error)
         WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
+      setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
     };
     this.insertAll = db.transaction((records: FleetMessageRecord[]) => {
       for (const r of records) this.stmts.insert.run(r);
@@ -300,6 +311,11 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   async update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined> {
     this.stmts.update.run({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
+    return this.get(id);
+  }
+
+  async setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined> {
+    this.stmts.setReplyFile.run({ id, file: 'file' in outcome ? outcome.file : null, error: 'error' in outcome ? outcome.error : null });
     return this.get(id);
   }
 }

@@ -66,7 +66,17 @@ export interface FleetMessageRecord {
   /** The agent's last reply (JSON, capped by the agent), or null. */
   reply: Record<string, unknown> | null;
   error: string | null;
+  /** Where the reply goes, as the message said: console (kept here), file, fileAppend, none. */
+  replyMethod: string;
+  /** For file replies, relative to <data-dir>/fleet/<node>: '' is that folder. */
+  replyDirectory: string;
+  replyFileName: string | null;
+  /** The file a file reply was written to, or why it could not be; both null until then. */
+  replyFile: string | null;
+  replyFileError: string | null;
 }
+
+export type ReplyFileOutcome = { file: string } | { error: string };
 
 export interface FleetMessageStore {
   insertMany(records: FleetMessageRecord[]): Promise<void>;
@@ -78,6 +88,8 @@ export interface FleetMessageStore {
    * changes nothing). Returns the record after the update, or undefined for an unknown id.
    */
   update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined>;
+  /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
+  setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
 }
 
 export interface Store {

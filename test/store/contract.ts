@@ -179,6 +179,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
       const msg = (id: string, node: string, index: number, submitted: number): FleetMessageRecord => ({
         id, node, method: 'cliCommand', index, state: 'queued', submittedAt: at(submitted), updatedAt: at(submitted), reply: null, error: null,
+        replyMethod: 'fileAppend', replyDirectory: 'logs', replyFileName: `${id}.log`, replyFile: null, replyFileError: null,
       });
       try {
         await store.fleet.insertMany([msg('m1', 'n1', 0, 1), msg('m2', 'n1', 1, 1), msg('m3', 'n2', 0, 2)]);
@@ -192,6 +193,12 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         assert.deepEqual((await store.fleet.list({ state: 'queued', limit: 10 })).map((m) => m.id), ['m3', 'm2']);
         assert.equal(await store.fleet.update('nope', { state: 'failed', at: at(5) }), undefined);
         assert.equal(await store.fleet.get('nope'), undefined);
+        const m2 = await store.fleet.get('m2');
+        assert.deepEqual([m2?.replyMethod, m2?.replyDirectory, m2?.replyFileName, m2?.replyFile], ['fileAppend', 'logs', 'm2.log', null]);
+        assert.equal((await store.fleet.setReplyFile('m1', { file: '/data/fleet/n1/logs/m1.log' }))?.replyFile, '/data/fleet/n1/logs/m1.log');
+        const failed = await store.fleet.setReplyFile('m2', { error: 'EACCES' });
+        assert.deepEqual([failed?.replyFile, failed?.replyFileError], [null, 'EACCES']);
+        assert.equal(await store.fleet.setReplyFile('nope', { error: 'x' }), undefined);
       } finally {
         await store.close();
       }

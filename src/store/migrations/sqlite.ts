@@ -79,4 +79,15 @@ export const sqliteMigrations: Migration[] = [
       CREATE INDEX fleet_messages_state ON fleet_messages (state);
     `,
   },
+  {
+    version: 7,
+    name: 'fleet reply files',
+    sql: `
+      ALTER TABLE fleet_messages ADD COLUMN reply_method TEXT NOT NULL DEFAULT 'console';
+      ALTER TABLE fleet_messages ADD COLUMN reply_directory TEXT NOT NULL DEFAULT '';
+      ALTER TABLE fleet_messages ADD COLUMN reply_file_name TEXT;
+      ALTER TABLE fleet_messages ADD COLUMN reply_file TEXT;
+      ALTER TABLE fleet_messages ADD COLUMN reply_file_error TEXT;
+    `,
+  },
 ];
