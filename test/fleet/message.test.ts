@@ -1,45 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   FLEET_DEFAULTS, MAX_MESSAGES_PER_SUBMISSION, fanOut, parseMessages, parseMessagesJson, type FleetMessage,
 } from '../../src/fleet/message.js';
 import { replyFilePath } from '../../src/fleet/reply-path.js';
-
-// steward's and ctrl's example files, copied unchanged from ../shared/fixtures/fleet-messages so a
-// clone alone can run the tests (SWITCHBOARD_FLEET_FIXTURES points elsewhere, e.g. at the originals).
-const FIXTURES = process.env.SWITCHBOARD_FLEET_FIXTURES
-  ?? path.resolve(fileURLToPath(import.meta.url), '../fixtures');
-
-/** Every fixture file and what must become of it: accepted, or refused naming a not-yet field. */
-const FIXTURE_OUTCOMES: Record<string, 'accepted' | RegExp> = {
-  'ctrl/cli-command-cont-tail-log-file.json': /^message 0: field 'relayViaNode': is not supported yet$/,
-  'ctrl/cli-command.json': 'accepted',
-  'ctrl/clicommand-to-console.json': 'accepted',
-  'ctrl/copy-files.json': /^message 0: field 'method': 'copySrc' is not supported yet$/,
-  'ctrl/http-get-scheduled.json': /^message 0: field 'schedule': is not supported yet$/,
-  'ctrl/http-get.json': 'accepted',
-  'ctrl/operation-start-proc.json': 'accepted',
-  'ctrl/operation-stop-proc.json': 'accepted',
-  'ctrl/say-hello.json': 'accepted',
-  'ctrl/tail-file.json': 'accepted',
-  'steward/cli-command-to-file-append.json': 'accepted',
-  'steward/http-get-to-nodes.json': 'accepted',
-  'steward/op-ps.json': 'accepted',
-  'steward/op-start-proc.json': 'accepted',
-  'steward/op-stop-proc.json': 'accepted',
-  'steward/tail-file.json': 'accepted',
-  'steward/two-messages.json': 'accepted',
-};
-
-async function fixture(name: string): Promise<unknown> {
-  return JSON.parse(await readFile(path.join(FIXTURES, name), 'utf8'));
-}
+import { FIXTURE_OUTCOMES, fixtureNames, readFixture } from '../support/fleet-fixtures.js';
 
 async function accepted(name: string): Promise<FleetMessage[]> {
-  return parseMessages(await fixture(name)).messages;
+  return parseMessages(await readFixture(name)).messages;
 }
 
 /** Asserts a FLEET_MESSAGE refusal whose message matches. */
@@ -55,13 +24,9 @@ function refuses(input: unknown, message: RegExp | string): void {
 const cli = (extra: Record<string, unknown> = {}) => ({ toNode: 'ship1', method: 'REQCliCommand', data: ['true'], replyMethod: 'REQToConsole', ...extra });
 
 test('every fixture file is listed here, and each is accepted or refused naming the field', async () => {
-  const found: string[] = [];
-  for (const dir of ['steward', 'ctrl']) {
-    for (const file of await readdir(path.join(FIXTURES, dir))) found.push(`${dir}/${file}`);
-  }
-  assert.deepEqual(found.sort(), Object.keys(FIXTURE_OUTCOMES).sort(), 'a new fixture file needs an expected outcome here');
+  assert.deepEqual(await fixtureNames(), Object.keys(FIXTURE_OUTCOMES).sort(), 'a new fixture file needs an expected outcome in test/support/fleet-fixtures.ts');
   for (const [name, outcome] of Object.entries(FIXTURE_OUTCOMES)) {
-    const input = await fixture(name);
+    const input = await readFixture(name);
     if (outcome === 'accepted') assert.doesNotThrow(() => parseMessages(input), name);
     else refuses(input, outcome);
   }

@@ -75,6 +75,8 @@ export interface AgentOptions {
   allowSigner: string;
   dataDir?: string;
   args?: string[];
+  /** Many agents starting at once on a small machine take longer than one. */
+  readyTimeoutMs?: number;
 }
 
 /** A real `switchboard agent` process; its JSON log lines are read like a daemon's. */
@@ -82,6 +84,6 @@ export async function startAgent(opts: AgentOptions): Promise<DaemonHandle> {
   const dataDir = opts.dataDir ?? tempDir('agent');
   const args = [BIN, 'agent', '--node', opts.node, '--nats', await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];
   const agent = new DaemonHandle(spawnTracked(process.execPath, args, { cwd: dataDir }), dataDir, undefined);
-  await agent.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${opts.node} ready`);
+  await agent.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${opts.node} ready`, opts.readyTimeoutMs);
   return agent;
 }
