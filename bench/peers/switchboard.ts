@@ -19,6 +19,8 @@ export interface SwitchboardOptions {
    * collection before it reads memory (collectGarbage). Nothing attaches in between.
    */
   inspect?: boolean;
+  /** More `serve` flags, e.g. ['--nats', url, '--fleet-prefix', p]. */
+  args?: string[];
 }
 
 export interface NodeView {
@@ -53,6 +55,7 @@ export class Switchboard {
       path.join(REPO, 'bin', 'switchboard.js'), 'serve',
       '--listen', '127.0.0.1:0', '--console-port', '0',
       '--data-dir', this.opts.dataDir, '--admin-token', this.token, '--log-level', 'info',
+      ...(this.opts.args ?? []),
     ];
     const env = { ...process.env, SWITCHBOARD_LOG_MAX_BYTES: String(this.opts.logMaxBytes ?? 1024 ** 4) };
     const p = start(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
