@@ -58,7 +58,7 @@ export function consoleResponseBody(
   const attachment = deps.consoles.attach(node, client, 'ro', { canWrite: false, replay: false });
   client.attachment = attachment;
   // The token replaced, revoked or expired, or the node deleted: the stream ends.
-  const untrack = identity.token ? deps.tokens.track(identity.token, { notice: () => {}, close: (r) => attachment.kick(r) }) : () => {};
+  const untrack = deps.tokens.track(identity.token, attachment); // notices: the client drops them
   client.body.once('close', () => {
     untrack();
     attachment.detach();

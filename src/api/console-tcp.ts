@@ -130,7 +130,7 @@ export class TcpAttachServer {
     } catch (err) {
       return this.refuse(socket, err);
     }
-    const untrack = identity.token ? this.deps.tokens.track(identity.token, { notice: (m) => attachment.notice(m), close: (r) => attachment.kick(r) }) : () => {};
+    const untrack = this.deps.tokens.track(identity.token, attachment);
     if (hello.cols && hello.rows) attachment.resize(hello.cols, hello.rows);
     pipeSocket(socket, attachment);
     socket.on('close', untrack);

@@ -11,10 +11,7 @@ import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { TokenService } from '../tokens/service.js';
 import { canWrite, type Identity } from './auth.js';
-
-/** Close codes: 1000 detached by the user, 4000 + reason for Switchboard's own closes. */
-const CLOSE_NORMAL = 1000;
-const CLOSE_BY_SERVER = 4000;
+import { CLOSE_BY_SERVER, CLOSE_NORMAL, closeReason } from './ws-close.js';
 
 class WebSocketClient implements ConsoleClient {
   readonly kind = 'ws';
@@ -47,7 +44,7 @@ class WebSocketClient implements ConsoleClient {
 
   close(reason: string): void {
     const code = reason === 'detached' ? CLOSE_NORMAL : CLOSE_BY_SERVER;
-    this.ws.close(code, Buffer.from(reason).subarray(0, 120).toString());
+    this.ws.close(code, closeReason(reason));
   }
 
   bufferedBytes(): number {
@@ -124,7 +121,7 @@ export const consoleWsRoutes: FastifyPluginAsyncTypebox<ConsoleWsOptions> = asyn
       else attachment.input(Buffer.from(msg.data, 'utf8'));
     });
     // A scoped token's expiry or revocation ends this connection, with the reason.
-    const untrack = identity.token ? opts.tokens.track(identity.token, { notice: (m) => attachment.notice(m), close: (r) => attachment.kick(r) }) : () => {};
+    const untrack = opts.tokens.track(identity.token, attachment);
     const gone = () => {
       untrack();
       attachment.detach();

@@ -13,10 +13,8 @@ import type { NodeService } from '../nodes/service.js';
 import type { TokenService } from '../tokens/service.js';
 import { ByteReader, connectVncServer, greetClient, ReadOnlyFilter, serverLabel, VncError, vncErrors } from '../vnc/index.js';
 import { canWrite, type Identity } from './auth.js';
+import { CLOSE_BY_SERVER, CLOSE_INTERNAL, closeReason } from './ws-close.js';
 
-/** Close codes: 4000 + reason for Switchboard's own closes (as on the console WebSocket), 1011 for bugs. */
-const CLOSE_BY_SERVER = 4000;
-const CLOSE_INTERNAL = 1011;
 /** For the TCP connect and login to the VNC server, and again for the browser's side of the handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -25,11 +23,6 @@ export interface VncWsOptions {
   tokens: TokenService;
   /** Past this many bytes queued towards the browser, the VNC server is not read from. */
   highWaterBytes: number;
-}
-
-/** A WebSocket close reason is at most 123 bytes. */
-function closeReason(text: string): string {
-  return Buffer.from(text).subarray(0, 120).toString();
 }
 
 /** The node's VNC settings, looked up before the upgrade and handed to the handler. */
@@ -77,7 +70,8 @@ export const vncWsRoutes: FastifyPluginAsyncTypebox<VncWsOptions> = async (app, 
     const log = req.log.child({ node: req.params.name, client: identity.id, mode: readOnly ? 'ro' : 'rw' });
     const proxy = new VncProxy(ws, targets.get(req)!, readOnly, opts.highWaterBytes, log);
     // A scoped token's expiry or revocation ends this connection, with the reason.
-    const untrack = identity.token ? opts.tokens.track(identity.token, { notice: () => {}, close: (r) => proxy.end(r) }) : () => {};
+    // RFB has no side channel for the expiry warning; the page renews its link itself.
+    const untrack = opts.tokens.track(identity.token, { notice: () => {}, kick: (r) => proxy.end(r) });
     const name = req.params.name;
     if (!open.has(name)) open.set(name, new Set());
     open.get(name)!.add(proxy);

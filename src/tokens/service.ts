@@ -28,10 +28,13 @@ export interface IssuedToken {
   record: TokenRecord;
 }
 
-/** A live connection made with a token: how to warn it and how to end it. */
+/**
+ * A live connection made with a token: how to warn it and how to end it, saying why. A console
+ * Attachment is one as it is (its client decides whether notices reach the user).
+ */
 export interface LiveConnection {
   notice(message: string): void;
-  close(reason: string): void;
+  kick(reason: string): void;
 }
 
 export function hashToken(secret: string): string {
@@ -165,8 +168,12 @@ export class TokenService {
     return this.deps.store.deleteExpired(new Date(this.now() - 24 * 3600_000).toISOString());
   }
 
-  /** Register a live connection; returns the function that unregisters it. */
-  track(rec: TokenRecord, conn: LiveConnection): () => void {
+  /**
+   * Register a live connection; returns the function that unregisters it. Without a token (the
+   * admin) there is nothing to follow, and the function does nothing.
+   */
+  track(rec: TokenRecord | undefined, conn: LiveConnection): () => void {
+    if (!rec) return () => {};
     let set = this.live.get(rec.id);
     if (!set) {
       set = new Set();
@@ -192,7 +199,7 @@ export class TokenService {
     const conns = this.live.get(id);
     this.live.delete(id);
     this.unschedule(id);
-    for (const c of conns ?? []) c.close(reason);
+    for (const c of conns ?? []) c.kick(reason);
   }
 
   /** A warning shortly before expiry (so a user can renew), and the cut at expiry. */

@@ -74,9 +74,9 @@ test('revoking closes every live connection made with the token, and only those'
     const a = await tokens.create({ node: 'n1', rights: ['console:rw'] });
     const b = await tokens.create({ node: 'n1', rights: ['console:rw'] });
     const closed: string[] = [];
-    tokens.track(a.record, { notice: () => {}, close: (r) => closed.push(`a1 ${r}`) });
-    tokens.track(a.record, { notice: () => {}, close: (r) => closed.push(`a2 ${r}`) });
-    const untrackB = tokens.track(b.record, { notice: () => {}, close: (r) => closed.push(`b ${r}`) });
+    tokens.track(a.record, { notice: () => {}, kick: (r) => closed.push(`a1 ${r}`) });
+    tokens.track(a.record, { notice: () => {}, kick: (r) => closed.push(`a2 ${r}`) });
+    const untrackB = tokens.track(b.record, { notice: () => {}, kick: (r) => closed.push(`b ${r}`) });
     assert.equal(tokens.connections(a.record.id), 2);
     await tokens.revoke(a.record.id);
     assert.deepEqual(closed, ['a1 token revoked', 'a2 token revoked']);
@@ -94,7 +94,7 @@ test('a connection made in the last minutes of a token is warned at once, so it 
   try {
     const { record } = await tokens.create({ node: 'n1', rights: ['console:rw'], ttl: '2h' });
     advance(2 * H - 3 * 60_000);
-    const warned = new Promise<string>((resolve) => tokens.track(record, { notice: resolve, close: () => {} }));
+    const warned = new Promise<string>((resolve) => tokens.track(record, { notice: resolve, kick: () => {} }));
     assert.match(await warned, /^token expires in 3 min/);
     tokens.close();
   } finally {
@@ -114,7 +114,7 @@ test('a renewal stopped by the policy cap is not warned again (no warn → renew
     const notices: string[] = [];
     let first!: () => void;
     const warned = new Promise<void>((resolve) => (first = resolve));
-    tokens.track(await tokens.get(record.id), { notice: (m) => { notices.push(m); first(); }, close: () => {} });
+    tokens.track(await tokens.get(record.id), { notice: (m) => { notices.push(m); first(); }, kick: () => {} });
     await warned;
     assert.equal((await tokens.renew(record.id)).expiresAt, record.maxExpiresAt, 'capped: the expiry did not move');
     // A zero-delay timer is how a second warning would come; let a timer turn pass.
