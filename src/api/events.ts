@@ -18,9 +18,6 @@ export interface EventRoutesOptions {
 }
 
 export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { nodes, consoles, power }) => {
-  // Every open page adds a listener to each; that is expected, not a leak.
-  consoles.setMaxListeners(0);
-  nodes.setMaxListeners(0);
   app.get('/events', {
     // EventSource cannot set headers; a scoped token sees its own node only.
     config: { queryToken: true, self: true },

@@ -28,6 +28,8 @@ export class ConsoleManager extends EventEmitter {
 
   constructor(private readonly deps: ConsoleManagerDeps) {
     super();
+    // Every open page (the live feed) listens for state changes: many listeners are expected.
+    this.setMaxListeners(0);
   }
 
   get size(): number {

@@ -2,6 +2,7 @@
 // Stop runs the same order backwards: listeners (raw console ports first), sessions (flushing logs), store.
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -114,7 +115,9 @@ export class Daemon {
     });
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
-    const rawPorts = new RawPorts({ consoles, logger, host, createServer: (onConnection) => createStreamServer(tls, onConnection) });
+    // Every byte-stream listener (TCP attach, raw console ports) speaks TLS when the daemon has certs.
+    const streamServer = (onConnection: (socket: Socket) => void) => createStreamServer(tls, onConnection);
+    const rawPorts = new RawPorts({ consoles, logger, host, createServer: streamServer });
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
     const nodes = new NodeService({
@@ -142,7 +145,7 @@ export class Daemon {
       let consolePort: number | null = null;
       if (config.consolePort >= 0) {
         tcp = new TcpAttachServer({
-          auth, tokens, limiter: app.loginLimiter, nodes, consoles, logger, createServer: (onConnection) => createStreamServer(tls, onConnection),
+          auth, tokens, limiter: app.loginLimiter, nodes, consoles, logger, createServer: streamServer,
         });
         consolePort = (await tcp.listen(host, config.consolePort)).port;
       }

@@ -81,6 +81,8 @@ export class NodeService extends EventEmitter {
 
   constructor(private readonly deps: NodeServiceDeps) {
     super();
+    // Every open page (the live feed) and VNC route listens here: many listeners are expected.
+    this.setMaxListeners(0);
   }
 
   /** Every file of a node's console log, the live one first. */
