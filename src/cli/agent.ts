@@ -17,6 +17,7 @@ export interface AgentFlags {
   ackWait?: string;
   maxDeliver?: string;
   helloInterval?: string;
+  concurrency?: string;
 }
 
 export async function agent(flags: AgentFlags): Promise<void> {
@@ -32,9 +33,10 @@ export async function agent(flags: AgentFlags): Promise<void> {
     allowed: await loadAllowedSigners(flags.allowSigner),
     logger,
     version: VERSION,
-    ...(flags.ackWait && { ackWaitMs: seconds('--ack-wait', flags.ackWait) * 1000 }),
-    ...(flags.maxDeliver && { maxDeliver: seconds('--max-deliver', flags.maxDeliver) }),
-    ...(flags.helloInterval && { helloIntervalMs: seconds('--hello-interval', flags.helloInterval) * 1000 }),
+    ...(flags.ackWait && { ackWaitMs: wholeNumber('--ack-wait', flags.ackWait) * 1000 }),
+    ...(flags.maxDeliver && { maxDeliver: wholeNumber('--max-deliver', flags.maxDeliver) }),
+    ...(flags.concurrency && { concurrency: wholeNumber('--concurrency', flags.concurrency) }),
+    ...(flags.helloInterval && { helloIntervalMs: wholeNumber('--hello-interval', flags.helloInterval) * 1000 }),
   });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -49,7 +51,7 @@ export async function agent(flags: AgentFlags): Promise<void> {
   process.on('SIGINT', onSignal);
 }
 
-function seconds(flag: string, value: string): number {
+function wholeNumber(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new CliError('USAGE', `${flag}: '${value}' is not a positive whole number`, 2);
   return n;

@@ -49,6 +49,7 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'subject prefix of the fleet (default sb, env SWITCHBOARD_FLEET_PREFIX)')
     .option('--ack-wait <seconds>', 'redeliver a message after this long without an ack (a running command extends it; default 30)')
     .option('--max-deliver <n>', 'deliveries of one message before JetStream gives up on it (default 5)')
+    .option('--concurrency <n>', 'n-method messages (nCliCommand, nCliCommandCont) run at the same time (default 32)')
     .option('--hello-interval <seconds>', 'announce this agent to the daemon this often, and once at start (default 30)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .action(agent);

@@ -1,4 +1,5 @@
-// `switchboard agent`: takes its node's messages from its durable consumer, one at a time, in order.
+// `switchboard agent`: takes its node's messages from one durable consumer per lane (lanes.ts):
+// one at a time and in order on the ordered lanes, side by side on the n lane.
 // Every envelope is verified first; what is refused is acked (a redelivery would be refused
 // again), logged with the reason, and answered with a failed reply when it names a usable id.
 // A message is acked only once its final reply is stored by JetStream: an agent that dies before
@@ -12,6 +13,7 @@ import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.j
 import type { AddressedMessage } from './message.js';
 import { runCommand } from './methods/cli-command.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
+import { DEFAULT_N_CONCURRENCY, isOrdered, LANES } from './lanes.js';
 import { FleetTransport, isSubjectToken, redactNatsUrl } from './nats-transport.js';
 import { FileSeenStore } from './seen-ids.js';
 import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
@@ -32,6 +34,8 @@ export interface AgentOptions {
   version: string;
   /** Between hellos; the first goes out at start. */
   helloIntervalMs?: number;
+  /** n-method messages run at the same time (lanes.ts). */
+  concurrency?: number;
 }
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
@@ -39,10 +43,12 @@ export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
 /** What a method's run adds to the reply. */
 type Outcome = Omit<FleetReply, 'id' | 'node' | 'at'>;
 
+type Messages = Awaited<ReturnType<Awaited<ReturnType<FleetTransport['agentConsumer']>>['consume']>>;
+
 export class FleetAgent {
   private stopping = false;
-  private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['agentConsumer']>>['consume']>>;
-  private loop?: Promise<void>;
+  private readonly lanes: Messages[] = [];
+  private readonly loops: Promise<void>[] = [];
   private readonly hellos: HelloTimer;
 
   private constructor(
@@ -68,23 +74,48 @@ export class FleetAgent {
     }
     const agent = new FleetAgent(opts, transport, verifier, seen, log);
     const ackWaitMs = opts.ackWaitMs ?? AGENT_DEFAULTS.ackWaitMs;
-    const consumer = await transport.agentConsumer(opts.node, { ackWaitMs, maxDeliver: opts.maxDeliver ?? AGENT_DEFAULTS.maxDeliver });
-    agent.messages = await consumer.consume({ max_messages: 1 });
-    agent.loop = agent.run(ackWaitMs);
+    const concurrency = opts.concurrency ?? DEFAULT_N_CONCURRENCY;
+    try {
+      for (const lane of LANES) {
+        const consumer = await transport.agentConsumer(opts.node, lane, { ackWaitMs, maxDeliver: opts.maxDeliver ?? AGENT_DEFAULTS.maxDeliver, concurrency });
+        const messages = await consumer.consume({ max_messages: isOrdered(lane) ? 1 : concurrency });
+        agent.lanes.push(messages);
+        agent.loops.push(isOrdered(lane) ? agent.runOrdered(messages, ackWaitMs) : agent.runConcurrent(messages, ackWaitMs));
+      }
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
     agent.hellos.start();
-    log.info({ nats: redactNatsUrl(opts.natsUrl), subject: transport.subjects.cmd(opts.node), consumer: transport.subjects.agentConsumer(opts.node) }, 'fleet agent ready');
+    log.info({ nats: redactNatsUrl(opts.natsUrl), subjects: transport.subjects.cmdAll(opts.node), lanes: LANES.length, concurrency }, 'fleet agent ready');
     return agent;
   }
 
-  private async run(ackWaitMs: number): Promise<void> {
-    for await (const msg of this.messages!) {
-      try {
-        await this.handle(msg, ackWaitMs);
-      } catch (err) {
-        // Not acked: JetStream delivers it again after ack_wait, and the seen store decides.
-        this.log.error({ err, seq: msg.seq }, 'fleet message handling failed');
-      }
+  /** One message at a time; JetStream hands out the next only after this one is acked. */
+  private async runOrdered(messages: Messages, ackWaitMs: number): Promise<void> {
+    for await (const msg of messages) {
+      await this.handleSafely(msg, ackWaitMs);
       if (this.stopping) break;
+    }
+  }
+
+  /** The n lane: each message runs as it comes; JetStream's max_ack_pending bounds how many at once. */
+  private async runConcurrent(messages: Messages, ackWaitMs: number): Promise<void> {
+    const running = new Set<Promise<void>>();
+    for await (const msg of messages) {
+      const p = this.handleSafely(msg, ackWaitMs).finally(() => running.delete(p));
+      running.add(p);
+      if (this.stopping) break;
+    }
+    await Promise.all(running);
+  }
+
+  private async handleSafely(msg: JsMsg, ackWaitMs: number): Promise<void> {
+    try {
+      await this.handle(msg, ackWaitMs);
+    } catch (err) {
+      // Not acked: JetStream delivers it again after ack_wait, and the seen store decides.
+      this.log.error({ err, seq: msg.seq }, 'fleet message handling failed');
     }
   }
 
@@ -179,15 +210,15 @@ export class FleetAgent {
   }
 
   private async reply(reply: FleetReply): Promise<void> {
-    await this.transport.publishJson(this.transport.subjects.reply(reply.id), reply);
+    await this.transport.publishJson(this.transport.subjects.reply(this.opts.node, reply.id), reply);
   }
 
   /** Stops taking messages, lets the current one finish, closes NATS and the seen store. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.hellos.stop();
-    this.messages?.stop();
-    await this.loop;
+    for (const messages of this.lanes) messages.stop();
+    await Promise.all(this.loops);
     await this.transport.drain();
     await this.seen.close();
     this.log.info('fleet agent stopped');

@@ -9,6 +9,7 @@ import type { FleetMessageRecord, FleetMessageState, FleetMessageStore } from '.
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
+import { laneOf } from './lanes.js';
 import { AuditLog, type AuditEvent } from './audit.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
 import { FleetTransport, redactNatsUrl } from './nats-transport.js';
@@ -117,7 +118,7 @@ export class FleetController extends EventEmitter {
       const payload: CommandPayload = { message };
       try {
         // msgID: a publish retried by the client after a lost ack is stored once.
-        await this.transport.publishJson(subjects.cmd(message.toNode), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
+        await this.transport.publishJson(subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
         void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
       } catch (err) {
         return messages.slice(i).map((m) => ({ message: m, err: err as Error }));
@@ -160,11 +161,13 @@ export class FleetController extends EventEmitter {
     for await (const msg of this.messages!) {
       try {
         const reply = JSON.parse(msg.string()) as FleetReply;
-        if (typeof reply?.id === 'string' && ['running', 'replied', 'failed'].includes(reply.state)) {
-          const error = reply.state === 'failed' ? `${reply.errorCode ?? 'FAILED'}: ${reply.error ?? ''}` : undefined;
-          await this.setState(reply.id, reply.state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error });
-        } else {
+        if (typeof reply?.id !== 'string' || !['running', 'replied', 'failed'].includes(reply.state)) {
           this.log.warn({ subject: msg.subject }, 'fleet reply ignored: not a reply');
+        } else if (reply.node !== this.transport.subjects.replyNode(msg.subject)) {
+          this.log.warn({ subject: msg.subject, id: reply.id, node: reply.node }, 'fleet reply ignored: its node is not the one in its subject');
+        } else {
+          const error = reply.state === 'failed' ? `${reply.errorCode ?? 'FAILED'}: ${reply.error ?? ''}` : undefined;
+          await this.setState(reply.id, reply.state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node });
         }
       } catch (err) {
         this.log.warn({ err, subject: msg.subject }, 'fleet reply ignored: not JSON');
@@ -187,10 +190,16 @@ export class FleetController extends EventEmitter {
     if (!before || before.pid !== hello.pid) this.log.info({ node: hello.node, version: hello.version, host: hello.host, pid: hello.pid }, 'fleet agent hello');
   }
 
-  private async setState(id: string, state: FleetMessageState, change: { reply?: Record<string, unknown>; error?: string }): Promise<void> {
+  /** `from`: the node a reply came from; only the node the message was sent to may move it. */
+  private async setState(id: string, state: FleetMessageState, change: { reply?: Record<string, unknown>; error?: string; from?: string }): Promise<void> {
     const before = await this.store.get(id);
     if (!before) {
       this.log.warn({ id, state }, 'fleet reply for an unknown message ignored');
+      return;
+    }
+    if (change.from !== undefined && change.from !== before.node) {
+      // An agent may only speak for its own node (a nats-server can enforce the subject: docs/fleet-nats.md).
+      this.log.warn({ id, node: before.node, from: change.from }, 'fleet reply ignored: not from the node the message was sent to');
       return;
     }
     let after = await this.store.update(id, { state, reply: change.reply, error: change.error, at: new Date().toISOString() });

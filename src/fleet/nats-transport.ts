@@ -3,19 +3,22 @@
 //
 // Two streams per fleet prefix (default `sb`), both work-queue retention (a message is deleted
 // once its one consumer acks it) and kept at most MAX_AGE_MS, the signing window (signing.ts):
-//   fleet-<prefix>-cmd    subjects <prefix>.cmd.<node>     one durable consumer per node (the agent's)
-//   fleet-<prefix>-reply  subjects <prefix>.reply.<id>     one durable consumer, the controller's
+//   fleet-<prefix>-cmd    subjects <prefix>.cmd.<node>.<lane>   one durable consumer per node and lane (lanes.ts)
+//   fleet-<prefix>-reply  subjects <prefix>.reply.<node>.<id>   one durable consumer, the controller's
+// The node is in the reply subject so a nats-server can allow each agent to publish replies for
+// its own node only (docs/fleet-nats.md); the controller checks it against the message's node.
 // Events that may be lost go on core NATS without a stream: <prefix>.hello.<node> (hello.ts).
 // Replies go through a stream, not core NATS, so a reply sent while the daemon is down (or
 // restarting) is recorded when it comes back, and the state in the store stays true.
-// The agent's consumer has max_ack_pending 1: the next message is delivered only once the one
-// before it is acked, i.e. replied to; that is the per-node order. Ordering, redelivery after
-// ack_wait, max_deliver and the offline queue are JetStream's.
+// An ordered lane's consumer has max_ack_pending 1: the next message is delivered only once the
+// one before it is acked, i.e. replied to; that is the per-node-and-method order. Ordering,
+// redelivery after ack_wait, max_deliver and the offline queue are JetStream's.
 import {
   AckPolicy, connect, DeliverPolicy, nanos, RetentionPolicy, StorageType,
   type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection,
 } from 'nats';
 import { errors } from '../errors.js';
+import { isOrdered, type Lane } from './lanes.js';
 import { DEFAULT_MAX_AGE_MS } from './signing.js';
 
 export const DEFAULT_FLEET_PREFIX = 'sb';
@@ -39,12 +42,23 @@ export class FleetSubjects {
     this.replyStream = `fleet-${prefix}-reply`;
   }
 
-  cmd(node: string): string {
-    return `${this.prefix}.cmd.${nodeToken(node)}`;
+  cmd(node: string, lane: Lane): string {
+    return `${this.prefix}.cmd.${nodeToken(node)}.${lane}`;
   }
 
-  reply(id: string): string {
-    return `${this.prefix}.reply.${id}`;
+  /** Every lane of one node. */
+  cmdAll(node: string): string {
+    return `${this.prefix}.cmd.${nodeToken(node)}.*`;
+  }
+
+  reply(node: string, id: string): string {
+    return `${this.prefix}.reply.${nodeToken(node)}.${id}`;
+  }
+
+  /** The node a reply subject names (the token after `reply`), '.' restored. */
+  replyNode(subject: string): string | undefined {
+    const parts = subject.split('.');
+    return parts.length === 4 && parts[1] === 'reply' ? parts[2].replaceAll('~', '.') : undefined;
   }
 
   /** Core NATS, no stream: hellos are events (hello.ts). */
@@ -56,9 +70,9 @@ export class FleetSubjects {
     return `${this.prefix}.hello.*`;
   }
 
-  /** The agent's durable consumer name (consumer names may not hold '.'). */
-  agentConsumer(node: string): string {
-    return `agent-${nodeToken(node).replaceAll('~', '_')}`;
+  /** The agent's durable consumer of one lane (consumer names may not hold '.'). */
+  agentConsumer(node: string, lane: Lane): string {
+    return `agent-${nodeToken(node).replaceAll('~', '_')}-${lane}`;
   }
 }
 
@@ -134,17 +148,20 @@ export class FleetTransport {
     }
   }
 
-  /** The node's durable consumer: explicit ack, one message in flight, redelivered after ackWaitMs. */
-  async agentConsumer(node: string, opts: { ackWaitMs: number; maxDeliver: number }) {
-    const durable = this.subjects.agentConsumer(node);
+  /**
+   * The node's durable consumer of one lane: explicit ack, redelivered after ackWaitMs; one
+   * message in flight on an ordered lane, `concurrency` on the n lane.
+   */
+  async agentConsumer(node: string, lane: Lane, opts: { ackWaitMs: number; maxDeliver: number; concurrency: number }) {
+    const durable = this.subjects.agentConsumer(node, lane);
     const config = {
       durable_name: durable,
-      filter_subject: this.subjects.cmd(node),
+      filter_subject: this.subjects.cmd(node, lane),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(opts.ackWaitMs),
       max_deliver: opts.maxDeliver,
-      max_ack_pending: 1,
+      max_ack_pending: isOrdered(lane) ? 1 : opts.concurrency,
     };
     await upsertConsumer(this.jsm, this.subjects.cmdStream, durable, config);
     return this.js.consumers.get(this.subjects.cmdStream, durable);

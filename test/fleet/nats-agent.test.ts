@@ -66,7 +66,7 @@ describe('fleet agent over NATS', () => {
     const ours = await loadOrCreateSigner(daemon.dataDir);
     const nc = await natsConnection();
     const js = nc.jetstream();
-    const subject = `${prefix}.cmd.edge-1`;
+    const subject = `${prefix}.cmd.edge-1.cli`;
     const publish = (envelope: unknown) => js.publish(subject, Buffer.from(JSON.stringify(envelope)));
 
     const { sig: _sig, ...unsigned } = sign(payload('unsigned-1'), ours, { node: 'edge-1', id: 'unsigned-1' });

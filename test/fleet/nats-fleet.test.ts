@@ -175,7 +175,7 @@ describe('fleet over NATS: many agents', () => {
     // Nothing left for JetStream to hand out again: none pending, none awaiting an ack, none redelivered.
     const nc = await natsConnection();
     try {
-      const info = await (await nc.jetstreamManager()).consumers.info(`fleet-${prefix}-cmd`, `agent-${node}`);
+      const info = await (await nc.jetstreamManager()).consumers.info(`fleet-${prefix}-cmd`, `agent-${node}-cli`);
       assert.deepEqual([info.num_pending, info.num_ack_pending, info.num_redelivered], [0, 0, 0]);
     } finally {
       await nc.close();

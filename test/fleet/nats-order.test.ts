@@ -1,0 +1,66 @@
+// Order per node and method, and the n-methods beside it: a slow ordered message holds up the next
+// ordered one of its method, never an n-method message, and n-method messages run side by side.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../support/cli.js';
+import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { fleetPrefix, natsUrl, startAgent } from '../support/nats.js';
+
+describe('fleet over NATS: ordered and unordered messages', () => {
+  const prefix = fleetPrefix('order');
+  let daemon: DaemonHandle;
+
+  before(async () => {
+    daemon = await startDaemon({ dataDir: tempDir('fleet-order'), env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
+    const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+    await startAgent({ node: 'ship-1', prefix, allowSigner: signer });
+  });
+  after(() => daemon?.stop());
+
+  const submit = async (messages: unknown[]): Promise<string[]> => {
+    const r = await api(daemon, 'POST', '/api/v1/fleet/messages', messages);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body.map((m: { id: string }) => m.id);
+  };
+  const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body;
+  const state = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body.state as string;
+
+  test('a slow cliCommand holds the next cliCommand back, not an nCliCommand', async () => {
+    const dir = tempDir('gate');
+    const gate = path.join(dir, 'gate');
+    execFileSync('mkfifo', [gate]);
+    const [slow, next, unordered] = await submit([
+      // Blocks until the test opens the fifo for writing.
+      { toNode: 'ship-1', method: 'cliCommand', methodArgs: ['sh', '-c', `cat ${gate} > /dev/null; echo slow`], replyMethod: 'console', methodTimeout: 60 },
+      { toNode: 'ship-1', method: 'cliCommand', methodArgs: ['echo', 'next'], replyMethod: 'console' },
+      { toNode: 'ship-1', method: 'REQnCliCommand', data: ['echo', 'unordered'], replyMethod: 'console' },
+    ]);
+    const n = await final(unordered);
+    assert.equal(n.state, 'replied');
+    assert.equal(n.reply.stdout, 'unordered\n');
+    assert.equal(await state(slow), 'running', 'the slow one is still running');
+    assert.equal(await state(next), 'queued', 'the next ordered one waits for it');
+
+    await writeFile(gate, 'go\n'); // opens the fifo for writing: the slow command ends
+    const [s, x] = [await final(slow), await final(next)];
+    assert.deepEqual([s.state, s.reply.stdout, x.state, x.reply.stdout], ['replied', 'slow\n', 'replied', 'next\n']);
+    assert.ok(x.reply.at >= s.reply.at, 'next ran after slow');
+  });
+
+  test('n-method messages run at the same time (a rendezvous that only concurrency can finish)', async () => {
+    const dir = tempDir('rendezvous');
+    const [ab, ba] = [path.join(dir, 'ab'), path.join(dir, 'ba')];
+    execFileSync('mkfifo', [ab, ba]);
+    // Each opens one fifo the other must open from the other end: run one after the other, the
+    // first would block for good (until its methodTimeout).
+    const ids = await submit([
+      { toNode: 'ship-1', method: 'REQnCliCommand', data: ['sh', '-c', `echo 1 > ${ab}; cat ${ba}`], replyMethod: 'console', methodTimeout: 20 },
+      { toNode: 'ship-1', method: 'REQnCliCommand', data: ['sh', '-c', `cat ${ab}; echo 2 > ${ba}`], replyMethod: 'console', methodTimeout: 20 },
+    ]);
+    const [first, second] = [await final(ids[0]), await final(ids[1])];
+    assert.deepEqual([first.state, first.reply.stdout, second.state, second.reply.stdout], ['replied', '2\n', 'replied', '1\n']);
+  });
+});
