@@ -34,10 +34,12 @@ export function buildProgram(): Command {
     .option('--demo', 'create a demo node with a simulated serial console')
     .option('--tls-cert <file>', 'PEM certificate (chain): HTTPS, WSS and TLS on the console port (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
-    .option('--insecure', 'allow plaintext on a non-loopback --listen address')
+    .option('--insecure', 'allow plaintext on a non-loopback --listen address, and --fleet-tcp off loopback')
     .option('--obmd-compat', "also serve OBMd's API (PUT /node/{id}, ...) and read OBMd's env (LISTEN_ADDR, ADMIN_TOKEN, DB_TYPE, DB_PATH, ...)")
     .option('--nats <url>', 'NATS server with JetStream, nats://[user:password@]host:port: enables fleet messaging (env SWITCHBOARD_NATS_URL)')
     .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)')
+    .option('--fleet-socket <path>', "unix socket taking JSON arrays of fleet messages, steward's way (default <data-dir>/fleet.sock; '' or off: none)")
+    .option('--fleet-tcp <host:port>', 'also take them on this TCP address, with no authentication: anyone who reaches it can submit (off by default)')
     .action(serve);
 
   program.command('agent')

@@ -16,11 +16,13 @@ export interface ServeFlags {
   obmdCompat?: boolean;
   nats?: string;
   fleetPrefix?: string;
+  fleetSocket?: string;
+  fleetTcp?: string;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {
-  const { nats, ...rest } = flags;
-  const config = await loadConfig({ ...rest, natsUrl: nats });
+  const { nats, fleetTcp, ...rest } = flags;
+  const config = await loadConfig({ ...rest, natsUrl: nats, fleetTcpListen: fleetTcp });
   const daemon = await Daemon.start(config);
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

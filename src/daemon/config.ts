@@ -45,6 +45,8 @@ export const ConfigSchema = Type.Object({
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
   fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
+  fleetSocket: Type.Optional(Type.String({ description: "unix socket (0600) taking JSON arrays of fleet messages, steward's way; default <dataDir>/fleet.sock, '' or off: none" })),
+  fleetTcpListen: Type.Optional(Type.String({ description: "host:port taking JSON arrays of fleet messages, with no authentication; '' or off: none (the default)" })),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
 
@@ -95,9 +97,9 @@ export async function fromFile(file: string): Promise<Record<string, unknown>> {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new errors.CONFIG(`${file}: the top level must be a mapping`);
   const out = doc as Record<string, unknown>;
   // Relative paths in a config file are relative to that file.
-  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath']) {
+  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath', 'fleetSocket']) {
     const v = out[key];
-    if (typeof v === 'string' && v && v !== SQLITE_MEMORY) out[key] = path.resolve(path.dirname(file), v);
+    if (typeof v === 'string' && v && v !== SQLITE_MEMORY && !isOff(v)) out[key] = path.resolve(path.dirname(file), v);
   }
   return out;
 }
@@ -120,6 +122,7 @@ export function resolveConfig(...layers: Record<string, unknown>[]): Config {
   const cfg = withDefaults as Config;
   if (cfg.reconnectMaxMs < cfg.reconnectMinMs) throw new errors.CONFIG('reconnectMaxMs must not be below reconnectMinMs');
   parseListen(cfg.listen);
+  if (cfg.fleetTcpListen && !isOff(cfg.fleetTcpListen)) parseListen(cfg.fleetTcpListen, 'fleetTcpListen');
   parsePortRange('rawPortRange', cfg.rawPortRange);
   return cfg;
 }
@@ -192,11 +195,27 @@ function obmdDatabase(type: string | undefined, dbPath: string | undefined): str
   throw new errors.CONFIG(`DB_TYPE: '${type.slice(0, 20)}' is not sqlite3 or postgres`);
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, key = 'listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new errors.CONFIG(`listen: '${listen}' is not host:port`);
+  if (!m || port > 65535) throw new errors.CONFIG(`${key}: '${listen}' is not host:port`);
   return { host: m[1] ?? m[2], port };
+}
+
+/** A path or address setting turned off: '' (a flag given empty) or the word off (env and YAML). */
+export function isOff(value: string): boolean {
+  return value === '' || value === 'off';
+}
+
+/** Where the fleet's unix socket listens: `fleetSocket`, or fleet.sock in the data dir; undefined when off. */
+export function fleetSocketPath(cfg: Pick<Config, 'fleetSocket'>, dataDir: string): string | undefined {
+  if (cfg.fleetSocket === undefined) return path.join(dataDir, 'fleet.sock');
+  return isOff(cfg.fleetSocket) ? undefined : path.resolve(cfg.fleetSocket);
+}
+
+/** The fleet's TCP input, when one is set. */
+export function fleetTcpListen(cfg: Pick<Config, 'fleetTcpListen'>): { host: string; port: number } | undefined {
+  return cfg.fleetTcpListen && !isOff(cfg.fleetTcpListen) ? parseListen(cfg.fleetTcpListen, 'fleetTcpListen') : undefined;
 }
 
 /** `FIRST-LAST`, both within 1-65535, FIRST not above LAST. */

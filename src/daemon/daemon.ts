@@ -13,6 +13,7 @@ import { ConsoleManager } from '../console/manager.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { FleetController } from '../fleet/controller.js';
+import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
@@ -21,9 +22,9 @@ import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
-import { parseListen, parsePortRange, SQLITE_MEMORY, type Config } from './config.js';
+import { fleetSocketPath, fleetTcpListen, parseListen, parsePortRange, SQLITE_MEMORY, type Config } from './config.js';
 import { ensureDemoNode } from './demo.js';
-import { checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
+import { checkFleetTcpListen, checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -72,6 +73,7 @@ export class Daemon {
     private readonly tcp: TcpAttachServer | undefined,
     private readonly poller: PowerPoller,
     private readonly fleet: FleetController | undefined,
+    private readonly fleetInputs: FleetInputs | undefined,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -80,6 +82,9 @@ export class Daemon {
     const { host, port } = parseListen(config.listen);
     const tls = await loadTlsMaterial(config);
     checkPlaintextListen(host, tls, config.insecure, logger);
+    const fleetTcp = fleetTcpListen(config);
+    if (fleetTcp && config.natsUrl) checkFleetTcpListen(fleetTcp.host, config.insecure, logger);
+    if (fleetTcp && !config.natsUrl) logger.warn({ fleetTcpListen: config.fleetTcpListen }, 'fleetTcpListen ignored: fleet messaging is not enabled (--nats)');
     if (tls && tls.validTo.getTime() < Date.now()) logger.warn({ validTo: tls.validTo }, 'the TLS certificate has expired: clients will refuse it');
     const dataDir = path.resolve(config.dataDir);
     const logDir = path.join(dataDir, 'logs');
@@ -131,11 +136,22 @@ export class Daemon {
     let app: FastifyInstance | undefined;
     let tcp: TcpAttachServer | undefined;
     let fleet: FleetController | undefined;
+    let fleetInputs: FleetInputs | undefined;
     try {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
       if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger, agents });
+      if (fleet) {
+        const controller = fleet;
+        fleetInputs = await FleetInputs.open({
+          submit: (input, by) => controller.submit(input, by),
+          logger,
+          maxBytes: config.bodyLimit, // the same submissions as the API takes
+          socketPath: fleetSocketPath(config, dataDir),
+          tcp: fleetTcp && { ...fleetTcp, createServer: (onConnection) => createStreamServer(tls, onConnection, { allowHalfOpen: true }) },
+        });
+      }
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,
@@ -152,11 +168,13 @@ export class Daemon {
       await nodes.openRawPorts();
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}`, consolePort };
-      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, dataDir, version: VERSION }, 'switchboard ready');
+      const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
+      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs);
     } catch (err) {
       tokens.close();
+      await fleetInputs?.close();
       await fleet?.stop();
       await tcp?.close();
       await rawPorts.close('daemon failed to start');
@@ -181,6 +199,8 @@ export class Daemon {
       this.logger.debug('console sessions stopped');
       await this.app.close();
       this.logger.debug('API closed');
+      // Like the API: no new submissions; those under way are answered before the fleet stops.
+      await this.fleetInputs?.close();
       // After the API (no new submissions), before the store (replies still being recorded): drains NATS.
       await this.fleet?.stop();
       await this.store.close();

@@ -102,11 +102,26 @@ export function checkPlaintextListen(host: string, material: TlsMaterial | undef
 }
 
 /**
+ * The fleet's TCP input asks nobody who they are (TLS or not): whoever reaches it submits messages
+ * the daemon signs. Off loopback only with `insecure`, and then with a warning.
+ */
+export function checkFleetTcpListen(host: string, insecure: boolean, logger: Logger): void {
+  if (isLoopbackHost(host)) return;
+  if (!insecure) {
+    throw new errors.CONFIG(
+      `fleetTcpListen on a non-loopback address (${host}): anyone who can reach it can submit fleet messages, with no token; `
+      + "use 127.0.0.1 (note 'localhost' is not enough) or give --insecure",
+    );
+  }
+  logger.warn({ host }, 'fleet TCP input on a non-loopback address (--insecure): anyone who can reach it can submit fleet messages');
+}
+
+/**
  * A stream listener that speaks TLS when there is TLS material and plain TCP otherwise.
  * `onConnection` sees only sockets that finished the TLS handshake; they are plain net.Socket
  * to the caller. Failed handshakes are dropped by Node (listen to 'tlsClientError' to see them).
  */
-export function createStreamServer(material: TlsMaterial | undefined, onConnection: (socket: net.Socket) => void): net.Server {
-  if (!material) return net.createServer(onConnection);
-  return tls.createServer({ cert: material.cert, key: material.key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, onConnection);
+export function createStreamServer(material: TlsMaterial | undefined, onConnection: (socket: net.Socket) => void, opts: { allowHalfOpen?: boolean } = {}): net.Server {
+  if (!material) return net.createServer(opts, onConnection);
+  return tls.createServer({ ...opts, cert: material.cert, key: material.key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, onConnection);
 }
