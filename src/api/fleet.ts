@@ -65,6 +65,32 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (
     },
   }, async (req) => fleet().waitFinal(req.params.id, (req.query.wait ?? 0) * 1000));
 
+  app.get('/fleet/messages/:id/output', {
+    schema: {
+      summary: "A streamed reply's parts (cliCommandCont, tailFile) after part `after`; with ?wait=S waits up to S seconds for the next part or the final state",
+      tags: ['fleet'],
+      params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
+      querystring: Type.Object({
+        after: Type.Integer({ minimum: 0, default: 0, description: 'the last part already seen (0: from the start)' }),
+        wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS })),
+      }),
+      response: {
+        200: Type.Object({
+          message: MessageState,
+          parts: Type.Array(Type.Object({
+            part: Type.Integer(),
+            stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+            text: Type.String(),
+            at: Type.String(),
+          }), { description: 'at most 1,000 per answer, in order; ask again with after = the last part' }),
+        }),
+      },
+    },
+  }, async (req) => {
+    const { record, parts } = await fleet().waitOutput(req.params.id, req.query.after, (req.query.wait ?? 0) * 1000);
+    return { message: record, parts };
+  });
+
   app.get('/fleet/agents', {
     schema: {
       summary: 'The agents the daemon has heard (their hellos), by node name, with when it last did',

@@ -1,5 +1,5 @@
 // The fleet verbs: `switchboard fleet signer|status|list|agents`, `switchboard send FILE.json` and
-// `switchboard run NODE -- CMD ARGS`.
+// `switchboard run NODE[,NODE...] -- CMD ARGS`.
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import type { KnownAgent } from '../fleet/known-agents.js';
@@ -113,28 +113,77 @@ export function sendCommand(): Command {
 
 export function runCommand(): Command {
   return new Command('run')
-    .description("run a command on a node's agent, print its stdout and stderr, exit with its exit code")
-    .argument('<node>')
+    .description("run a command on nodes' agents, stream its stdout and stderr as it runs, exit with its exit code (with several nodes: the largest)")
+    .argument('<nodes>', 'a node, or several separated by commas')
     .argument('<command...>', 'the command and its arguments (after --); no shell: use sh -c "..." for one')
     .addOption(new Option('--timeout <seconds>', 'methodTimeout: kill the command after this long').argParser(positiveInt))
-    .action(async (node: string, argv: string[], o: { timeout?: number }, cmd: Command) => {
-      if (!isValidNodeName(node)) throw new CliError('USAGE', `'${String(node).slice(0, 80)}' is not a node name`, 2);
+    .option('--concurrent', "don't wait for the node's earlier commands: nCliCommandCont instead of cliCommandCont")
+    .action(async (nodeList: string, argv: string[], o: { timeout?: number; concurrent?: boolean }, cmd: Command) => {
+      const nodes = [...new Set(nodeList.split(',').filter(Boolean))];
+      const bad = nodes.find((n) => !isValidNodeName(n));
+      if (nodes.length === 0 || bad !== undefined) throw new CliError('USAGE', `'${String(bad ?? nodeList).slice(0, 80)}' is not a node name`, 2);
       const api = new ApiClient(globals(cmd));
-      const message = { toNode: node, method: 'cliCommand', methodArgs: argv, replyMethod: 'console', ...(o.timeout && { methodTimeout: o.timeout }) };
-      const [{ id }] = await api.request<Submitted[]>('POST', '/fleet/messages', [message]);
-      let m: MessageView;
-      do m = await api.request<MessageView>('GET', `/fleet/messages/${id}?wait=${WAIT_SECONDS}`);
-      while (!FINAL.has(m.state));
-      if (m.reply?.stdout) process.stdout.write(m.reply.stdout);
-      if (m.reply?.stderr) process.stderr.write(m.reply.stderr);
-      if (m.reply?.truncated) process.stderr.write('switchboard: the output was cut at the agent\'s limit\n');
-      if (m.state === 'replied' && typeof m.reply?.exitCode === 'number') {
-        process.exitCode = m.reply.exitCode;
-        return;
-      }
-      if (m.state === 'replied' && m.reply?.signal) throw new CliError('SIGNALLED', `${node}: the command was killed by ${m.reply.signal} (message ${id})`);
-      throw new CliError(m.reply?.errorCode ?? m.state.toUpperCase(), `${node}: ${m.reply?.error ?? m.error ?? m.state} (message ${id})`);
+      const message = {
+        toNodes: nodes, method: o.concurrent ? 'nCliCommandCont' : 'cliCommandCont', methodArgs: argv, replyMethod: 'console',
+        ...(o.timeout && { methodTimeout: o.timeout }),
+      };
+      const submitted = await api.request<Submitted[]>('POST', '/fleet/messages', [message]);
+      // One node: its output as it is. Several: each line says whose it is.
+      const outcomes = await Promise.all(submitted.map((s) => follow(api, s, nodes.length > 1 ? `${s.node}: ` : '')));
+      const failures = outcomes.filter((x): x is CliError => x instanceof CliError);
+      if (nodes.length === 1 && failures.length === 1) throw failures[0];
+      for (const f of failures) process.stderr.write(`switchboard: ${f.code}: ${f.message}\n`);
+      const codes = outcomes.filter((x): x is number => typeof x === 'number');
+      process.exitCode = Math.max(0, ...codes, failures.length > 0 ? 1 : 0);
     });
+}
+
+/** Prints a message's streamed parts as they come; resolves to the remote exit code, or the failure. */
+async function follow(api: ApiClient, s: Submitted, prefix: string): Promise<number | CliError> {
+  const out = { stdout: new LinePrefixer(prefix, process.stdout), stderr: new LinePrefixer(prefix, process.stderr) };
+  let after = 0;
+  let m: MessageView;
+  for (;;) {
+    const r = await api.request<{ message: MessageView; parts: OutputPart[] }>('GET', `/fleet/messages/${s.id}/output?after=${after}&wait=${WAIT_SECONDS}`);
+    for (const p of r.parts) out[p.stream].write(p.text);
+    after = r.parts.at(-1)?.part ?? after;
+    m = r.message;
+    if (FINAL.has(m.state) && r.parts.length === 0) break;
+  }
+  // An agent that does not stream puts the whole output in its final reply.
+  if (m.reply?.stdout) out.stdout.write(m.reply.stdout);
+  if (m.reply?.stderr) out.stderr.write(m.reply.stderr);
+  out.stdout.end();
+  out.stderr.end();
+  if (m.reply?.truncated) process.stderr.write(`switchboard: ${s.node}: the output was cut at the agent's limit\n`);
+  if (m.state === 'replied' && typeof m.reply?.exitCode === 'number') return m.reply.exitCode;
+  if (m.state === 'replied' && m.reply?.signal) return new CliError('SIGNALLED', `${s.node}: the command was killed by ${m.reply.signal} (message ${s.id})`);
+  return new CliError(m.reply?.errorCode ?? m.state.toUpperCase(), `${s.node}: ${m.reply?.error ?? m.error ?? m.state} (message ${s.id})`);
+}
+
+interface OutputPart {
+  part: number;
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
+
+/** Puts `prefix` before every line; a line is held until its newline (or the end) so nodes' lines never mix. */
+class LinePrefixer {
+  private partial = '';
+
+  constructor(private readonly prefix: string, private readonly to: NodeJS.WritableStream) {}
+
+  write(text: string): void {
+    if (!this.prefix) return void this.to.write(text);
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop()!;
+    if (lines.length > 0) this.to.write(lines.map((l) => `${this.prefix}${l}\n`).join(''));
+  }
+
+  end(): void {
+    if (this.partial) this.to.write(`${this.prefix}${this.partial}\n`);
+    this.partial = '';
+  }
 }
 
 function positiveInt(value: string): number {

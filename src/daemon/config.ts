@@ -44,6 +44,7 @@ export const ConfigSchema = Type.Object({
   tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
+  fleetMaxQueued: Type.Integer({ minimum: 1, default: 10_000, description: 'messages waiting per node and method lane; a submission beyond it fails with QUEUE_FULL' }),
   fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
   fleetSocket: Type.Optional(Type.String({ description: "unix socket (0600) taking JSON arrays of fleet messages, steward's way; default <dataDir>/fleet.sock, '' or off: none" })),
   fleetTcpListen: Type.Optional(Type.String({ description: "host:port taking JSON arrays of fleet messages, with no authentication; '' or off: none (the default)" })),

@@ -7,11 +7,14 @@
 // Besides, the agent says hello (hello.ts) at start and every helloIntervalMs.
 import type { KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
 import type { AddressedMessage } from './message.js';
 import { runCommand } from './methods/cli-command.js';
+import { streamCommand } from './methods/cli-command-cont.js';
+import { tailFile } from './methods/tail-file.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
 import { DEFAULT_N_CONCURRENCY, isOrdered, LANES } from './lanes.js';
 import { FleetTransport, isSubjectToken, redactNatsUrl } from './nats-transport.js';
@@ -37,6 +40,9 @@ export interface AgentOptions {
   /** n-method messages run at the same time (lanes.ts). */
   concurrency?: number;
 }
+
+/** Tries at storing one part of a streamed reply before the method is stopped. */
+const PART_ATTEMPTS = 5;
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
 
@@ -133,12 +139,27 @@ export class FleetAgent {
       if (!(err instanceof EnvelopeRejected)) throw err;
       this.log.warn({ reason: err.reason, id: err.id, detail: err.detail, seq: msg.seq, deliveries: msg.info.redeliveryCount }, 'fleet message refused');
       if (err.id && isSubjectToken(err.id)) {
-        await this.reply({ id: err.id, node: this.opts.node, state: 'failed', errorCode: `REFUSED_${err.reason}`, error: err.message, at: Date.now() });
+        // Our own redelivery of a message we had taken: we stopped while it ran, or before its
+        // reply was stored. It is not run again (at most once); the controller learns it ended.
+        const interrupted = err.reason === 'REPLAYED' && msg.info.redelivered;
+        await this.reply({
+          id: err.id, node: this.opts.node, state: 'failed', at: Date.now(),
+          ...(interrupted
+            ? { errorCode: 'INTERRUPTED', error: 'the agent stopped while this message ran, or before its reply was stored; not run again (at most once)' }
+            : { errorCode: `REFUSED_${err.reason}`, error: err.message }),
+        });
       }
       await msg.ackAck();
       return;
     }
     const base = { id: message.id, node: this.opts.node };
+    if (msg.info.deliveryCount > message.retries + 1) {
+      // Delivered before but never taken (lost on the way, or the agent died first): its retries are spent.
+      this.log.warn({ id: message.id, deliveries: msg.info.deliveryCount, retries: message.retries }, 'fleet message retries exhausted');
+      await this.reply({ ...base, state: 'failed', errorCode: 'RETRIES_EXHAUSTED', error: `delivered ${msg.info.deliveryCount} times, allowed 1 + ${message.retries} retries; not run`, at: Date.now() });
+      await msg.ackAck();
+      return;
+    }
     this.log.info({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
     await this.reply({ ...base, state: 'running', at: Date.now() });
     // A running method keeps the message ours: without this JetStream would hand it out again after ack_wait.
@@ -159,6 +180,11 @@ export class FleetAgent {
       case 'cliCommand':
       case 'nCliCommand':
         return this.runCli(message);
+      case 'cliCommandCont':
+      case 'nCliCommandCont':
+        return this.streamCli(message);
+      case 'tailFile':
+        return this.tail(message);
       case 'httpGet':
         return this.fetchUrl(message);
       case 'hello':
@@ -177,6 +203,50 @@ export class FleetAgent {
       return { ...output, state: 'failed', errorCode: 'TIMEOUT', error: `methodTimeout: killed the command's process group after ${message.methodTimeout}s` };
     }
     return { ...output, state: 'replied' };
+  }
+
+  /** cliCommandCont: the output goes out in parts while it runs (wire.ts), the exit code at the end. */
+  private async streamCli(message: AddressedMessage): Promise<Outcome> {
+    const r = await streamCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message.id) });
+    const output = { exitCode: r.exitCode, signal: r.signal, streamed: true };
+    if (r.spawnError) return { ...output, state: 'failed', errorCode: 'SPAWN_FAILED', error: r.spawnError };
+    if (r.deliveryError) return { ...output, state: 'failed', errorCode: 'REPLY_FAILED', error: `the output could not be sent, the command was stopped: ${r.deliveryError}` };
+    if (r.timedOut) {
+      return { ...output, state: 'failed', errorCode: 'TIMEOUT', error: `methodTimeout: killed the command's process group after ${message.methodTimeout}s` };
+    }
+    return { ...output, state: 'replied' };
+  }
+
+  /** tailFile: new lines in parts until methodTimeout, which is how a tail is meant to end (replied). */
+  private async tail(message: AddressedMessage): Promise<Outcome> {
+    const file = message.args[0];
+    const r = await tailFile(file, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message.id) });
+    const output = { streamed: true, exitCode: null };
+    if (r.reason === 'error') return { ...output, state: 'failed', errorCode: 'TAIL_FAILED', error: `tail ${file}: ${r.error}` };
+    if (r.notFound) return { ...output, state: 'failed', errorCode: 'NOT_FOUND', error: `tail ${file}: no such file during the ${message.methodTimeout}s methodTimeout` };
+    return { ...output, state: 'replied' };
+  }
+
+  /**
+   * Sends each chunk as the next numbered part. A publish that fails (the link is down) is tried
+   * again a few times; the controller keeps a part once however often it comes.
+   */
+  private partSender(id: string): (chunk: { text: string; stream?: 'stdout' | 'stderr'; dropped?: number }) => Promise<void> {
+    let part = 0;
+    return async (chunk) => {
+      const reply: FleetReply = {
+        id, node: this.opts.node, state: 'running', part: ++part, stream: chunk.stream ?? 'stdout', text: chunk.text, at: Date.now(), ...(chunk.dropped && { dropped: chunk.dropped }),
+      };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.reply(reply);
+        } catch (err) {
+          if (attempt >= PART_ATTEMPTS) throw err;
+          this.log.warn({ err, id, part: reply.part, attempt }, 'fleet output part not stored yet; trying again');
+          await delay(attempt * 1000);
+        }
+      }
+    };
   }
 
   /** The body goes in stdout, so console and file replies carry it as they carry a command's output. */

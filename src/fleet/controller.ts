@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Subscription } from 'nats';
 import { errors } from '../errors.js';
-import type { FleetMessageRecord, FleetMessageState, FleetMessageStore } from '../store/types.js';
+import type { FleetMessageRecord, FleetMessageState, FleetMessageStore, FleetOutputPart } from '../store/types.js';
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
@@ -14,7 +14,7 @@ import { AuditLog, type AuditEvent } from './audit.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
 import { FleetTransport, redactNatsUrl } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
-import { sign } from './signing.js';
+import { DEFAULT_MAX_AGE_MS, sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
 import type { CommandPayload, FleetReply } from './wire.js';
 
@@ -26,7 +26,14 @@ export interface ControllerOptions {
   logger: Logger;
   /** Where the agents' hellos are recorded; the daemon shares it with the node views. */
   agents?: KnownAgents;
+  /** Messages waiting per node and lane before submissions fail QUEUE_FULL (default 10,000). */
+  maxQueued?: number;
+  /** How often queued messages past the signing window are marked expired (default a minute). */
+  sweepMs?: number;
 }
+
+/** Messages not delivered within the signing window would be refused by the agent: they are expired. */
+const MAX_QUEUE_AGE_MS = DEFAULT_MAX_AGE_MS;
 
 export interface Submitted {
   id: string;
@@ -39,6 +46,8 @@ export class FleetController extends EventEmitter {
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['controllerConsumer']>>['consume']>>;
   private loop?: Promise<void>;
   private hellos?: Subscription;
+  private advisories?: Subscription;
+  private sweeper?: NodeJS.Timeout;
 
   private constructor(
     private readonly transport: FleetTransport,
@@ -68,6 +77,7 @@ export class FleetController extends EventEmitter {
     });
     const controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
     try {
+      await transport.limitQueues(opts.maxQueued ?? 10_000);
       controller.messages = await (await transport.controllerConsumer()).consume();
     } catch (err) {
       await transport.drain();
@@ -76,6 +86,11 @@ export class FleetController extends EventEmitter {
     }
     controller.loop = controller.takeReplies();
     controller.hellos = transport.nc.subscribe(transport.subjects.helloAll, { callback: (err, msg) => controller.takeHello(err, msg) });
+    controller.advisories = transport.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${transport.subjects.cmdStream}.*`, {
+      callback: (err, msg) => void controller.takeMaxDeliveries(err, msg),
+    });
+    controller.sweeper = setInterval(() => void controller.expireStale(), opts.sweepMs ?? 60_000).unref();
+    void controller.expireStale();
     log.info({ nats: redactNatsUrl(opts.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
   }
@@ -103,7 +118,13 @@ export class FleetController extends EventEmitter {
     const failures = (await Promise.all([...byNode.values()].map((messages) => this.publishInOrder(messages)))).flat();
     for (const { message, err } of failures) {
       this.log.error({ err, id: message.id, node: message.toNode }, 'fleet message publish failed');
-      await this.setState(message.id, 'failed', { error: `PUBLISH_FAILED: ${err.message}` });
+      // JetStream's own words are in api_error; the message is often only the status code.
+      const said = (err as Error & { api_error?: { err_code?: number; description?: string } }).api_error;
+      const text = said?.description ?? err.message;
+      const error = said?.err_code === 10077 || /maximum messages per subject/i.test(text)
+        ? `QUEUE_FULL: ${message.toNode} has as many messages waiting as fleetMaxQueued allows (${text})`
+        : `PUBLISH_FAILED: ${text}`;
+      await this.setState(message.id, 'failed', { error });
     }
     const failed = failures.length;
     if (failed === addressed.length) throw new errors.FLEET_UNAVAILABLE(`no message could be published (${failed} failed): see the daemon log`);
@@ -118,7 +139,8 @@ export class FleetController extends EventEmitter {
       const payload: CommandPayload = { message };
       try {
         // msgID: a publish retried by the client after a lost ack is stored once.
-        await this.transport.publishJson(subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
+        const seq = await this.transport.publishJson(subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
+        await this.store.setSeq(message.id, seq);
         void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
       } catch (err) {
         return messages.slice(i).map((m) => ({ message: m, err: err as Error }));
@@ -165,14 +187,93 @@ export class FleetController extends EventEmitter {
           this.log.warn({ subject: msg.subject }, 'fleet reply ignored: not a reply');
         } else if (reply.node !== this.transport.subjects.replyNode(msg.subject)) {
           this.log.warn({ subject: msg.subject, id: reply.id, node: reply.node }, 'fleet reply ignored: its node is not the one in its subject');
+        } else if (reply.state === 'running' && reply.part !== undefined) {
+          await this.takeOutput(reply);
         } else {
           const error = reply.state === 'failed' ? `${reply.errorCode ?? 'FAILED'}: ${reply.error ?? ''}` : undefined;
-          await this.setState(reply.id, reply.state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node });
+          // Too old when it reached the agent: it never ran, its time ran out.
+          const state = reply.errorCode === 'REFUSED_EXPIRED' ? 'expired' : reply.state;
+          await this.setState(reply.id, state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node });
         }
       } catch (err) {
         this.log.warn({ err, subject: msg.subject }, 'fleet reply ignored: not JSON');
       }
       msg.ack();
+    }
+  }
+
+  /**
+   * A part of a streamed reply: kept in the store (a redelivered part once), appended to the reply
+   * file of a file / fileAppend message as it comes, and told to whoever follows the output.
+   */
+  private async takeOutput(reply: FleetReply): Promise<void> {
+    const record = await this.store.get(reply.id);
+    if (!record || record.node !== reply.node || FLEET_FINAL_STATES.includes(record.state)) {
+      return void this.log.warn({ id: reply.id, node: reply.node, state: record?.state }, 'fleet output part ignored: unknown, final or not from its node');
+    }
+    if (!Number.isInteger(reply.part) || reply.part! < 1 || typeof reply.text !== 'string') return void this.log.warn({ id: reply.id }, 'fleet output part ignored: malformed');
+    const text = reply.dropped ? `[${reply.dropped} bytes of output dropped]\n${reply.text}` : reply.text;
+    const fresh = await this.store.addOutput(reply.id, [{ part: reply.part!, stream: reply.stream === 'stderr' ? 'stderr' : 'stdout', text, at: new Date(reply.at).toISOString() }]);
+    if (fresh.length === 0) return;
+    if (record.state !== 'running') await this.setState(record.id, 'running', { from: reply.node });
+    const target = replyTarget(record);
+    if (isFileReply(target)) {
+      // Part 1 starts a `file` reply afresh; every later part, and every fileAppend part, appends.
+      await writeReplyFile(this.fleetDir, target, text, reply.part! > 1).catch((err: Error) => {
+        this.log.error({ err, id: record.id }, 'fleet reply part could not be written to its file');
+      });
+    }
+    this.emit('output', record.id);
+  }
+
+  /** Parts after `after`; when there are none and the message is not done, waits up to `timeoutMs` for one. */
+  async waitOutput(id: string, after: number, timeoutMs: number): Promise<{ record: FleetMessageRecord; parts: FleetOutputPart[] }> {
+    const look = async () => ({ record: await this.get(id), parts: await this.store.output(id, after, 1000) });
+    const first = await look();
+    if (first.parts.length > 0 || isDone(first.record) || timeoutMs <= 0) return first;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('output', onOutput);
+        this.off('changed', onChange);
+        look().then(resolve, reject);
+      };
+      const onOutput = (changed: string) => changed === id && done();
+      const onChange = (r: FleetMessageRecord) => r.id === id && isDone(r) && done();
+      const timer = setTimeout(done, timeoutMs);
+      this.on('output', onOutput);
+      this.on('changed', onChange);
+      look().then((again) => (again.parts.length > 0 || isDone(again.record)) && done(), reject);
+    });
+  }
+
+  /**
+   * JetStream gave up on a message: delivered max_deliver times (the agent's --max-deliver) and never
+   * acked, e.g. an agent that dies on it each time. Without this it would stay `running` for good.
+   */
+  private async takeMaxDeliveries(err: Error | null, msg: { string(): string }): Promise<void> {
+    if (err) return void this.log.warn({ err }, 'fleet advisory subscription failed');
+    try {
+      const advisory = JSON.parse(msg.string()) as { stream_seq?: number; deliveries?: number; consumer?: string };
+      const record = typeof advisory.stream_seq === 'number' ? await this.store.bySeq(advisory.stream_seq) : undefined;
+      if (!record) return;
+      await this.setState(record.id, 'failed', {
+        error: `MAX_DELIVERIES: delivered ${advisory.deliveries ?? '?'} times to ${advisory.consumer ?? 'its agent'} and never acknowledged`,
+      });
+    } catch (e) {
+      this.log.warn({ err: e }, 'fleet max-deliveries advisory not understood');
+    }
+  }
+
+  /** Queued messages older than the signing window can no longer run: the agent would refuse them. */
+  private async expireStale(): Promise<void> {
+    try {
+      const before = new Date(Date.now() - MAX_QUEUE_AGE_MS).toISOString();
+      for (const record of await this.store.stale(before, 1000)) {
+        await this.setState(record.id, 'expired', { error: `EXPIRED: not taken by ${record.node}'s agent within ${MAX_QUEUE_AGE_MS / 86_400_000} days` });
+      }
+    } catch (err) {
+      this.log.error({ err }, 'fleet expiry sweep failed');
     }
   }
 
@@ -227,7 +328,10 @@ export class FleetController extends EventEmitter {
     const base = { id: record.id, node: record.node, method: record.method };
     let outcome;
     try {
-      const { file, bytes } = await writeReplyFile(this.fleetDir, target, replyOutput(record.reply as Pick<FleetReply, 'stdout' | 'stderr'>));
+      const reply = record.reply as Pick<FleetReply, 'stdout' | 'stderr' | 'streamed'>;
+      // A streamed reply's parts are in the file already; a `file` one with no parts still starts it afresh.
+      const append = !!reply.streamed && (await this.store.output(record.id, 0, 1)).length > 0;
+      const { file, bytes } = await writeReplyFile(this.fleetDir, target, replyOutput(reply), append);
       outcome = { file };
       void this.audit.append({ event: 'reply-file', ...base, bytes });
       this.log.info({ ...base, file, bytes }, 'fleet reply written to file');
@@ -241,6 +345,8 @@ export class FleetController extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.advisories?.unsubscribe();
     this.hellos?.unsubscribe();
     this.messages?.stop();
     await this.loop;

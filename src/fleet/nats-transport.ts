@@ -14,7 +14,7 @@
 // one before it is acked, i.e. replied to; that is the per-node-and-method order. Ordering,
 // redelivery after ack_wait, max_deliver and the offline queue are JetStream's.
 import {
-  AckPolicy, connect, DeliverPolicy, nanos, RetentionPolicy, StorageType,
+  AckPolicy, connect, DeliverPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType,
   type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection,
 } from 'nats';
 import { errors } from '../errors.js';
@@ -149,6 +149,17 @@ export class FleetTransport {
   }
 
   /**
+   * The controller's limit on one node's queue: at most `maxQueued` messages waiting per node and
+   * lane; a publish beyond it is refused (discard new, per subject) rather than dropping old ones.
+   */
+  async limitQueues(maxQueued: number): Promise<void> {
+    const info = await this.jsm.streams.info(this.subjects.cmdStream);
+    const c = info.config;
+    if (c.max_msgs_per_subject === maxQueued && c.discard === DiscardPolicy.New && c.discard_new_per_subject) return;
+    await this.jsm.streams.update(this.subjects.cmdStream, { ...c, max_msgs_per_subject: maxQueued, discard: DiscardPolicy.New, discard_new_per_subject: true });
+  }
+
+  /**
    * The node's durable consumer of one lane: explicit ack, redelivered after ackWaitMs; one
    * message in flight on an ordered lane, `concurrency` on the n lane.
    */
@@ -179,8 +190,9 @@ export class FleetTransport {
     return this.js.consumers.get(this.subjects.replyStream, CONTROLLER_CONSUMER);
   }
 
-  async publishJson(subject: string, value: unknown, msgID?: string): Promise<void> {
-    await this.js.publish(subject, Buffer.from(JSON.stringify(value)), msgID ? { msgID } : undefined);
+  /** Resolves once JetStream has stored it, with the sequence it was stored at. */
+  async publishJson(subject: string, value: unknown, msgID?: string): Promise<number> {
+    return (await this.js.publish(subject, Buffer.from(JSON.stringify(value)), msgID ? { msgID } : undefined)).seq;
   }
 
   /** Fire-and-forget on core NATS: nobody acks it, nothing keeps it. */

@@ -35,15 +35,19 @@ export function replyOutput(reply: Pick<FleetReply, 'stdout' | 'stderr'>): strin
   return (reply.stdout ?? '') + (reply.stderr ?? '');
 }
 
-/** Writes (file) or appends (fileAppend) the output; returns the file's path and the bytes written. */
+/**
+ * Writes (file) or appends (fileAppend) the output; returns the file's path and the bytes written.
+ * `append` forces appending: the second and later parts of a streamed reply.
+ */
 export async function writeReplyFile(
   root: string,
   target: ReplyFileTarget & { replyMethod: 'file' | 'fileAppend'; fileName: string },
   output: string,
+  append = false,
 ): Promise<{ file: string; bytes: number }> {
   const file = replyFilePath(root, target.node, target.directory, target.fileName);
   await mkdir(path.dirname(file), { recursive: true, mode: 0o750 });
-  const write = target.replyMethod === 'file' ? writeFile : appendFile;
+  const write = target.replyMethod === 'file' && !append ? writeFile : appendFile;
   await write(file, output, { mode: 0o640 });
   return { file, bytes: Buffer.byteLength(output) };
 }

@@ -21,6 +21,17 @@ export interface FleetReply {
   httpStatus?: number;
   /** Set when stdout or stderr (httpGet: the body) was cut at the agent's cap. */
   truncated?: boolean;
+  /**
+   * Streamed methods (cliCommandCont, tailFile): `running` replies each carry one part of the
+   * output, numbered from 1 in the order produced; the final reply then has `streamed` and no
+   * stdout/stderr of its own.
+   */
+  part?: number;
+  stream?: 'stdout' | 'stderr';
+  text?: string;
+  /** Bytes the agent had to drop before this part (the replies fell behind the output). */
+  dropped?: number;
+  streamed?: boolean;
   /** Why it failed: TIMEOUT, SPAWN_FAILED, HTTP_STATUS, HTTP_FAILED, REFUSED_<reason>, NOT_SUPPORTED. */
   errorCode?: string;
   error?: string;

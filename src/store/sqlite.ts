@@ -4,7 +4,7 @@ import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
-import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
+import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
 
 interface NodeRow {
   name: string;
@@ -251,6 +251,7 @@ interface FleetMessageRow {
   reply_file_name: string | null;
   reply_file: string | null;
   reply_file_error: string | null;
+  seq: number | null;
 }
 
 function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
@@ -269,6 +270,7 @@ function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
     replyFileName: row.reply_file_name,
     replyFile: row.reply_file,
     replyFileError: row.reply_file_error,
+    seq: row.seq,
   };
 }
 
@@ -290,10 +292,43 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         reply = COALESCE(@reply, reply), error = COALESCE(@error, error)
         WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
+      setSeq: db.prepare('UPDATE fleet_messages SET seq = @seq WHERE id = @id'),
+      // A stream made again starts its sequence afresh: the newest message still in flight wins.
+      bySeq: db.prepare<[number], FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = ? AND state NOT IN (${FINAL_STATES_SQL})
+        ORDER BY submitted_at DESC LIMIT 1`),
+      stale: db.prepare<{ before: string; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
+        WHERE state IN ('queued', 'delivered') AND submitted_at < @before ORDER BY submitted_at LIMIT @limit`),
+      addPart: db.prepare('INSERT OR IGNORE INTO fleet_output (id, part, stream, text, at) VALUES (@id, @part, @stream, @text, @at)'),
+      output: db.prepare<{ id: string; after: number; limit: number }, FleetOutputPart>(`SELECT part, stream, text, at FROM fleet_output
+        WHERE id = @id AND part > @after ORDER BY part LIMIT @limit`),
     };
     this.insertAll = db.transaction((records: FleetMessageRecord[]) => {
       for (const r of records) this.stmts.insert.run(r);
     });
+    this.addParts = db.transaction((id: string, parts: FleetOutputPart[]) => parts.filter((p) => this.stmts.addPart.run({ id, ...p }).changes === 1));
+  }
+
+  private readonly addParts;
+
+  async setSeq(id: string, seq: number): Promise<void> {
+    this.stmts.setSeq.run({ id, seq });
+  }
+
+  async bySeq(seq: number): Promise<FleetMessageRecord | undefined> {
+    const row = this.stmts.bySeq.get(seq);
+    return row && toFleetRecord(row);
+  }
+
+  async stale(before: string, limit: number): Promise<FleetMessageRecord[]> {
+    return this.stmts.stale.all({ before, limit }).map(toFleetRecord);
+  }
+
+  async addOutput(id: string, parts: FleetOutputPart[]): Promise<FleetOutputPart[]> {
+    return this.addParts(id, parts);
+  }
+
+  async output(id: string, afterPart: number, limit: number): Promise<FleetOutputPart[]> {
+    return this.stmts.output.all({ id, after: afterPart, limit });
   }
 
   async insertMany(records: FleetMessageRecord[]): Promise<void> {

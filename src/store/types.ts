@@ -74,9 +74,19 @@ export interface FleetMessageRecord {
   /** The file a file reply was written to, or why it could not be; both null until then. */
   replyFile: string | null;
   replyFileError: string | null;
+  /** Where JetStream stored it in the command stream; null until published. */
+  seq?: number | null;
 }
 
 export type ReplyFileOutcome = { file: string } | { error: string };
+
+/** A piece of a streamed reply (cliCommandCont, tailFile): numbered from 1 by the agent. */
+export interface FleetOutputPart {
+  part: number;
+  stream: 'stdout' | 'stderr';
+  text: string;
+  at: string;
+}
 
 export interface FleetMessageStore {
   insertMany(records: FleetMessageRecord[]): Promise<void>;
@@ -90,6 +100,16 @@ export interface FleetMessageStore {
   update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
   setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
+  /** The JetStream sequence the message was stored at, once published. */
+  setSeq(id: string, seq: number): Promise<void>;
+  /** The message not yet final that was published at this sequence of the command stream. */
+  bySeq(seq: number): Promise<FleetMessageRecord | undefined>;
+  /** Queued or delivered messages submitted before `before` (ISO time), oldest first. */
+  stale(before: string, limit: number): Promise<FleetMessageRecord[]>;
+  /** Stores streamed parts; a part already stored (a redelivered reply) is kept as it was. Returns the parts that were new. */
+  addOutput(id: string, parts: FleetOutputPart[]): Promise<FleetOutputPart[]>;
+  /** Parts after `afterPart`, in order. */
+  output(id: string, afterPart: number, limit: number): Promise<FleetOutputPart[]>;
 }
 
 export interface Store {

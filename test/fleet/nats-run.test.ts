@@ -52,7 +52,7 @@ describe('fleet over NATS: switchboard run', () => {
     const status = await runCli(daemon, ['-o', 'json', 'fleet', 'status', roundTripId]);
     const m = JSON.parse(status.stdout);
     assert.equal(m.state, 'replied');
-    assert.equal(m.method, 'cliCommand');
+    assert.equal(m.method, 'cliCommandCont', 'run streams: cliCommandCont');
     assert.equal(m.reply.exitCode, 3);
   });
 

@@ -90,4 +90,20 @@ export const sqliteMigrations: Migration[] = [
       ALTER TABLE fleet_messages ADD COLUMN reply_file_error TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'fleet streamed output and stream sequence',
+    sql: `
+      ALTER TABLE fleet_messages ADD COLUMN seq INTEGER;
+      CREATE INDEX fleet_messages_seq ON fleet_messages (seq);
+      CREATE TABLE fleet_output (
+        id     TEXT NOT NULL,
+        part   INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        text   TEXT NOT NULL,
+        at     TEXT NOT NULL,
+        PRIMARY KEY (id, part)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];

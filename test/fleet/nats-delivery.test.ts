@@ -1,0 +1,99 @@
+// What happens to messages that do not get through: retries spent on deliveries nobody acked,
+// JetStream giving up (max deliver), a node's queue full, a message too old to run.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { runCli } from '../support/cli.js';
+import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
+
+describe('fleet over NATS: messages that do not get through', () => {
+  const prefix = fleetPrefix('delivery');
+  const dataDir = tempDir('fleet-delivery');
+  let daemon: DaemonHandle;
+  let signer: string;
+  const env = async () => ({ SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix, SWITCHBOARD_FLEET_MAX_QUEUED: '3' });
+
+  before(async () => {
+    daemon = await startDaemon({ dataDir, env: await env() });
+    signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+  });
+  after(() => daemon?.stop());
+
+  const submit = async (messages: unknown[]) => {
+    const r = await api(daemon, 'POST', '/api/v1/fleet/messages', messages);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body as { id: string; node: string }[];
+  };
+  const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body;
+
+  /**
+   * Takes the next message of a lane's consumer the way a link that drops would: delivered, never
+   * acked. Waits (JetStream's own clock, ack_wait) for the delivery rather than sleeping.
+   */
+  const loseOneDelivery = async (node: string, lane: string) => {
+    const nc = await natsConnection();
+    try {
+      const consumer = await nc.jetstream().consumers.get(`fleet-${prefix}-cmd`, `agent-${node}-${lane}`);
+      const msg = await consumer.next({ expires: 20_000 });
+      assert.ok(msg, 'a delivery came');
+      return msg.info.deliveryCount;
+    } finally {
+      await nc.close();
+    }
+  };
+
+  test('a message delivered more often than 1 + retries is failed RETRIES_EXHAUSTED and not run', async () => {
+    const node = 'lossy-1';
+    const agentDir = tempDir('lossy');
+    // The agent makes its consumers (ack_wait 1 s) and goes away: the node is offline.
+    await (await startAgent({ node, prefix, allowSigner: signer, dataDir: agentDir, args: ['--ack-wait', '1'] })).stop();
+    const marker = path.join(agentDir, 'ran');
+    const [{ id }] = await submit([{ toNode: node, method: 'cliCommand', methodArgs: ['touch', marker], replyMethod: 'console', retries: 1 }]);
+    assert.equal(await loseOneDelivery(node, 'cli'), 1);
+    assert.equal(await loseOneDelivery(node, 'cli'), 2); // the one retry, lost too
+
+    const agent = await startAgent({ node, prefix, allowSigner: signer, dataDir: agentDir, args: ['--ack-wait', '1'] });
+    const m = await final(id);
+    assert.equal(m.state, 'failed');
+    assert.match(m.error, /^RETRIES_EXHAUSTED: delivered 3 times, allowed 1 \+ 1 retries; not run/);
+    assert.equal(existsSync(marker), false, 'not run');
+    await agent.stop();
+  });
+
+  test('when JetStream gives up on a message (max deliver), its state says so', async () => {
+    const node = 'dying-1';
+    await (await startAgent({ node, prefix, allowSigner: signer, args: ['--ack-wait', '1', '--max-deliver', '2'] })).stop();
+    const [{ id }] = await submit([{ toNode: node, method: 'cliCommand', methodArgs: ['true'], replyMethod: 'console', retries: 5 }]);
+    await loseOneDelivery(node, 'cli');
+    await loseOneDelivery(node, 'cli');
+    // JetStream notices it is out of deliveries when it next has someone to deliver to: the agent back.
+    const agent = await startAgent({ node, prefix, allowSigner: signer, args: ['--ack-wait', '1', '--max-deliver', '2'] });
+    const m = await final(id);
+    await agent.stop();
+    assert.equal(m.state, 'failed');
+    assert.match(m.error, /^MAX_DELIVERIES: delivered 2 times to agent-dying-1-cli and never acknowledged/);
+  });
+
+  test("a node's full queue refuses more: QUEUE_FULL, the queued ones kept", async () => {
+    const sent = await submit([1, 2, 3, 4].map((i) => ({ toNode: 'offline-1', method: 'cliCommand', methodArgs: ['echo', String(i)], replyMethod: 'console' })));
+    const states = await Promise.all(sent.map(async (s) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${s.id}`)).body));
+    assert.deepEqual(states.map((s) => s.state), ['queued', 'queued', 'queued', 'failed']);
+    assert.match(states[3].error, /^QUEUE_FULL: offline-1 has as many messages waiting as fleetMaxQueued allows \(maximum messages per subject exceeded\)/);
+  });
+
+  test('a message still queued after the signing window is expired (found at start and by the sweep)', async () => {
+    const [{ id }] = await submit([{ toNode: 'offline-2', method: 'cliCommand', methodArgs: ['true'], replyMethod: 'console' }]);
+    await daemon.stop();
+    const db = new Database(path.join(dataDir, 'switchboard.db'));
+    db.prepare('UPDATE fleet_messages SET submitted_at = ? WHERE id = ?').run(new Date(Date.now() - 8 * 86_400_000).toISOString(), id);
+    db.close();
+    daemon = await startDaemon({ dataDir, env: await env() });
+    const m = await final(id);
+    assert.equal(m.state, 'expired');
+    assert.match(m.error, /^EXPIRED: not taken by offline-2's agent within 7 days/);
+  });
+});
+
