@@ -38,6 +38,7 @@ export function buildProgram(): Command {
     .option('--obmd-compat', "also serve OBMd's API (PUT /node/{id}, ...) and read OBMd's env (LISTEN_ADDR, ADMIN_TOKEN, DB_TYPE, DB_PATH, ...)")
     .option('--nats <url>', 'NATS server with JetStream, nats://[user:password@]host:port: enables fleet messaging (env SWITCHBOARD_NATS_URL)')
     .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)')
+    .option('--fleet-name <name>', "this daemon's name as the sender of fleet messages, what agents' --allowed-nodes name (default central)")
     .action(serve);
 
   program.command('agent')
@@ -50,6 +51,8 @@ export function buildProgram(): Command {
     .option('--ack-wait <seconds>', 'redeliver a message after this long without an ack (a running command extends it; default 30)')
     .option('--max-deliver <n>', 'deliveries of one message before JetStream gives up on it (default 5)')
     .option('--hello-interval <seconds>', 'announce this agent to the daemon this often, and once at start (default 30)')
+    .option('--methods <list>', 'run only these methods, comma-separated (cliCommand,httpGet or REQCliCommand,...; default all; op always runs)')
+    .option('--allowed-nodes <list>', "take messages only from these senders (the daemon's --fleet-name, default central), comma-separated; default any")
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .action(agent);
 

@@ -16,6 +16,7 @@ export interface ServeFlags {
   obmdCompat?: boolean;
   nats?: string;
   fleetPrefix?: string;
+  fleetName?: string;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {

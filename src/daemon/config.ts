@@ -12,6 +12,8 @@ import { DEFAULT_BREAK_SEQUENCES } from '../console/break-sequence.js';
 import { DEFAULT_SESSION_OPTIONS } from '../console/types.js';
 import { errors } from '../errors.js';
 import { DEFAULT_FLEET_PREFIX, FLEET_PREFIX_PATTERN } from '../fleet/nats-transport.js';
+import { DEFAULT_FLEET_NAME } from '../fleet/wire.js';
+import { NODE_NAME_PATTERN } from '../model/node.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -45,6 +47,7 @@ export const ConfigSchema = Type.Object({
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
   fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
+  fleetName: Type.String({ pattern: NODE_NAME_PATTERN, default: DEFAULT_FLEET_NAME, description: "this daemon's name as a message sender, what agents' --allowed-nodes list" }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
 

@@ -135,7 +135,7 @@ export class Daemon {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger, agents });
+      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,

@@ -10,12 +10,13 @@ import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
 import { AuditLog, type AuditEvent } from './audit.js';
+import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
 import { FleetTransport, redactNatsUrl } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
-import type { CommandPayload, FleetReply } from './wire.js';
+import { DEFAULT_FLEET_NAME, type CommandPayload, type FleetReply } from './wire.js';
 
 export interface ControllerOptions {
   natsUrl: string;
@@ -25,6 +26,8 @@ export interface ControllerOptions {
   logger: Logger;
   /** Where the agents' hellos are recorded; the daemon shares it with the node views. */
   agents?: KnownAgents;
+  /** Signed into every message as its sender, for the agents' allowedNodes; default central. */
+  fleetName?: string;
 }
 
 export interface Submitted {
@@ -38,6 +41,9 @@ export class FleetController extends EventEmitter {
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['controllerConsumer']>>['consume']>>;
   private loop?: Promise<void>;
   private hellos?: Subscription;
+  private fleetName = DEFAULT_FLEET_NAME;
+  /** The agents' own errors (error-log.ts). */
+  errorLog!: FleetErrorLog;
 
   private constructor(
     private readonly transport: FleetTransport,
@@ -66,8 +72,10 @@ export class FleetController extends EventEmitter {
       throw err;
     });
     const controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
+    controller.fleetName = opts.fleetName ?? DEFAULT_FLEET_NAME;
     try {
       controller.messages = await (await transport.controllerConsumer()).consume();
+      controller.errorLog = await FleetErrorLog.start({ nc: transport.nc, subject: transport.subjects.errlogAll, fleetDir, log });
     } catch (err) {
       await transport.drain();
       await audit.close();
@@ -114,7 +122,7 @@ export class FleetController extends EventEmitter {
   private async publishInOrder(messages: AddressedMessage[]): Promise<{ message: AddressedMessage; err: Error }[]> {
     const { subjects } = this.transport;
     for (const [i, message] of messages.entries()) {
-      const payload: CommandPayload = { message };
+      const payload: CommandPayload = { message, from: this.fleetName };
       try {
         // msgID: a publish retried by the client after a lost ack is stored once.
         await this.transport.publishJson(subjects.cmd(message.toNode), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
@@ -233,6 +241,7 @@ export class FleetController extends EventEmitter {
 
   async stop(): Promise<void> {
     this.hellos?.unsubscribe();
+    await this.errorLog.close();
     this.messages?.stop();
     await this.loop;
     await this.transport.drain();

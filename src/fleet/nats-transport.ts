@@ -5,7 +5,8 @@
 // once its one consumer acks it) and kept at most MAX_AGE_MS, the signing window (signing.ts):
 //   fleet-<prefix>-cmd    subjects <prefix>.cmd.<node>     one durable consumer per node (the agent's)
 //   fleet-<prefix>-reply  subjects <prefix>.reply.<id>     one durable consumer, the controller's
-// Events that may be lost go on core NATS without a stream: <prefix>.hello.<node> (hello.ts).
+// Events that may be lost go on core NATS without a stream: <prefix>.hello.<node> (hello.ts),
+// <prefix>.errlog.<node> (error-report.ts).
 // Replies go through a stream, not core NATS, so a reply sent while the daemon is down (or
 // restarting) is recorded when it comes back, and the state in the store stays true.
 // The agent's consumer has max_ack_pending 1: the next message is delivered only once the one
@@ -54,6 +55,15 @@ export class FleetSubjects {
 
   get helloAll(): string {
     return `${this.prefix}.hello.*`;
+  }
+
+  /** Core NATS, no stream: an agent's own errors for the daemon's error log (error-report.ts). */
+  errlog(node: string): string {
+    return `${this.prefix}.errlog.${nodeToken(node)}`;
+  }
+
+  get errlogAll(): string {
+    return `${this.prefix}.errlog.*`;
   }
 
   /** The agent's durable consumer name (consumer names may not hold '.'). */

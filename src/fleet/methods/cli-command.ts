@@ -18,13 +18,15 @@ export interface CommandResult {
   spawnError?: string;
 }
 
-export function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: string }): Promise<CommandResult> {
+/** `onSpawn` is told the process's pid once it runs (for the agent's ps). */
+export function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: string; onSpawn?: (pid: number) => void }): Promise<CommandResult> {
   return new Promise((resolve) => {
     if (argv.length === 0 || argv[0] === '') {
       resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, timedOut: false, spawnError: 'no command given (data / methodArgs is empty)' });
       return;
     }
     const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     const out = new CappedText(OUTPUT_CAP_BYTES);
     const err = new CappedText(OUTPUT_CAP_BYTES);
     child.stdout.on('data', (c: Buffer) => out.add(c));
