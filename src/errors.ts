@@ -40,6 +40,8 @@ export const errors = {
   FLEET_DISABLED: createError('FLEET_DISABLED', 'fleet messaging is not enabled on this daemon: start it with --nats URL (env SWITCHBOARD_NATS_URL, config natsUrl)', 503),
   FLEET_UNAVAILABLE: createError('FLEET_UNAVAILABLE', 'fleet messaging: %s', 503),
   FLEET_MESSAGE_NOT_FOUND: createError('FLEET_MESSAGE_NOT_FOUND', "fleet message '%s' does not exist", 404),
+  /** The agent's --methods / --allowed-nodes, or its saved method policy file, cannot be used. */
+  FLEET_METHOD_POLICY: createError('FLEET_METHOD_POLICY', 'agent method policy: %s', 400),
 } as const;
 
 /** The shape every API error takes on the wire. */

@@ -1,4 +1,5 @@
-// /api/v1/fleet: submit messages for agents, follow their state, the daemon's signing key.
+// /api/v1/fleet: submit messages for agents, follow their state, the daemon's signing key, the
+// agents' error log.
 // Admin only (the default). Without NATS configured every route answers 503 FLEET_DISABLED.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -109,6 +110,31 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (
       },
     },
   }, async () => ({ agents: fleet().agents.list() }));
+
+  app.get('/fleet/errors', {
+    schema: {
+      summary: "The agents' central error log (refused messages, failed starts, errorLog messages), newest first",
+      tags: ['fleet'],
+      querystring: Type.Object({
+        node: Type.Optional(Type.String({ maxLength: 63 })),
+        limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+      }),
+      response: {
+        200: Type.Object({
+          errors: Type.Array(Type.Object({
+            at: Type.String({ description: 'when the daemon received it' }),
+            agentAt: Type.String({ description: "when it happened, by the agent's clock" }),
+            node: Type.String(),
+            code: Type.String({ description: 'REFUSED_<reason>, METHOD_DISABLED, SENDER_NOT_ALLOWED, SPAWN_FAILED, HANDLING_FAILED, ERROR_LOG' }),
+            message: Type.String(),
+            id: Type.Optional(Type.String({ description: 'the fleet message it is about' })),
+            method: Type.Optional(Type.String()),
+            dropped: Type.Optional(Type.Integer({ description: "errors the agent's rate limit dropped just before this one" })),
+          })),
+        }),
+      },
+    },
+  }, async (req) => ({ errors: await fleet().errorLog.list(req.query) }));
 
   app.get('/fleet/messages', {
     schema: {

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { createLogger, VERSION } from '../daemon/daemon.js';
 import { FleetAgent } from '../fleet/agent.js';
+import { parseMethodList, parseNodeList } from '../fleet/method-policy.js';
 import { DEFAULT_FLEET_PREFIX } from '../fleet/nats-transport.js';
 import { loadAllowedSigners } from '../fleet/signer-keys.js';
 import { isValidNodeName } from '../model/node.js';
@@ -18,12 +19,18 @@ export interface AgentFlags {
   maxDeliver?: string;
   helloInterval?: string;
   concurrency?: string;
+  methods?: string;
+  allowedNodes?: string;
 }
 
 export async function agent(flags: AgentFlags): Promise<void> {
   if (!isValidNodeName(flags.node)) throw new CliError('USAGE', `--node '${String(flags.node).slice(0, 80)}' is not a node name`, 2);
   const natsUrl = flags.nats || process.env.SWITCHBOARD_NATS_URL;
   if (!natsUrl) throw new CliError('USAGE', 'the agent needs --nats URL (or SWITCHBOARD_NATS_URL)', 2);
+  const policy = {
+    ...(flags.methods !== undefined && { methods: parseMethodList(flags.methods) }),
+    ...(flags.allowedNodes !== undefined && { allowedNodes: parseNodeList(flags.allowedNodes) }),
+  };
   const logger = createLogger(flags.logLevel ?? 'info');
   const fleetAgent = await FleetAgent.start({
     node: flags.node,
@@ -33,6 +40,7 @@ export async function agent(flags: AgentFlags): Promise<void> {
     allowed: await loadAllowedSigners(flags.allowSigner),
     logger,
     version: VERSION,
+    policy,
     ...(flags.ackWait && { ackWaitMs: wholeNumber('--ack-wait', flags.ackWait) * 1000 }),
     ...(flags.maxDeliver && { maxDeliver: wholeNumber('--max-deliver', flags.maxDeliver) }),
     ...(flags.concurrency && { concurrency: wholeNumber('--concurrency', flags.concurrency) }),

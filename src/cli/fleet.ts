@@ -1,7 +1,8 @@
-// The fleet verbs: `switchboard fleet signer|status|list|agents`, `switchboard send FILE.json` and
+// The fleet verbs: `switchboard fleet signer|status|list|agents|errors`, `switchboard send FILE.json` and
 // `switchboard run NODE[,NODE...] -- CMD ARGS`.
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import type { FleetErrorEntry } from '../fleet/error-log.js';
 import type { KnownAgent } from '../fleet/known-agents.js';
 import { isValidNodeName } from '../model/node.js';
 import { ApiClient, CliError } from './client.js';
@@ -46,7 +47,7 @@ function showMessages(messages: MessageView[], format: OutputFormat): void {
 }
 
 export function fleetCommand(): Command {
-  const fleet = new Command('fleet').description('fleet messaging: signing key, message state, agents');
+  const fleet = new Command('fleet').description('fleet messaging: signing key, message state, agents, their errors');
 
   fleet.command('signer')
     .description("print the daemon's signing public key (what `switchboard agent --allow-signer` takes)")
@@ -86,6 +87,20 @@ export function fleetCommand(): Command {
       const { agents } = await new ApiClient(g).request<{ agents: KnownAgent[] }>('GET', '/fleet/agents');
       if (g.output === 'json') return printJson(agents);
       printTable(['NODE', 'LAST SEEN', 'VERSION', 'HOST', 'PID'], agents.map((a) => [a.node, `${age(a.lastSeen)} ago`, a.version, a.host, a.pid]));
+    });
+
+  fleet.command('errors')
+    .description("the agents' central error log, newest first")
+    .option('--node <name>', 'only this node')
+    .option('--limit <n>', 'at most this many', '100')
+    .action(async (o: { node?: string; limit: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const q = new URLSearchParams({ limit: o.limit, ...(o.node && { node: o.node }) });
+      const { errors } = await new ApiClient(g).request<{ errors: FleetErrorEntry[] }>('GET', `/fleet/errors?${q}`);
+      if (g.output === 'json') return printJson(errors);
+      printTable(['AT', 'NODE', 'CODE', 'MESSAGE ID', 'ERROR'], errors.map((e) => [
+        `${age(e.at)} ago`, e.node, e.code, e.id ?? '', `${e.message}${e.dropped ? ` (+${e.dropped} dropped before)` : ''}`,
+      ]));
     });
   return fleet;
 }

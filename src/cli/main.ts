@@ -40,6 +40,7 @@ export function buildProgram(): Command {
     .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)')
     .option('--fleet-socket <path>', "unix socket taking JSON arrays of fleet messages, steward's way (default <data-dir>/fleet.sock; '' or off: none)")
     .option('--fleet-tcp <host:port>', 'also take them on this TCP address, with no authentication: anyone who reaches it can submit (off by default)')
+    .option('--fleet-name <name>', "this daemon's name as the sender of fleet messages, what agents' --allowed-nodes name (default central)")
     .action(serve);
 
   program.command('agent')
@@ -53,6 +54,8 @@ export function buildProgram(): Command {
     .option('--max-deliver <n>', 'deliveries of one message before JetStream gives up on it (default 5)')
     .option('--concurrency <n>', 'n-method messages (nCliCommand, nCliCommandCont) run at the same time (default 32)')
     .option('--hello-interval <seconds>', 'announce this agent to the daemon this often, and once at start (default 30)')
+    .option('--methods <list>', 'run only these methods, comma-separated (cliCommand,httpGet or REQCliCommand,...; default all; op always runs)')
+    .option('--allowed-nodes <list>', "take messages only from these senders (the daemon's --fleet-name, default central), comma-separated; default any")
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .action(agent);
 

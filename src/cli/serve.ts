@@ -18,6 +18,7 @@ export interface ServeFlags {
   fleetPrefix?: string;
   fleetSocket?: string;
   fleetTcp?: string;
+  fleetName?: string;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {

@@ -12,6 +12,8 @@ import { DEFAULT_BREAK_SEQUENCES } from '../console/break-sequence.js';
 import { DEFAULT_SESSION_OPTIONS } from '../console/types.js';
 import { errors } from '../errors.js';
 import { DEFAULT_FLEET_PREFIX, FLEET_PREFIX_PATTERN } from '../fleet/nats-transport.js';
+import { DEFAULT_FLEET_NAME } from '../fleet/wire.js';
+import { NODE_NAME_PATTERN } from '../model/node.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -48,6 +50,7 @@ export const ConfigSchema = Type.Object({
   fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
   fleetSocket: Type.Optional(Type.String({ description: "unix socket (0600) taking JSON arrays of fleet messages, steward's way; default <dataDir>/fleet.sock, '' or off: none" })),
   fleetTcpListen: Type.Optional(Type.String({ description: "host:port taking JSON arrays of fleet messages, with no authentication; '' or off: none (the default)" })),
+  fleetName: Type.String({ pattern: NODE_NAME_PATTERN, default: DEFAULT_FLEET_NAME, description: "this daemon's name as a message sender, what agents' --allowed-nodes list" }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
 

@@ -141,7 +141,7 @@ export class Daemon {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, dataDir, store: store.fleet, logger, agents });
+      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
       if (fleet) {
         const controller = fleet;
         fleetInputs = await FleetInputs.open({

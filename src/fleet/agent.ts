@@ -5,19 +5,25 @@
 // A message is acked only once its final reply is stored by JetStream: an agent that dies before
 // that gets the message again, and the seen store (signing.ts) keeps it from running twice.
 // Besides, the agent says hello (hello.ts) at start and every helloIntervalMs.
+// Which methods run, and for which senders, is the method policy's (method-policy.ts); the agent's
+// own errors go to the daemon's central error log (error-report.ts).
 import type { KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { ErrorReporter } from './error-report.js';
 import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
 import type { AddressedMessage } from './message.js';
+import { MethodPolicy, type PolicyFlags } from './method-policy.js';
 import { runCommand } from './methods/cli-command.js';
 import { streamCommand } from './methods/cli-command-cont.js';
 import { tailFile } from './methods/tail-file.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
 import { DEFAULT_N_CONCURRENCY, isOrdered, LANES } from './lanes.js';
+import { runOp } from './methods/op-command.js';
 import { FleetTransport, isSubjectToken, redactNatsUrl } from './nats-transport.js';
+import { RunningMethods } from './running.js';
 import { FileSeenStore } from './seen-ids.js';
 import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
 import type { CommandPayload, FleetReply } from './wire.js';
@@ -39,6 +45,8 @@ export interface AgentOptions {
   helloIntervalMs?: number;
   /** n-method messages run at the same time (lanes.ts). */
   concurrency?: number;
+  /** --methods and --allowed-nodes; run-time changes saved in dataDir win over them. */
+  policy?: PolicyFlags;
 }
 
 /** Tries at storing one part of a streamed reply before the method is stopped. */
@@ -56,6 +64,8 @@ export class FleetAgent {
   private readonly lanes: Messages[] = [];
   private readonly loops: Promise<void>[] = [];
   private readonly hellos: HelloTimer;
+  private readonly running = new RunningMethods();
+  private readonly errors: ErrorReporter;
 
   private constructor(
     private readonly opts: AgentOptions,
@@ -63,12 +73,15 @@ export class FleetAgent {
     private readonly verifier: EnvelopeVerifier,
     private readonly seen: FileSeenStore,
     private readonly log: Logger,
+    private readonly policy: MethodPolicy,
   ) {
     this.hellos = new HelloTimer(() => this.announce(), opts.helloIntervalMs ?? DEFAULT_HELLO_INTERVAL_S * 1000);
+    this.errors = new ErrorReporter(opts.node, (event) => transport.publishEvent(transport.subjects.errlog(opts.node), event), log);
   }
 
   static async start(opts: AgentOptions): Promise<FleetAgent> {
     const log = opts.logger.child({ node: opts.node });
+    const policy = await MethodPolicy.open(opts.dataDir, opts.policy ?? {});
     const seen = await FileSeenStore.open(opts.dataDir);
     const verifier = new EnvelopeVerifier({ node: opts.node, allowed: opts.allowed, seen });
     let transport: FleetTransport;
@@ -78,7 +91,7 @@ export class FleetAgent {
       await seen.close();
       throw err;
     }
-    const agent = new FleetAgent(opts, transport, verifier, seen, log);
+    const agent = new FleetAgent(opts, transport, verifier, seen, log, policy);
     const ackWaitMs = opts.ackWaitMs ?? AGENT_DEFAULTS.ackWaitMs;
     const concurrency = opts.concurrency ?? DEFAULT_N_CONCURRENCY;
     try {
@@ -122,6 +135,7 @@ export class FleetAgent {
     } catch (err) {
       // Not acked: JetStream delivers it again after ack_wait, and the seen store decides.
       this.log.error({ err, seq: msg.seq }, 'fleet message handling failed');
+      this.errors.report({ code: 'HANDLING_FAILED', message: `message seq ${msg.seq}: ${(err as Error).message}` });
     }
   }
 
@@ -133,11 +147,13 @@ export class FleetAgent {
       envelope = undefined;
     }
     let message: AddressedMessage;
+    let from: unknown;
     try {
-      ({ message } = (await this.verifier.verify(envelope)).payload as CommandPayload);
+      ({ message, from } = (await this.verifier.verify(envelope)).payload as CommandPayload);
     } catch (err) {
       if (!(err instanceof EnvelopeRejected)) throw err;
       this.log.warn({ reason: err.reason, id: err.id, detail: err.detail, seq: msg.seq, deliveries: msg.info.redeliveryCount }, 'fleet message refused');
+      this.errors.report({ code: `REFUSED_${err.reason}`, message: err.message, ...(err.id && isSubjectToken(err.id) && { id: err.id }) });
       if (err.id && isSubjectToken(err.id)) {
         // Our own redelivery of a message we had taken: we stopped while it ran, or before its
         // reply was stored. It is not run again (at most once); the controller learns it ended.
@@ -165,17 +181,25 @@ export class FleetAgent {
     // A running method keeps the message ours: without this JetStream would hand it out again after ack_wait.
     const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
     let final: FleetReply;
+    this.running.add(message.id, message.method);
     try {
-      final = { ...base, ...(await this.execute(message)), at: Date.now() };
+      final = { ...base, ...(await this.execute(message, typeof from === 'string' ? from : undefined)), at: Date.now() };
     } finally {
       clearInterval(working);
+      this.running.remove(message.id);
     }
     await this.reply(final);
     await msg.ackAck();
     this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
   }
 
-  private async execute(message: AddressedMessage): Promise<Outcome> {
+  private async execute(message: AddressedMessage, from: string | undefined): Promise<Outcome> {
+    const refusal = this.policy.check(message.method, from);
+    if (refusal) {
+      this.log.warn({ id: message.id, method: message.method, from, errorCode: refusal.errorCode }, 'fleet message refused by the method policy');
+      this.errors.report({ code: refusal.errorCode, message: refusal.error, id: message.id, method: message.method });
+      return { state: 'failed', ...refusal };
+    }
     switch (message.method) {
       case 'cliCommand':
       case 'nCliCommand':
@@ -190,15 +214,23 @@ export class FleetAgent {
       case 'hello':
         this.announce();
         return { state: 'replied' };
+      case 'errorLog':
+        this.errors.report({ code: 'ERROR_LOG', message: message.args.join(' ') || '(no text)', id: message.id, method: message.method });
+        return { state: 'replied' };
+      case 'op':
+        return runOp(message.op!, { node: this.opts.node, from, policy: this.policy, running: this.running, log: this.log });
       default:
         return { state: 'failed', errorCode: 'NOT_SUPPORTED', error: `method ${message.method} is not supported by this agent yet` };
     }
   }
 
   private async runCli(message: AddressedMessage): Promise<Outcome> {
-    const r = await runCommand(message.args, { timeoutMs: message.methodTimeout * 1000 });
+    const r = await runCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onSpawn: (pid) => this.running.setPid(message.id, pid) });
     const output = { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ...(r.truncated && { truncated: true }) };
-    if (r.spawnError) return { ...output, state: 'failed', errorCode: 'SPAWN_FAILED', error: r.spawnError };
+    if (r.spawnError) {
+      this.errors.report({ code: 'SPAWN_FAILED', message: r.spawnError, id: message.id, method: message.method });
+      return { ...output, state: 'failed', errorCode: 'SPAWN_FAILED', error: r.spawnError };
+    }
     if (r.timedOut) {
       return { ...output, state: 'failed', errorCode: 'TIMEOUT', error: `methodTimeout: killed the command's process group after ${message.methodTimeout}s` };
     }

@@ -11,12 +11,13 @@ import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
 import { laneOf } from './lanes.js';
 import { AuditLog, type AuditEvent } from './audit.js';
+import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
 import { FleetTransport, redactNatsUrl } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { DEFAULT_MAX_AGE_MS, sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
-import type { CommandPayload, FleetReply } from './wire.js';
+import { DEFAULT_FLEET_NAME, type CommandPayload, type FleetReply } from './wire.js';
 
 export interface ControllerOptions {
   natsUrl: string;
@@ -30,6 +31,8 @@ export interface ControllerOptions {
   maxQueued?: number;
   /** How often queued messages past the signing window are marked expired (default a minute). */
   sweepMs?: number;
+  /** Signed into every message as its sender, for the agents' allowedNodes; default central. */
+  fleetName?: string;
 }
 
 /** Messages not delivered within the signing window would be refused by the agent: they are expired. */
@@ -48,6 +51,9 @@ export class FleetController extends EventEmitter {
   private hellos?: Subscription;
   private advisories?: Subscription;
   private sweeper?: NodeJS.Timeout;
+  private fleetName = DEFAULT_FLEET_NAME;
+  /** The agents' own errors (error-log.ts). */
+  errorLog!: FleetErrorLog;
 
   private constructor(
     private readonly transport: FleetTransport,
@@ -76,9 +82,11 @@ export class FleetController extends EventEmitter {
       throw err;
     });
     const controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
+    controller.fleetName = opts.fleetName ?? DEFAULT_FLEET_NAME;
     try {
       await transport.limitQueues(opts.maxQueued ?? 10_000);
       controller.messages = await (await transport.controllerConsumer()).consume();
+      controller.errorLog = await FleetErrorLog.start({ nc: transport.nc, subject: transport.subjects.errlogAll, fleetDir, log });
     } catch (err) {
       await transport.drain();
       await audit.close();
@@ -136,7 +144,7 @@ export class FleetController extends EventEmitter {
   private async publishInOrder(messages: AddressedMessage[]): Promise<{ message: AddressedMessage; err: Error }[]> {
     const { subjects } = this.transport;
     for (const [i, message] of messages.entries()) {
-      const payload: CommandPayload = { message };
+      const payload: CommandPayload = { message, from: this.fleetName };
       try {
         // msgID: a publish retried by the client after a lost ack is stored once.
         const seq = await this.transport.publishJson(subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
@@ -348,6 +356,7 @@ export class FleetController extends EventEmitter {
     clearInterval(this.sweeper);
     this.advisories?.unsubscribe();
     this.hellos?.unsubscribe();
+    await this.errorLog.close();
     this.messages?.stop();
     await this.loop;
     await this.transport.drain();

@@ -186,6 +186,12 @@ export function fanOut(messages: readonly FleetMessage[]): AddressedMessage[] {
   return messages.flatMap(({ toNodes, ...message }) => toNodes.map((toNode) => ({ ...message, id: randomUUID(), toNode })));
 }
 
+/** A request method by any of its names (REQHttpGet, httpGet); undefined for ctrl's op* names and unknown ones. */
+export function canonicalMethod(name: string): FleetMethod | undefined {
+  const info = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined;
+  return info && !info.op ? info.method : undefined;
+}
+
 function submissionList(input: unknown): unknown[] {
   if (isObject(input)) return [input];
   if (!Array.isArray(input)) throw refusal('submission', 'must be a JSON array of messages (or one message object)');

@@ -7,7 +7,8 @@
 //   fleet-<prefix>-reply  subjects <prefix>.reply.<node>.<id>   one durable consumer, the controller's
 // The node is in the reply subject so a nats-server can allow each agent to publish replies for
 // its own node only (docs/fleet-nats.md); the controller checks it against the message's node.
-// Events that may be lost go on core NATS without a stream: <prefix>.hello.<node> (hello.ts).
+// Events that may be lost go on core NATS without a stream: <prefix>.hello.<node> (hello.ts),
+// <prefix>.errlog.<node> (error-report.ts).
 // Replies go through a stream, not core NATS, so a reply sent while the daemon is down (or
 // restarting) is recorded when it comes back, and the state in the store stays true.
 // An ordered lane's consumer has max_ack_pending 1: the next message is delivered only once the
@@ -68,6 +69,15 @@ export class FleetSubjects {
 
   get helloAll(): string {
     return `${this.prefix}.hello.*`;
+  }
+
+  /** Core NATS, no stream: an agent's own errors for the daemon's error log (error-report.ts). */
+  errlog(node: string): string {
+    return `${this.prefix}.errlog.${nodeToken(node)}`;
+  }
+
+  get errlogAll(): string {
+    return `${this.prefix}.errlog.*`;
   }
 
   /** The agent's durable consumer of one lane (consumer names may not hold '.'). */

@@ -1,9 +1,18 @@
 // What travels on the fleet subjects, besides the signed envelope itself (signing.ts).
 import type { AddressedMessage } from './message.js';
 
+/** The daemon's fleet name when none is configured: steward's central node. */
+export const DEFAULT_FLEET_NAME = 'central';
+
 /** The signed payload of a command envelope. Replies go to <prefix>.reply.<message id>. */
 export interface CommandPayload {
   message: AddressedMessage;
+  /**
+   * The sender's fleet name (the daemon's fleetName, default `central`), for the agent's
+   * allowedNodes (method-policy.ts). Signed with the rest, so only an allowed key can set it;
+   * absent from daemons that predate it.
+   */
+  from?: string;
 }
 
 export type ReplyState = 'running' | 'replied' | 'failed';
@@ -32,9 +41,15 @@ export interface FleetReply {
   /** Bytes the agent had to drop before this part (the replies fell behind the output). */
   dropped?: number;
   streamed?: boolean;
-  /** Why it failed: TIMEOUT, SPAWN_FAILED, HTTP_STATUS, HTTP_FAILED, REFUSED_<reason>, NOT_SUPPORTED. */
+  /**
+   * Why it failed: TIMEOUT, SPAWN_FAILED, HTTP_STATUS, HTTP_FAILED, REFUSED_<reason>, NOT_SUPPORTED,
+   * METHOD_DISABLED, SENDER_NOT_ALLOWED, OP_FAILED, INTERRUPTED, RETRIES_EXHAUSTED, TAIL_FAILED, NOT_FOUND, REPLY_FAILED.
+   */
   errorCode?: string;
   error?: string;
   /** The agent's clock, ms since the epoch. */
   at: number;
 }
+
+/** What a method's run adds to the reply. */
+export type MethodOutcome = Omit<FleetReply, 'id' | 'node' | 'at'>;

@@ -1,17 +1,17 @@
 // httpGet and hello end to end: a daemon with --nats, a real agent process, a real nats-server,
 // and a local HTTP server for the agent to fetch from (there is no internet here).
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { BODY_CAP_BYTES } from '../../src/fleet/methods/http-get.js';
 import { runCli } from '../support/cli.js';
 import { api, catNode, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { startHttpServer } from '../support/http-server.js';
 import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
 
 /** /page, /missing (404), /big (past the cap), /hang (headers never come). */
 function startWebServer(): Promise<{ server: Server; base: string }> {
-  const server = createServer((req, res) => {
+  return startHttpServer((req, res) => {
     if (req.url === '/page') return void res.end('<h1>engine room</h1>\n');
     if (req.url === '/missing') {
       res.statusCode = 404;
@@ -21,9 +21,6 @@ function startWebServer(): Promise<{ server: Server; base: string }> {
     if (req.url === '/hang') return; // never answered
     res.statusCode = 500;
     res.end();
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
   });
 }
 

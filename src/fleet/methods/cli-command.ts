@@ -18,7 +18,8 @@ export interface CommandResult {
   spawnError?: string;
 }
 
-export async function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: string }): Promise<CommandResult> {
+/** `onSpawn` is told the process's pid once it runs (for the agent's ps). */
+export async function runCommand(argv: string[], opts: { timeoutMs: number; cwd?: string; onSpawn?: (pid: number) => void }): Promise<CommandResult> {
   const captured = { stdout: new CappedText(OUTPUT_CAP_BYTES), stderr: new CappedText(OUTPUT_CAP_BYTES) };
   const { exitCode, signal, timedOut, spawnError } = await runInProcessGroup(argv, {
     ...opts,

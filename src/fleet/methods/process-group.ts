@@ -19,6 +19,8 @@ export interface GroupRunOptions {
   cwd?: string;
   signal?: AbortSignal;
   onOutput(stream: OutputStream, bytes: Buffer): void;
+  /** Told the process's pid once it runs (the agent's ps lists it). */
+  onSpawn?(pid: number): void;
 }
 
 /** Runs argv (no shell unless argv is one) and settles once it has exited and its pipes are drained. */
@@ -28,6 +30,7 @@ export function runInProcessGroup(argv: string[], opts: GroupRunOptions): Promis
   if (opts.signal?.aborted) return Promise.resolve({ ...notRun, aborted: true });
   return new Promise((resolve) => {
     const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     child.stdout.on('data', (c: Buffer) => opts.onOutput('stdout', c));
     child.stderr.on('data', (c: Buffer) => opts.onOutput('stderr', c));
     let timedOut = false;
