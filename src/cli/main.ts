@@ -7,6 +7,7 @@ import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
 import { fleetCommand, runCommand, sendCommand } from './fleet.js';
+import { withNatsAuthOptions, withNatsVerbs } from './fleet-nats.js';
 import { genCert } from './gen-cert.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .showHelpAfterError();
 
-  program.command('serve')
+  withNatsAuthOptions(program.command('serve')
     .description('run the daemon (flags > SWITCHBOARD_* env > --config YAML > defaults)')
     .option('--listen <host:port>', 'HTTP/WebSocket address (default 127.0.0.1:7860)')
     .option('--console-port <port>', 'TCP console attach port on the listen host (default 7861; -1 off)')
@@ -37,10 +38,10 @@ export function buildProgram(): Command {
     .option('--insecure', 'allow plaintext on a non-loopback --listen address')
     .option('--obmd-compat', "also serve OBMd's API (PUT /node/{id}, ...) and read OBMd's env (LISTEN_ADDR, ADMIN_TOKEN, DB_TYPE, DB_PATH, ...)")
     .option('--nats <url>', 'NATS server with JetStream, nats://[user:password@]host:port: enables fleet messaging (env SWITCHBOARD_NATS_URL)')
-    .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)')
+    .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)'))
     .action(serve);
 
-  program.command('agent')
+  withNatsAuthOptions(program.command('agent')
     .description("the fleet agent: run this node's signed messages from NATS JetStream")
     .requiredOption('--node <name>', 'this machine\'s node name')
     .option('--nats <url>', 'NATS server, nats://[user:password@]host:port (env SWITCHBOARD_NATS_URL)')
@@ -50,7 +51,7 @@ export function buildProgram(): Command {
     .option('--ack-wait <seconds>', 'redeliver a message after this long without an ack (a running command extends it; default 30)')
     .option('--max-deliver <n>', 'deliveries of one message before JetStream gives up on it (default 5)')
     .option('--hello-interval <seconds>', 'announce this agent to the daemon this often, and once at start (default 30)')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)'))
     .action(agent);
 
   program.command('gen-cert')
@@ -72,7 +73,7 @@ export function buildProgram(): Command {
   program.addCommand(bootDeviceCommand());
   program.addCommand(tokenCommand());
   program.addCommand(consoleLinkCommand());
-  program.addCommand(fleetCommand());
+  program.addCommand(withNatsVerbs(fleetCommand()));
   program.addCommand(sendCommand());
   program.addCommand(runCommand());
 

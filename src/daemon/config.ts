@@ -44,6 +44,14 @@ export const ConfigSchema = Type.Object({
   tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
+  natsUser: Type.Optional(Type.String({ minLength: 1, description: 'NATS user name; its password from natsPasswordFile or SWITCHBOARD_NATS_PASSWORD' })),
+  natsPassword: Type.Optional(Type.String({ minLength: 1, description: 'password of natsUser; best given as SWITCHBOARD_NATS_PASSWORD or natsPasswordFile, not in a config file' })),
+  natsPasswordFile: Type.Optional(Type.String({ minLength: 1, description: "file whose first line is natsUser's password" })),
+  natsNkey: Type.Optional(Type.String({ minLength: 1, description: 'file holding an nkey user seed (SU...), from `switchboard fleet nkey`' })),
+  natsCreds: Type.Optional(Type.String({ minLength: 1, description: 'NATS JWT user creds file (nsc, operator mode)' })),
+  natsCa: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate(s) that signed the NATS server's certificate; turns TLS on" })),
+  natsCert: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate for NATS (a server with verify: true), with natsKey' })),
+  natsKey: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of natsCert' })),
   fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
@@ -95,7 +103,7 @@ export async function fromFile(file: string): Promise<Record<string, unknown>> {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new errors.CONFIG(`${file}: the top level must be a mapping`);
   const out = doc as Record<string, unknown>;
   // Relative paths in a config file are relative to that file.
-  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath']) {
+  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath', 'natsPasswordFile', 'natsNkey', 'natsCreds', 'natsCa', 'natsCert', 'natsKey']) {
     const v = out[key];
     if (typeof v === 'string' && v && v !== SQLITE_MEMORY) out[key] = path.resolve(path.dirname(file), v);
   }

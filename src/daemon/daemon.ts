@@ -135,7 +135,8 @@ export class Daemon {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger, agents });
+      // The nats* settings are NatsSettings (nats-connect.ts) by name.
+      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, dataDir, store: store.fleet, logger, agents });
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,

@@ -8,18 +8,22 @@ import type { KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { errors } from '../errors.js';
 import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
 import type { AddressedMessage } from './message.js';
 import { runCommand } from './methods/cli-command.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
-import { FleetTransport, isSubjectToken, redactNatsUrl } from './nats-transport.js';
+import { isPermissionError, natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
+import { agentInboxPrefix } from './nats-permissions.js';
+import { FleetTransport, isSubjectToken } from './nats-transport.js';
 import { FileSeenStore } from './seen-ids.js';
 import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
 import type { CommandPayload, FleetReply } from './wire.js';
 
 export interface AgentOptions {
   node: string;
-  natsUrl: string;
+  /** The server, credentials and TLS (nats-connect.ts). */
+  nats: NatsSettings;
   prefix: string;
   dataDir: string;
   allowed: KeyObject[];
@@ -32,6 +36,11 @@ export interface AgentOptions {
   version: string;
   /** Between hellos; the first goes out at start. */
   helloIntervalMs?: number;
+}
+
+/** A NATS user made for another node (nats-permissions.ts) may neither read this node's inbox nor use its consumer. */
+function refusedNode(node: string, err: Error): Error {
+  return new errors.FLEET_UNAVAILABLE(`node ${node}: the NATS user may not use this node's subjects (${err.message}); are --node and the credentials for the same node?`);
 }
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
@@ -61,18 +70,25 @@ export class FleetAgent {
     const verifier = new EnvelopeVerifier({ node: opts.node, allowed: opts.allowed, seen });
     let transport: FleetTransport;
     try {
-      transport = await FleetTransport.connect(opts.natsUrl, opts.prefix, `switchboard-agent-${opts.node}`);
+      const client = await natsClientOptions(opts.nats, `switchboard-agent-${opts.node}`, { inboxPrefix: agentInboxPrefix(opts.node) });
+      transport = await FleetTransport.connect(client, opts.prefix);
     } catch (err) {
       await seen.close();
-      throw err;
+      throw isPermissionError(err) ? refusedNode(opts.node, err as Error) : err;
     }
     const agent = new FleetAgent(opts, transport, verifier, seen, log);
     const ackWaitMs = opts.ackWaitMs ?? AGENT_DEFAULTS.ackWaitMs;
-    const consumer = await transport.agentConsumer(opts.node, { ackWaitMs, maxDeliver: opts.maxDeliver ?? AGENT_DEFAULTS.maxDeliver });
-    agent.messages = await consumer.consume({ max_messages: 1 });
+    try {
+      const consumer = await transport.agentConsumer(opts.node, { ackWaitMs, maxDeliver: opts.maxDeliver ?? AGENT_DEFAULTS.maxDeliver });
+      agent.messages = await consumer.consume({ max_messages: 1 });
+    } catch (err) {
+      await transport.drain();
+      await seen.close();
+      throw isPermissionError(err) ? refusedNode(opts.node, err as Error) : err;
+    }
     agent.loop = agent.run(ackWaitMs);
     agent.hellos.start();
-    log.info({ nats: redactNatsUrl(opts.natsUrl), subject: transport.subjects.cmd(opts.node), consumer: transport.subjects.agentConsumer(opts.node) }, 'fleet agent ready');
+    log.info({ nats: redactNatsUrl(opts.nats.natsUrl), subject: transport.subjects.cmd(opts.node), consumer: transport.subjects.agentConsumer(opts.node) }, 'fleet agent ready');
     return agent;
   }
 

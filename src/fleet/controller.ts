@@ -4,21 +4,23 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Subscription } from 'nats';
-import { errors } from '../errors.js';
+import { errors, isSwitchboardError } from '../errors.js';
 import type { FleetMessageRecord, FleetMessageState, FleetMessageStore } from '../store/types.js';
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
 import { AuditLog, type AuditEvent } from './audit.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
-import { FleetTransport, redactNatsUrl } from './nats-transport.js';
+import { natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
+import { FleetTransport } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
 import type { CommandPayload, FleetReply } from './wire.js';
 
 export interface ControllerOptions {
-  natsUrl: string;
+  /** The server, credentials and TLS (nats-connect.ts). */
+  nats: NatsSettings;
   prefix: string;
   dataDir: string;
   store: FleetMessageStore;
@@ -57,8 +59,10 @@ export class FleetController extends EventEmitter {
     const signer = await loadOrCreateSigner(opts.dataDir);
     const log = opts.logger.child({ component: 'fleet' });
     if (signer.created) log.info({ file: signer.file }, 'fleet signing key created');
-    const transport = await FleetTransport.connect(opts.natsUrl, opts.prefix, 'switchboard-controller').catch((err: Error & { code?: string }) => {
-      throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${redactNatsUrl(opts.natsUrl)}: ${err.code ?? ''} ${err.message}`.trim());
+    const client = await natsClientOptions(opts.nats, 'switchboard-controller');
+    const transport = await FleetTransport.connect(client, opts.prefix).catch((err: Error & { code?: string }) => {
+      if (isSwitchboardError(err)) throw err; // already says what and where
+      throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${err.code ?? ''} ${err.message}`.trim());
     });
     const fleetDir = path.join(opts.dataDir, 'fleet');
     const audit = await AuditLog.open(fleetDir, log).catch(async (err: Error) => {
@@ -75,7 +79,7 @@ export class FleetController extends EventEmitter {
     }
     controller.loop = controller.takeReplies();
     controller.hellos = transport.nc.subscribe(transport.subjects.helloAll, { callback: (err, msg) => controller.takeHello(err, msg) });
-    log.info({ nats: redactNatsUrl(opts.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
+    log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
   }
 
