@@ -1,14 +1,17 @@
 // `switchboard agent`: the fleet agent on a node's own OS, until SIGTERM/SIGINT.
 import path from 'node:path';
+import { envName } from '../daemon/config.js';
 import { createLogger, VERSION } from '../daemon/daemon.js';
 import { FleetAgent } from '../fleet/agent.js';
 import { parseMethodList, parseNodeList } from '../fleet/method-policy.js';
+import { NATS_SETTINGS, type NatsSettings } from '../fleet/nats-connect.js';
 import { DEFAULT_FLEET_PREFIX } from '../fleet/nats-transport.js';
 import { loadAllowedSigners } from '../fleet/signer-keys.js';
 import { isValidNodeName } from '../model/node.js';
 import { CliError } from './client.js';
+import type { NatsFlags } from './fleet-nats.js';
 
-export interface AgentFlags {
+export interface AgentFlags extends NatsFlags {
   node: string;
   nats?: string;
   allowSigner: string[];
@@ -34,7 +37,7 @@ export async function agent(flags: AgentFlags): Promise<void> {
   const logger = createLogger(flags.logLevel ?? 'info');
   const fleetAgent = await FleetAgent.start({
     node: flags.node,
-    natsUrl,
+    nats: natsSettings(flags, natsUrl),
     prefix: flags.prefix ?? process.env.SWITCHBOARD_FLEET_PREFIX ?? DEFAULT_FLEET_PREFIX,
     dataDir: path.resolve(flags.dataDir ?? './agent-data'),
     allowed: await loadAllowedSigners(flags.allowSigner),
@@ -57,6 +60,17 @@ export async function agent(flags: AgentFlags): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** Each from its flag, else SWITCHBOARD_NATS_* as for `serve`; the password only from the environment or a file, never argv. */
+function natsSettings(flags: AgentFlags, natsUrl: string): NatsSettings {
+  const settings: NatsSettings = { natsUrl };
+  for (const key of NATS_SETTINGS) {
+    if (key === 'natsUrl') continue;
+    const value = (key === 'natsPassword' ? undefined : flags[key]) || process.env[envName(key)];
+    if (value) settings[key] = value;
+  }
+  return settings;
 }
 
 function wholeNumber(flag: string, value: string): number {

@@ -7,6 +7,7 @@ import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
 import { fleetCommand, runCommand, sendCommand } from './fleet.js';
+import { withNatsAuthOptions, withNatsVerbs } from './fleet-nats.js';
 import { genCert } from './gen-cert.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .showHelpAfterError();
 
-  program.command('serve')
+  withNatsAuthOptions(program.command('serve')
     .description('run the daemon (flags > SWITCHBOARD_* env > --config YAML > defaults)')
     .option('--listen <host:port>', 'HTTP/WebSocket address (default 127.0.0.1:7860)')
     .option('--console-port <port>', 'TCP console attach port on the listen host (default 7861; -1 off)')
@@ -40,10 +41,10 @@ export function buildProgram(): Command {
     .option('--fleet-prefix <prefix>', 'subject prefix of this fleet on NATS (default sb)')
     .option('--fleet-socket <path>', "unix socket taking JSON arrays of fleet messages, steward's way (default <data-dir>/fleet.sock; '' or off: none)")
     .option('--fleet-tcp <host:port>', 'also take them on this TCP address, with no authentication: anyone who reaches it can submit (off by default)')
-    .option('--fleet-name <name>', "this daemon's name as the sender of fleet messages, what agents' --allowed-nodes name (default central)")
+    .option('--fleet-name <name>', "this daemon's name as the sender of fleet messages, what agents' --allowed-nodes name (default central)"))
     .action(serve);
 
-  program.command('agent')
+  withNatsAuthOptions(program.command('agent')
     .description("the fleet agent: run this node's signed messages from NATS JetStream")
     .requiredOption('--node <name>', 'this machine\'s node name')
     .option('--nats <url>', 'NATS server, nats://[user:password@]host:port (env SWITCHBOARD_NATS_URL)')
@@ -56,7 +57,7 @@ export function buildProgram(): Command {
     .option('--hello-interval <seconds>', 'announce this agent to the daemon this often, and once at start (default 30)')
     .option('--methods <list>', 'run only these methods, comma-separated (cliCommand,httpGet or REQCliCommand,...; default all; op always runs)')
     .option('--allowed-nodes <list>', "take messages only from these senders (the daemon's --fleet-name, default central), comma-separated; default any")
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)'))
     .action(agent);
 
   program.command('gen-cert')
@@ -78,7 +79,7 @@ export function buildProgram(): Command {
   program.addCommand(bootDeviceCommand());
   program.addCommand(tokenCommand());
   program.addCommand(consoleLinkCommand());
-  program.addCommand(fleetCommand());
+  program.addCommand(withNatsVerbs(fleetCommand()));
   program.addCommand(sendCommand());
   program.addCommand(runCommand());
 

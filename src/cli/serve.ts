@@ -1,8 +1,9 @@
 // `switchboard serve`: run the daemon until SIGTERM/SIGINT, then stop cleanly and exit 0.
 import { loadConfig } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
+import type { NatsFlags } from './fleet-nats.js';
 
-export interface ServeFlags {
+export interface ServeFlags extends NatsFlags {
   listen?: string;
   dataDir?: string;
   adminToken?: string;

@@ -47,6 +47,14 @@ export const ConfigSchema = Type.Object({
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
   fleetMaxQueued: Type.Integer({ minimum: 1, default: 10_000, description: 'messages waiting per node and method lane; a submission beyond it fails with QUEUE_FULL' }),
+  natsUser: Type.Optional(Type.String({ minLength: 1, description: 'NATS user name; its password from natsPasswordFile or SWITCHBOARD_NATS_PASSWORD' })),
+  natsPassword: Type.Optional(Type.String({ minLength: 1, description: 'password of natsUser; best given as SWITCHBOARD_NATS_PASSWORD or natsPasswordFile, not in a config file' })),
+  natsPasswordFile: Type.Optional(Type.String({ minLength: 1, description: "file whose first line is natsUser's password" })),
+  natsNkey: Type.Optional(Type.String({ minLength: 1, description: 'file holding an nkey user seed (SU...), from `switchboard fleet nkey`' })),
+  natsCreds: Type.Optional(Type.String({ minLength: 1, description: 'NATS JWT user creds file (nsc, operator mode)' })),
+  natsCa: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate(s) that signed the NATS server's certificate; turns TLS on" })),
+  natsCert: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate for NATS (a server with verify: true), with natsKey' })),
+  natsKey: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of natsCert' })),
   fleetPrefix: Type.String({ pattern: FLEET_PREFIX_PATTERN, default: DEFAULT_FLEET_PREFIX, description: 'subject prefix and stream name part of this fleet on NATS' }),
   fleetSocket: Type.Optional(Type.String({ description: "unix socket (0600) taking JSON arrays of fleet messages, steward's way; default <dataDir>/fleet.sock, '' or off: none" })),
   fleetTcpListen: Type.Optional(Type.String({ description: "host:port taking JSON arrays of fleet messages, with no authentication; '' or off: none (the default)" })),
@@ -101,7 +109,7 @@ export async function fromFile(file: string): Promise<Record<string, unknown>> {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new errors.CONFIG(`${file}: the top level must be a mapping`);
   const out = doc as Record<string, unknown>;
   // Relative paths in a config file are relative to that file.
-  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath', 'fleetSocket']) {
+  for (const key of ['dataDir', 'tlsCert', 'tlsKey', 'dbPath', 'fleetSocket', 'natsPasswordFile', 'natsNkey', 'natsCreds', 'natsCa', 'natsCert', 'natsKey']) {
     const v = out[key];
     if (typeof v === 'string' && v && v !== SQLITE_MEMORY && !isOff(v)) out[key] = path.resolve(path.dirname(file), v);
   }

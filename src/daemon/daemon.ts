@@ -141,7 +141,8 @@ export class Daemon {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      if (config.natsUrl) fleet = await FleetController.start({ natsUrl: config.natsUrl, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
+      // The nats* settings are NatsSettings (nats-connect.ts) by name.
+      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
       if (fleet) {
         const controller = fleet;
         fleetInputs = await FleetInputs.open({

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { errors } from '../errors.js';
 import { ErrorReporter } from './error-report.js';
 import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
 import type { AddressedMessage } from './message.js';
@@ -22,7 +23,9 @@ import { tailFile } from './methods/tail-file.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
 import { DEFAULT_N_CONCURRENCY, isOrdered, LANES } from './lanes.js';
 import { runOp } from './methods/op-command.js';
-import { FleetTransport, isSubjectToken, redactNatsUrl } from './nats-transport.js';
+import { isPermissionError, natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
+import { agentInboxPrefix } from './nats-permissions.js';
+import { FleetTransport, isSubjectToken } from './nats-transport.js';
 import { RunningMethods } from './running.js';
 import { FileSeenStore } from './seen-ids.js';
 import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
@@ -30,7 +33,8 @@ import type { CommandPayload, FleetReply } from './wire.js';
 
 export interface AgentOptions {
   node: string;
-  natsUrl: string;
+  /** The server, credentials and TLS (nats-connect.ts). */
+  nats: NatsSettings;
   prefix: string;
   dataDir: string;
   allowed: KeyObject[];
@@ -51,6 +55,11 @@ export interface AgentOptions {
 
 /** Tries at storing one part of a streamed reply before the method is stopped. */
 const PART_ATTEMPTS = 5;
+
+/** A NATS user made for another node (nats-permissions.ts) may neither read this node's inbox nor use its consumer. */
+function refusedNode(node: string, err: Error): Error {
+  return new errors.FLEET_UNAVAILABLE(`node ${node}: the NATS user may not use this node's subjects (${err.message}); are --node and the credentials for the same node?`);
+}
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
 
@@ -86,10 +95,11 @@ export class FleetAgent {
     const verifier = new EnvelopeVerifier({ node: opts.node, allowed: opts.allowed, seen });
     let transport: FleetTransport;
     try {
-      transport = await FleetTransport.connect(opts.natsUrl, opts.prefix, `switchboard-agent-${opts.node}`);
+      const client = await natsClientOptions(opts.nats, `switchboard-agent-${opts.node}`, { inboxPrefix: agentInboxPrefix(opts.node) });
+      transport = await FleetTransport.connect(client, opts.prefix);
     } catch (err) {
       await seen.close();
-      throw err;
+      throw isPermissionError(err) ? refusedNode(opts.node, err as Error) : err;
     }
     const agent = new FleetAgent(opts, transport, verifier, seen, log, policy);
     const ackWaitMs = opts.ackWaitMs ?? AGENT_DEFAULTS.ackWaitMs;
@@ -103,10 +113,10 @@ export class FleetAgent {
       }
     } catch (err) {
       await agent.stop();
-      throw err;
+      throw isPermissionError(err) ? refusedNode(opts.node, err as Error) : err;
     }
     agent.hellos.start();
-    log.info({ nats: redactNatsUrl(opts.natsUrl), subjects: transport.subjects.cmdAll(opts.node), lanes: LANES.length, concurrency }, 'fleet agent ready');
+    log.info({ nats: redactNatsUrl(opts.nats.natsUrl), subjects: transport.subjects.cmdAll(opts.node), lanes: LANES.length, concurrency }, 'fleet agent ready');
     return agent;
   }
 

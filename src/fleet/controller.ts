@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Subscription } from 'nats';
-import { errors } from '../errors.js';
+import { errors, isSwitchboardError } from '../errors.js';
 import type { FleetMessageRecord, FleetMessageState, FleetMessageStore, FleetOutputPart } from '../store/types.js';
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
@@ -13,14 +13,16 @@ import { laneOf } from './lanes.js';
 import { AuditLog, type AuditEvent } from './audit.js';
 import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage } from './message.js';
-import { FleetTransport, redactNatsUrl } from './nats-transport.js';
+import { natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
+import { FleetTransport } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { DEFAULT_MAX_AGE_MS, sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
 import { DEFAULT_FLEET_NAME, type CommandPayload, type FleetReply } from './wire.js';
 
 export interface ControllerOptions {
-  natsUrl: string;
+  /** The server, credentials and TLS (nats-connect.ts). */
+  nats: NatsSettings;
   prefix: string;
   dataDir: string;
   store: FleetMessageStore;
@@ -73,8 +75,10 @@ export class FleetController extends EventEmitter {
     const signer = await loadOrCreateSigner(opts.dataDir);
     const log = opts.logger.child({ component: 'fleet' });
     if (signer.created) log.info({ file: signer.file }, 'fleet signing key created');
-    const transport = await FleetTransport.connect(opts.natsUrl, opts.prefix, 'switchboard-controller').catch((err: Error & { code?: string }) => {
-      throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${redactNatsUrl(opts.natsUrl)}: ${err.code ?? ''} ${err.message}`.trim());
+    const client = await natsClientOptions(opts.nats, 'switchboard-controller');
+    const transport = await FleetTransport.connect(client, opts.prefix).catch((err: Error & { code?: string }) => {
+      if (isSwitchboardError(err)) throw err; // already says what and where
+      throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${err.code ?? ''} ${err.message}`.trim());
     });
     const fleetDir = path.join(opts.dataDir, 'fleet');
     const audit = await AuditLog.open(fleetDir, log).catch(async (err: Error) => {
@@ -99,7 +103,7 @@ export class FleetController extends EventEmitter {
     });
     controller.sweeper = setInterval(() => void controller.expireStale(), opts.sweepMs ?? 60_000).unref();
     void controller.expireStale();
-    log.info({ nats: redactNatsUrl(opts.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
+    log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
   }
 

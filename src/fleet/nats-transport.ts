@@ -15,11 +15,12 @@
 // one before it is acked, i.e. replied to; that is the per-node-and-method order. Ordering,
 // redelivery after ack_wait, max_deliver and the offline queue are JetStream's.
 import {
-  AckPolicy, connect, DeliverPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType,
-  type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection,
+  AckPolicy, DeliverPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType,
+  type JetStreamClient, type JetStreamManager, type NatsConnection,
 } from 'nats';
 import { errors } from '../errors.js';
-import { isOrdered, type Lane } from './lanes.js';
+import { isOrdered, LANES, type Lane } from './lanes.js';
+import { connectNats, isPermissionError, type NatsClient } from './nats-connect.js';
 import { DEFAULT_MAX_AGE_MS } from './signing.js';
 
 export const DEFAULT_FLEET_PREFIX = 'sb';
@@ -84,39 +85,16 @@ export class FleetSubjects {
   agentConsumer(node: string, lane: Lane): string {
     return `agent-${nodeToken(node).replaceAll('~', '_')}-${lane}`;
   }
+
+  /** Every durable consumer the node's agent uses, with its filter: its NATS permissions are made from these. */
+  agentConsumers(node: string): { durable: string; filter: string }[] {
+    return LANES.map((lane) => ({ durable: this.agentConsumer(node, lane), filter: this.cmd(node, lane) }));
+  }
 }
 
 /** A reply id comes from a message id: uuid-like, so it is one subject token. */
 export function isSubjectToken(id: string): boolean {
   return /^[A-Za-z0-9_-]{1,128}$/.test(id);
-}
-
-/**
- * Connection options from a URL; user/password or a token (the user part alone) may be in it.
- * The credentials are taken out of the server address so they are never logged with it.
- */
-export function connectionOptions(url: string, name: string): ConnectionOptions {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new errors.CONFIG(`natsUrl: not a URL (nats://[user:password@]host:port)`);
-  }
-  if (!/^(nats|tls):$/.test(parsed.protocol)) throw new errors.CONFIG(`natsUrl: the scheme must be nats:// or tls://, got ${parsed.protocol}//`);
-  const user = decodeURIComponent(parsed.username);
-  const pass = decodeURIComponent(parsed.password);
-  const server = `${parsed.protocol}//${parsed.hostname.includes(':') ? `[${parsed.hostname}]` : parsed.hostname}:${parsed.port || 4222}`;
-  return {
-    servers: server,
-    name,
-    maxReconnectAttempts: -1,
-    ...(user && pass ? { user, pass } : user ? { token: user } : {}),
-  };
-}
-
-/** The server address without credentials, for logs. */
-export function redactNatsUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
 }
 
 export class FleetTransport {
@@ -127,9 +105,9 @@ export class FleetTransport {
     readonly subjects: FleetSubjects,
   ) {}
 
-  static async connect(url: string, prefix: string, name: string): Promise<FleetTransport> {
+  static async connect(client: NatsClient, prefix: string): Promise<FleetTransport> {
     const subjects = new FleetSubjects(prefix);
-    const nc = await connect(connectionOptions(url, name));
+    const nc = await connectNats(client);
     try {
       const jsm = await nc.jetstreamManager();
       const transport = new FleetTransport(nc, nc.jetstream(), jsm, subjects);
@@ -152,6 +130,8 @@ export class FleetTransport {
         await this.jsm.streams.add({
           name, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, max_age: nanos(MAX_AGE_MS),
         }).catch((e: unknown) => {
+          // An agent's NATS user may only use the streams (nats-permissions.ts): making them is the daemon's job.
+          if (isPermissionError(e)) throw new errors.FLEET_UNAVAILABLE(`stream ${name} does not exist yet and this NATS user may not create it: start the daemon with --nats first`);
           if (!/already in use/i.test((e as Error).message)) throw e; // another process made it meanwhile
         });
       }

@@ -1,6 +1,7 @@
 // A NATS server with JetStream for the fleet tests: the one on 127.0.0.1:4222 when it runs,
 // else our own `nats-server -js` on a free port. Each test file takes its own subject prefix and
 // deletes its streams when it ends.
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
@@ -27,7 +28,13 @@ function reachable(host: string, port: number): Promise<boolean> {
 
 async function startServer(): Promise<string> {
   const port = await freePort();
-  const proc = spawnTracked('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir('nats')]);
+  await spawnNatsServer(['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir('nats')]);
+  return `nats://127.0.0.1:${port}`;
+}
+
+/** A `nats-server` with these arguments, once it says it is ready; stopped by PID when the file's tests end. */
+export async function spawnNatsServer(args: string[]): Promise<ChildProcess> {
+  const proc = spawnTracked('nats-server', args);
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   for (const stream of [proc.stdout!, proc.stderr!]) {
@@ -40,11 +47,16 @@ async function startServer(): Promise<string> {
     what: 'nats-server ready',
     subscribe: (wake) => {
       waiters.add(wake);
-      return () => waiters.delete(wake);
+      proc.on('exit', wake);
+      return () => {
+        waiters.delete(wake);
+        proc.off('exit', wake);
+      };
     },
     failIf: () => (proc.exitCode !== null ? `nats-server exited: ${lines.slice(-3).join('\n')}` : undefined),
+    describe: () => lines.slice(-5).join('\n'),
   });
-  return `nats://127.0.0.1:${port}`;
+  return proc;
 }
 
 export function natsUrl(): Promise<string> {
