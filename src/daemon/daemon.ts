@@ -12,6 +12,7 @@ import { TcpAttachServer } from '../api/console-tcp.js';
 import { ConsoleManager } from '../console/manager.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
+import type { FleetAgent } from '../fleet/agent.js';
 import { FleetController } from '../fleet/controller.js';
 import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
@@ -23,7 +24,7 @@ import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
 import { fleetSocketPath, fleetTcpListen, parseListen, parsePortRange, SQLITE_MEMORY, type Config } from './config.js';
-import { ensureDemoNode } from './demo.js';
+import { ensureDemoNode, startDemoAgent } from './demo.js';
 import { checkFleetTcpListen, checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -74,6 +75,7 @@ export class Daemon {
     private readonly poller: PowerPoller,
     private readonly fleet: FleetController | undefined,
     private readonly fleetInputs: FleetInputs | undefined,
+    private readonly demoAgent: FleetAgent | undefined,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -137,6 +139,7 @@ export class Daemon {
     let tcp: TcpAttachServer | undefined;
     let fleet: FleetController | undefined;
     let fleetInputs: FleetInputs | undefined;
+    let demoAgent: FleetAgent | undefined;
     try {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
@@ -152,6 +155,8 @@ export class Daemon {
           socketPath: fleetSocketPath(config, dataDir),
           tcp: fleetTcp && { ...fleetTcp, createServer: (onConnection) => createStreamServer(tls, onConnection, { allowHalfOpen: true }) },
         });
+        // The demo node gets an agent too, so `switchboard run demo -- ...` works out of the box.
+        if (config.demo) demoAgent = await startDemoAgent(controller, { ...config, natsUrl: config.natsUrl! }, config.fleetPrefix, dataDir, logger, VERSION);
       }
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
@@ -172,9 +177,10 @@ export class Daemon {
       const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent);
     } catch (err) {
       tokens.close();
+      await demoAgent?.stop();
       await fleetInputs?.close();
       await fleet?.stop();
       await tcp?.close();
@@ -202,6 +208,7 @@ export class Daemon {
       this.logger.debug('API closed');
       // Like the API: no new submissions; those under way are answered before the fleet stops.
       await this.fleetInputs?.close();
+      await this.demoAgent?.stop();
       // After the API (no new submissions), before the store (replies still being recorded): drains NATS.
       await this.fleet?.stop();
       await this.store.close();

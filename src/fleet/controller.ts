@@ -1,5 +1,6 @@
 // The daemon's side of the fleet: takes submissions, signs one envelope per addressed message,
 // publishes it to the node's subject, and records each message's state from the agents' replies.
+import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -105,6 +106,11 @@ export class FleetController extends EventEmitter {
     void controller.expireStale();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
+  }
+
+  /** The public half of the signing key, as an agent's allow-list holds it. */
+  get signerKey(): KeyObject {
+    return this.signer.publicKey;
   }
 
   get publicKey(): string {

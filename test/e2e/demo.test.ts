@@ -2,11 +2,13 @@
 // This follows the README's tour with the real binary.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { WsConsole } from '../support/console-clients.js';
 import { runCli } from '../support/cli.js';
 import { startDaemon, tempDir } from '../support/daemon.js';
+import { fleetPrefix, natsUrl } from '../support/nats.js';
 
 test('the demo node boots, shows a login prompt and echoes what is typed; the tour commands work', async () => {
   const cwd = tempDir('demo');
@@ -38,4 +40,17 @@ test('the demo node boots, shows a login prompt and echoes what is typed; the to
   assert.equal((await runCli(d, ['node', 'delete', 'web1'], { env, cwd })).code, 0);
   assert.match(readFileSync(path.join(d.dataDir, 'logs', 'web1.log'), 'utf8'), /web1 is up[^]*uptime/);
   assert.match(readFileSync(path.join(d.dataDir, 'logs', 'demo.log'), 'utf8'), /demo login: operator/);
+});
+
+test('with --nats the demo node has its own agent: the README\'s `switchboard run demo -- ...` works', async () => {
+  const cwd = tempDir('demo-fleet');
+  const prefix = fleetPrefix('demo');
+  const d = await startDaemon({ args: ['--demo', '--nats', await natsUrl(), '--fleet-prefix', prefix], token: null, dataDir: path.join(cwd, 'data') });
+  const env = { SWITCHBOARD_TOKEN: undefined };
+  const r = await runCli(d, ['run', 'demo', '--', 'sh', '-c', 'echo "hello from $(hostname)"; exit 5'], { env, cwd });
+  assert.equal(r.code, 5, r.stderr);
+  assert.equal(r.stdout, `hello from ${hostname()}\n`);
+  const agents = await runCli(d, ['fleet', 'agents'], { env, cwd });
+  assert.match(agents.stdout, /^demo\s+\d+s ago/m);
+  await d.stop();
 });
