@@ -38,6 +38,9 @@ export interface ControllerOptions {
   fleetName?: string;
 }
 
+/** Publishes of one node's messages on their way at once (publishInOrder). */
+const PUBLISH_WINDOW = 64;
+
 /** Messages not delivered within the signing window would be refused by the agent: they are expired. */
 const MAX_QUEUE_AGE_MS = DEFAULT_MAX_AGE_MS;
 
@@ -150,21 +153,40 @@ export class FleetController extends EventEmitter {
     return addressed.map((m) => ({ id: m.id, node: m.toNode, index: m.index }));
   }
 
-  /** After the first failure the rest of the node's messages are not sent: they would overtake it. */
+  /**
+   * One node's messages in order, up to PUBLISH_WINDOW on their way at once: the server stores one
+   * connection's publishes in the order they were sent, so waiting for each ack in turn would only
+   * add round trips. After a failure no more are sent (they would overtake it); those already sent
+   * stand or fall on their own.
+   */
   private async publishInOrder(messages: AddressedMessage[]): Promise<{ message: AddressedMessage; err: Error }[]> {
-    const { subjects } = this.transport;
-    for (const [i, message] of messages.entries()) {
-      const payload: CommandPayload = { message, from: this.fleetName };
-      try {
-        // msgID: a publish retried by the client after a lost ack is stored once.
-        const seq = await this.transport.publishJson(subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
-        await this.store.setSeq(message.id, seq);
-        void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
-      } catch (err) {
-        return messages.slice(i).map((m) => ({ message: m, err: err as Error }));
+    const failures: { message: AddressedMessage; err: Error }[] = [];
+    let stopped: Error | undefined;
+    const inFlight = new Set<Promise<void>>();
+    for (const message of messages) {
+      if (stopped) {
+        failures.push({ message, err: stopped });
+        continue;
       }
+      const sent: Promise<void> = this.publishOne(message)
+        .catch((err: Error) => {
+          stopped ??= err;
+          failures.push({ message, err });
+        })
+        .finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
+      if (inFlight.size >= PUBLISH_WINDOW) await Promise.race(inFlight);
     }
-    return [];
+    await Promise.all(inFlight);
+    return failures;
+  }
+
+  private async publishOne(message: AddressedMessage): Promise<void> {
+    const payload: CommandPayload = { message, from: this.fleetName };
+    // msgID: a publish retried by the client after a lost ack is stored once.
+    const seq = await this.transport.publishJson(this.transport.subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
+    await this.store.setSeq(message.id, seq);
+    void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
   }
 
   async get(id: string): Promise<FleetMessageRecord> {
