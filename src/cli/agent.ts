@@ -1,7 +1,7 @@
 // `switchboard agent`: the fleet agent on a node's own OS, until SIGTERM/SIGINT.
 import path from 'node:path';
 import { envName } from '../daemon/config.js';
-import { createLogger, VERSION } from '../daemon/daemon.js';
+import { createLogger, VERSION } from '../daemon/logger.js';
 import { FleetAgent } from '../fleet/agent.js';
 import { parseMethodList, parseNodeList } from '../fleet/method-policy.js';
 import { NATS_SETTINGS, type NatsSettings } from '../fleet/nats-connect.js';

@@ -1,8 +1,7 @@
 // The `switchboard` command: the daemon (`serve`) and the client verbs, in one binary.
 import { Command, Option } from 'commander';
 import { generateToken } from '../daemon/admin-token.js';
-import { VERSION } from '../daemon/daemon.js';
-import { agent } from './agent.js';
+import { VERSION } from '../daemon/logger.js';
 import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
@@ -11,7 +10,6 @@ import { withNatsAuthOptions, withNatsVerbs } from './fleet-nats.js';
 import { genCert } from './gen-cert.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
-import { serve } from './serve.js';
 import { consoleLinkCommand, tokenCommand } from './token.js';
 
 export function buildProgram(): Command {
@@ -42,7 +40,8 @@ export function buildProgram(): Command {
     .option('--fleet-socket <path>', "unix socket taking JSON arrays of fleet messages, steward's way (default <data-dir>/fleet.sock; '' or off: none)")
     .option('--fleet-tcp <host:port>', 'also take them on this TCP address, with no authentication: anyone who reaches it can submit (off by default)')
     .option('--fleet-name <name>', "this daemon's name as the sender of fleet messages, what agents' --allowed-nodes name (default central)"))
-    .action(serve);
+    // Loaded when used: the daemon's code (fastify, SQLite, ssh2, ...) stays out of the other commands' processes.
+    .action(async (...args: Parameters<typeof import('./serve.js').serve>) => (await import('./serve.js')).serve(...args));
 
   withNatsAuthOptions(program.command('agent')
     .description("the fleet agent: run this node's signed messages from NATS JetStream")
@@ -58,7 +57,8 @@ export function buildProgram(): Command {
     .option('--methods <list>', 'run only these methods, comma-separated (cliCommand,httpGet or REQCliCommand,...; default all; op always runs)')
     .option('--allowed-nodes <list>', "take messages only from these senders (the daemon's --fleet-name, default central), comma-separated; default any")
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)'))
-    .action(agent);
+    // Loaded when used, and it loads only the fleet side: a small agent forks its commands cheaply.
+    .action(async (...args: Parameters<typeof import('./agent.js').agent>) => (await import('./agent.js')).agent(...args));
 
   program.command('gen-cert')
     .description('write a self-signed certificate and key (cert.pem, key.pem) for serve --tls-cert/--tls-key')

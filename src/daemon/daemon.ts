@@ -1,11 +1,10 @@
 // The composition root: config → data dir → store → drivers → console sessions → API listeners.
 // Stop runs the same order backwards: listeners (raw console ports first), sessions (flushing logs), store.
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import { Authenticator } from '../api/auth.js';
 import { TcpAttachServer } from '../api/console-tcp.js';
@@ -27,7 +26,9 @@ import { fleetSocketPath, fleetTcpListen, parseListen, parsePortRange, SQLITE_ME
 import { ensureDemoNode, startDemoAgent } from './demo.js';
 import { checkFleetTcpListen, checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
-export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+// Re-exported: the CLI's light commands import them from logger.js without loading the daemon.
+export { createLogger, VERSION } from './logger.js';
+import { createLogger, VERSION } from './logger.js';
 
 export interface DaemonAddresses {
   /** http://host:port, or https:// when the daemon has a certificate. */
@@ -39,15 +40,6 @@ export interface StartOptions {
   /** Where the one-time admin token notice goes (stderr by default). */
   announce?: (line: string) => void;
   logger?: Logger;
-}
-
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { pid: process.pid },
-    // Belt and braces: nothing that looks like a secret is ever printed.
-    redact: { paths: ['token', '*.token', 'password', '*.password', '*.params.password', 'headers.authorization', 'req.headers.authorization', 'headers["x-auth-token"]', 'req.headers["x-auth-token"]'], censor: '[redacted]' },
-  });
 }
 
 /** The SQLite file: dbPath (its folder made if need be), or switchboard.db in the data dir. */

@@ -13,7 +13,7 @@ import { KnownAgents } from './known-agents.js';
 import { laneOf } from './lanes.js';
 import { AuditLog, type AuditEvent } from './audit.js';
 import { FleetErrorLog } from './error-log.js';
-import { fanOut, parseMessages, type AddressedMessage } from './message.js';
+import { fanOut, parseMessages, type AddressedMessage, type FleetMethod } from './message.js';
 import { natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
 import { FleetTransport } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
@@ -195,13 +195,28 @@ export class FleetController extends EventEmitter {
     return record;
   }
 
+  /**
+   * `delivered`: JetStream has handed a queued message to its agent (its consumer got past the
+   * message's sequence) but the agent has not said a word about it yet — it is on its way over a
+   * slow link, or it was lost with the link and will be delivered again. Asked of JetStream when
+   * someone looks at one message, not kept up to date for all of them.
+   */
+  private async refreshDelivered(record: FleetMessageRecord): Promise<FleetMessageRecord> {
+    if (record.state !== 'queued' || !record.seq) return record;
+    const lane = laneOf({ method: record.method as FleetMethod, ordered: !/^n[A-Z]/.test(record.method) });
+    const info = await this.transport.jsm.consumers.info(this.transport.subjects.cmdStream, this.transport.subjects.agentConsumer(record.node, lane)).catch(() => undefined);
+    if (!info || info.delivered.stream_seq < record.seq) return record;
+    await this.setState(record.id, 'delivered', {});
+    return this.get(record.id);
+  }
+
   list(filter: { node?: string; state?: FleetMessageState; limit: number }): Promise<FleetMessageRecord[]> {
     return this.store.list(filter);
   }
 
   /** The record once it is final (and a file reply written), or as it is after `timeoutMs` (a long poll). */
   async waitFinal(id: string, timeoutMs: number): Promise<FleetMessageRecord> {
-    const first = await this.get(id);
+    const first = await this.refreshDelivered(await this.get(id));
     if (timeoutMs <= 0 || isDone(first)) return first;
     return new Promise((resolve, reject) => {
       const done = () => {
@@ -338,6 +353,8 @@ export class FleetController extends EventEmitter {
       this.log.warn({ id, state }, 'fleet reply for an unknown message ignored');
       return;
     }
+    // Only a queued message can become delivered: the agent's own word (running, ...) may have come first.
+    if (state === 'delivered' && before.state !== 'queued') return;
     if (change.from !== undefined && change.from !== before.node) {
       // An agent may only speak for its own node (a nats-server can enforce the subject: docs/fleet-nats.md).
       this.log.warn({ id, node: before.node, from: change.from }, 'fleet reply ignored: not from the node the message was sent to');

@@ -45,14 +45,17 @@ describe('fleet over NATS: messages that do not get through', () => {
     }
   };
 
-  test('a message delivered more often than 1 + retries is failed RETRIES_EXHAUSTED and not run', async () => {
+  test('a delivery nobody acks shows as delivered; one delivered more often than 1 + retries is failed RETRIES_EXHAUSTED and not run', async () => {
     const node = 'lossy-1';
     const agentDir = tempDir('lossy');
     // The agent makes its consumers (ack_wait 1 s) and goes away: the node is offline.
     await (await startAgent({ node, prefix, allowSigner: signer, dataDir: agentDir, args: ['--ack-wait', '1'] })).stop();
     const marker = path.join(agentDir, 'ran');
     const [{ id }] = await submit([{ toNode: node, method: 'cliCommand', methodArgs: ['touch', marker], replyMethod: 'console', retries: 1 }]);
+    assert.equal((await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body.state, 'queued');
     assert.equal(await loseOneDelivery(node, 'cli'), 1);
+    // Handed to "the agent", not a word back: delivered.
+    assert.equal((await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body.state, 'delivered');
     assert.equal(await loseOneDelivery(node, 'cli'), 2); // the one retry, lost too
 
     const agent = await startAgent({ node, prefix, allowSigner: signer, dataDir: agentDir, args: ['--ack-wait', '1'] });
