@@ -6,7 +6,9 @@
 //     BENCH_FLEET_PER_AGENT (50) BENCH_FLEET_MIN (500): messages per step, max(MIN, agents × PER_AGENT)
 //     BENCH_FLEET_BATCH (1000 messages per POST)  BENCH_FLEET_SAMPLES (200)  BENCH_FLEET_DRAIN (10000)
 //     BENCH_FLEET_TMPFS=1: data dirs on /dev/shm (no fsync cost) instead of the disk under os.tmpdir()
-// Every message is cliCommand `true` with replyMethod console. Data dirs are on disk by default, so
+//     BENCH_FLEET_METHODS (cliCommand,hello): the throughput steps, each method in turn
+// Messages are cliCommand `true` with replyMethod console (the agent forks a process for each), and
+// for throughput also `hello` (no process: the messaging path alone). Data dirs are on disk by default, so
 // the agents' fsync of the seen-ids file and the daemon's SQLite writes cost what they would.
 // Prints markdown tables on stdout; progress on stderr. Uses a fleet prefix of its own and deletes
 // its two streams at the end.
@@ -29,6 +31,7 @@ const BATCH = Number(process.env.BENCH_FLEET_BATCH ?? 1000);
 const SAMPLES = Number(process.env.BENCH_FLEET_SAMPLES ?? 200);
 const DRAIN = Number(process.env.BENCH_FLEET_DRAIN ?? 10_000);
 const TMPFS = process.env.BENCH_FLEET_TMPFS === '1';
+const METHODS = (process.env.BENCH_FLEET_METHODS ?? 'cliCommand,hello').split(',');
 const STEP_TIMEOUT_MS = Number(process.env.BENCH_FLEET_STEP_TIMEOUT_S ?? 900) * 1000;
 
 const PREFIX = `bench${randomBytes(3).toString('hex')}`;
@@ -47,15 +50,17 @@ interface MessageView {
 
 const FINAL = new Set(['replied', 'failed', 'expired']);
 
-function command(node: string) {
-  return { toNode: node, method: 'cliCommand', methodArgs: ['true'], replyMethod: 'console' };
+function command(node: string, method = 'cliCommand') {
+  return method === 'cliCommand'
+    ? { toNode: node, method, methodArgs: ['true'], replyMethod: 'console' }
+    : { toNode: node, method, replyMethod: 'console' };
 }
 
 /** Posts `nodes[i]`'s messages in batches of BATCH, in order; returns the ids in submission order. */
-async function submitAll(sb: Switchboard, nodes: string[]): Promise<Submitted[]> {
+async function submitAll(sb: Switchboard, nodes: string[], method = 'cliCommand'): Promise<Submitted[]> {
   const out: Submitted[] = [];
   for (let i = 0; i < nodes.length; i += BATCH) {
-    const batch = nodes.slice(i, i + BATCH).map(command);
+    const batch = nodes.slice(i, i + BATCH).map((node) => command(node, method));
     out.push(...(await sb.api<Submitted[]>('POST', '/fleet/messages', batch)));
   }
   return out;
@@ -212,24 +217,26 @@ async function main(): Promise<void> {
         log(`latency at ${n} agents: p50 ${fmt(percentile(xs, 50))} ms, p99 ${fmt(percentile(xs, 99))} ms`);
       }
 
-      const total = Math.max(MIN_MESSAGES, n * PER_AGENT);
-      const targets = Array.from({ length: total }, (_, i) => agents[i % n].opts.node);
-      log(`throughput: ${total} messages to ${n} agents in POSTs of ${BATCH}`);
-      const cpu = new CpuWindow(groups());
-      const t0 = performance.now();
-      const submitted = await submitAll(sb, targets);
-      const submitMs = performance.now() - t0;
-      await waitAllFinal(sb, submitted, STEP_TIMEOUT_MS);
-      const allMs = performance.now() - t0;
-      const c = cpu.end();
-      const { replied, other } = await outcomes(sb, submitted.map((s) => s.id));
-      if (other.length) notes.push(`${n} agents: ${total - replied} not replied, e.g. ${other.join('; ')}`);
-      const per = (x: number) => fmt(x / total, 2);
-      throughputRows.push([
-        `${n}`, `${total}`, `${replied}`, fmt(submitMs, 0), fmt(allMs, 0), fmt((1000 * replied) / allMs, 0),
-        `${per(c.daemon)} / ${per(c.agents)} / ${per(c.children)} / ${per(c.nats)} / ${per(c.bench)}`, fmt(c.busyPct, 0),
-      ]);
-      log(`  ${replied}/${total} replied in ${fmt(allMs, 0)} ms (submit ${fmt(submitMs, 0)} ms): ${fmt((1000 * replied) / allMs, 0)} msgs/s, machine ${fmt(c.busyPct, 0)} % busy`);
+      for (const method of METHODS) {
+        const total = Math.max(MIN_MESSAGES, n * PER_AGENT);
+        const targets = Array.from({ length: total }, (_, i) => agents[i % n].opts.node);
+        log(`throughput: ${total} ${method} messages to ${n} agents in POSTs of ${BATCH}`);
+        const cpu = new CpuWindow(groups());
+        const t0 = performance.now();
+        const submitted = await submitAll(sb, targets, method);
+        const submitMs = performance.now() - t0;
+        await waitAllFinal(sb, submitted, STEP_TIMEOUT_MS);
+        const allMs = performance.now() - t0;
+        const c = cpu.end();
+        const { replied, other } = await outcomes(sb, submitted.map((s) => s.id));
+        if (other.length) notes.push(`${n} agents, ${method}: ${total - replied} not replied, e.g. ${other.join('; ')}`);
+        const per = (x: number) => fmt(x / total, 2);
+        throughputRows.push([
+          method, `${n}`, `${total}`, `${replied}`, fmt(submitMs, 0), fmt(allMs, 0), fmt((1000 * replied) / allMs, 0),
+          `${per(c.daemon)} / ${per(c.agents)} / ${per(c.children)} / ${per(c.nats)} / ${per(c.bench)}`, fmt(c.busyPct, 0),
+        ]);
+        log(`  ${replied}/${total} replied in ${fmt(allMs, 0)} ms (submit ${fmt(submitMs, 0)} ms): ${fmt((1000 * replied) / allMs, 0)} msgs/s, machine ${fmt(c.busyPct, 0)} % busy`);
+      }
     }
 
     // Drain: the fleet stopped, one agent that has run once (its consumer exists) goes offline,
@@ -260,10 +267,10 @@ async function main(): Promise<void> {
     await drainer.stop();
 
     process.stdout.write(`## Fleet over NATS JetStream (${new Date().toISOString()}, ${os.cpus().length} cores, data on ${TMPFS ? 'tmpfs' : 'disk'})\n\n`);
-    process.stdout.write('Throughput: cliCommand `true`, replyMethod console, submitted in POSTs of ' +
-      `${BATCH}, timed from the first POST until every message replied.\n\n`);
+    process.stdout.write('Throughput: cliCommand `true` (the agent forks a process for each) and `hello` (no process: ' +
+      `the messaging path alone), replyMethod console, submitted in POSTs of ${BATCH}, timed from the first POST until every message replied.\n\n`);
     process.stdout.write(`${markdownTable(
-      ['agents (processes)', 'messages', 'replied', 'submit ms', 'first POST → all replied ms', 'msgs/s', 'CPU ms per message: daemon / agents / `true` / nats-server / bench', 'machine busy %'],
+      ['method', 'agents (processes)', 'messages', 'replied', 'submit ms', 'first POST → all replied ms', 'msgs/s', 'CPU ms per message: daemon / agents / commands / nats-server / bench', 'machine busy %'],
       throughputRows,
     )}\n\n`);
     process.stdout.write(`Latency: POST one message, then GET ?wait=30 until replied (two HTTP round trips included), ms.\n\n`);

@@ -187,7 +187,10 @@ export class FleetAgent {
       return;
     }
     this.log.info({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
-    await this.reply({ ...base, state: 'running', at: Date.now() });
+    // Not awaited before the method starts: one connection's publishes are stored in the order sent,
+    // so `running` is in the stream before any part or the final reply; both are awaited before the ack.
+    const runningStored = this.reply({ ...base, state: 'running', at: Date.now() });
+    runningStored.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
     // A running method keeps the message ours: without this JetStream would hand it out again after ack_wait.
     const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
     let final: FleetReply;
@@ -198,7 +201,7 @@ export class FleetAgent {
       clearInterval(working);
       this.running.remove(message.id);
     }
-    await this.reply(final);
+    await Promise.all([runningStored, this.reply(final)]);
     await msg.ackAck();
     this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
   }
