@@ -1,8 +1,10 @@
 // The daemon's memory of its agents: the last hello of each node and when it came (the daemon's
-// clock). Kept in memory and, when given a file, written there after each change (one write at a
-// time, the latest state wins), so that after a restart a ship that is offline is still listed
-// with the time it was last heard. It is a hint: no fsync, and a file that cannot be read is
-// started over.
+// clock). Kept in memory and, when given a file, written there (one write at a time, the latest
+// state wins), so that after a restart a ship that is offline is still listed with the time it was
+// last heard. A node heard for the first time, or an agent that restarted (another pid or version),
+// is written at once; a hello that only says "still here" at most every SEEN_SAVE_MS, so a
+// thousand agents saying hello every 30 s don't rewrite the file 33 times a second. It is a hint:
+// no fsync, and a file that cannot be read is started over.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { isValidNodeName } from '../model/node.js';
@@ -18,10 +20,14 @@ export interface KnownAgent {
   pid: number;
 }
 
+/** The longest a changed last-seen time waits to be written. */
+export const SEEN_SAVE_MS = 30_000;
+
 export class KnownAgents {
   private readonly agents = new Map<string, KnownAgent>();
   private saving?: Promise<void>;
   private dirty = false;
+  private later?: NodeJS.Timeout;
 
   constructor(private readonly store?: { file: string; logger: Logger }) {}
 
@@ -43,8 +49,10 @@ export class KnownAgents {
 
   record(hello: AgentHello, now = new Date()): KnownAgent {
     const agent = { node: hello.node, lastSeen: now.toISOString(), version: hello.version, host: hello.host, uptime: hello.uptime, pid: hello.pid };
+    const before = this.agents.get(hello.node);
     this.agents.set(hello.node, agent);
-    this.save();
+    if (!before || before.pid !== agent.pid || before.version !== agent.version || before.host !== agent.host) this.save();
+    else this.later ??= setTimeout(() => this.save(), SEEN_SAVE_MS).unref();
     return agent;
   }
 
@@ -59,10 +67,13 @@ export class KnownAgents {
 
   /** Resolves once what was recorded so far is in the file. */
   async flush(): Promise<void> {
+    if (this.later) this.save();
     while (this.saving) await this.saving;
   }
 
   private save(): void {
+    clearTimeout(this.later);
+    this.later = undefined;
     if (!this.store) return;
     if (this.saving) {
       this.dirty = true;
