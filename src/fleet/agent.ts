@@ -21,7 +21,7 @@ import { runCommand } from './methods/cli-command.js';
 import { streamCommand } from './methods/cli-command-cont.js';
 import { tailFile } from './methods/tail-file.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
-import { DEFAULT_N_CONCURRENCY, isOrdered, LANES } from './lanes.js';
+import { DEFAULT_N_CONCURRENCY, isOrdered, laneOf, LANES } from './lanes.js';
 import { runOp } from './methods/op-command.js';
 import { isPermissionError, natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
 import { agentInboxPrefix } from './nats-permissions.js';
@@ -189,7 +189,8 @@ export class FleetAgent {
     this.log.info({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
     // Not awaited before the method starts: one connection's publishes are stored in the order sent,
     // so `running` is in the stream before any part or the final reply; both are awaited before the ack.
-    const runningStored = this.reply({ ...base, state: 'running', at: Date.now() });
+    // hello, errorLog and op are done at once: their final reply is all there is to say.
+    const runningStored = laneOf(message) === 'ctl' ? Promise.resolve() : this.reply({ ...base, state: 'running', at: Date.now() });
     runningStored.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
     // A running method keeps the message ours: without this JetStream would hand it out again after ack_wait.
     const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
@@ -202,7 +203,9 @@ export class FleetAgent {
       this.running.remove(message.id);
     }
     await Promise.all([runningStored, this.reply(final)]);
-    await msg.ackAck();
+    // A plain ack, not a round trip: if it were lost, the redelivery would find the id in the seen
+    // store and only say INTERRUPTED, which changes nothing on a message already final.
+    msg.ack();
     this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
   }
 
