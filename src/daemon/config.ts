@@ -46,6 +46,7 @@ export const ConfigSchema = Type.Object({
   tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
+  fleetMaxAge: Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', default: '7d', description: "how long a message waits for an offline agent before it expires; at most 7d, the agents' signing window" }),
   fleetMaxQueued: Type.Integer({ minimum: 1, default: 10_000, description: 'messages waiting per node and method lane; a submission beyond it fails with QUEUE_FULL' }),
   natsUser: Type.Optional(Type.String({ minLength: 1, description: 'NATS user name; its password from natsPasswordFile or SWITCHBOARD_NATS_PASSWORD' })),
   natsPassword: Type.Optional(Type.String({ minLength: 1, description: 'password of natsUser; best given as SWITCHBOARD_NATS_PASSWORD or natsPasswordFile, not in a config file' })),

@@ -11,10 +11,12 @@ import { TcpAttachServer } from '../api/console-tcp.js';
 import { ConsoleManager } from '../console/manager.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
+import { errors } from '../errors.js';
 import type { FleetAgent } from '../fleet/agent.js';
 import { FleetController } from '../fleet/controller.js';
 import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
+import { DEFAULT_MAX_AGE_MS } from '../fleet/signing.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
@@ -40,6 +42,13 @@ export interface StartOptions {
   /** Where the one-time admin token notice goes (stderr by default). */
   announce?: (line: string) => void;
   logger?: Logger;
+}
+
+/** fleetMaxAge in ms: no longer than the agents' signing window, which would refuse the message anyway. */
+function fleetMaxAgeMs(value: string): number {
+  const age = parseTtl(value, 'fleetMaxAge');
+  if (age > DEFAULT_MAX_AGE_MS) throw new errors.CONFIG(`fleetMaxAge: '${value}' is longer than the agents' signing window (7d), which would refuse such a message`);
+  return age;
 }
 
 /** The SQLite file: dbPath (its folder made if need be), or switchboard.db in the data dir. */
@@ -137,7 +146,7 @@ export class Daemon {
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
       // The nats* settings are NatsSettings (nats-connect.ts) by name.
-      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
+      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAgeMs(config.fleetMaxAge), fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
       if (fleet) {
         const controller = fleet;
         fleetInputs = await FleetInputs.open({

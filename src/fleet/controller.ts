@@ -3,6 +3,7 @@
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import ms from 'ms';
 import type { Logger } from 'pino';
 import type { Subscription } from 'nats';
 import { errors, isSwitchboardError } from '../errors.js';
@@ -32,8 +33,8 @@ export interface ControllerOptions {
   agents?: KnownAgents;
   /** Messages waiting per node and lane before submissions fail QUEUE_FULL (default 10,000). */
   maxQueued?: number;
-  /** How often queued messages past the signing window are marked expired (default a minute). */
-  sweepMs?: number;
+  /** How long a message waits for its agent before it is expired (default, and at most, the 7-day signing window). */
+  maxAgeMs?: number;
   /** Signed into every message as its sender, for the agents' allowedNodes; default central. */
   fleetName?: string;
 }
@@ -41,8 +42,8 @@ export interface ControllerOptions {
 /** Publishes of one node's messages on their way at once (publishInOrder). */
 const PUBLISH_WINDOW = 64;
 
-/** Messages not delivered within the signing window would be refused by the agent: they are expired. */
-const MAX_QUEUE_AGE_MS = DEFAULT_MAX_AGE_MS;
+/** How often queued messages past their age are looked for: a minute, or sooner for a short age. */
+const sweepMs = (maxAgeMs: number) => Math.max(250, Math.min(60_000, maxAgeMs / 4));
 
 export interface Submitted {
   id: string;
@@ -58,6 +59,8 @@ export class FleetController extends EventEmitter {
   private advisories?: Subscription;
   private sweeper?: NodeJS.Timeout;
   private fleetName = DEFAULT_FLEET_NAME;
+  /** Messages older than this are expired: JetStream drops them, the sweep marks them. */
+  private maxAgeMs = DEFAULT_MAX_AGE_MS;
   /** The agents' own errors (error-log.ts). */
   errorLog!: FleetErrorLog;
 
@@ -91,8 +94,9 @@ export class FleetController extends EventEmitter {
     });
     const controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
     controller.fleetName = opts.fleetName ?? DEFAULT_FLEET_NAME;
+    controller.maxAgeMs = Math.min(opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS, DEFAULT_MAX_AGE_MS);
     try {
-      await transport.limitQueues(opts.maxQueued ?? 10_000);
+      await transport.limitQueues(opts.maxQueued ?? 10_000, controller.maxAgeMs);
       controller.messages = await (await transport.controllerConsumer()).consume();
       controller.errorLog = await FleetErrorLog.start({ nc: transport.nc, subject: transport.subjects.errlogAll, fleetDir, log });
     } catch (err) {
@@ -105,7 +109,7 @@ export class FleetController extends EventEmitter {
     controller.advisories = transport.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${transport.subjects.cmdStream}.*`, {
       callback: (err, msg) => void controller.takeMaxDeliveries(err, msg),
     });
-    controller.sweeper = setInterval(() => void controller.expireStale(), opts.sweepMs ?? 60_000).unref();
+    controller.sweeper = setInterval(() => void controller.expireStale(), sweepMs(controller.maxAgeMs)).unref();
     void controller.expireStale();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
@@ -323,9 +327,9 @@ export class FleetController extends EventEmitter {
   /** Queued messages older than the signing window can no longer run: the agent would refuse them. */
   private async expireStale(): Promise<void> {
     try {
-      const before = new Date(Date.now() - MAX_QUEUE_AGE_MS).toISOString();
+      const before = new Date(Date.now() - this.maxAgeMs).toISOString();
       for (const record of await this.store.stale(before, 1000)) {
-        await this.setState(record.id, 'expired', { error: `EXPIRED: not taken by ${record.node}'s agent within ${MAX_QUEUE_AGE_MS / 86_400_000} days` });
+        await this.setState(record.id, 'expired', { error: `EXPIRED: not taken by ${record.node}'s agent within ${ms(this.maxAgeMs, { long: true })} (fleetMaxAge)` });
       }
     } catch (err) {
       this.log.error({ err }, 'fleet expiry sweep failed');

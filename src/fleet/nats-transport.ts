@@ -139,14 +139,20 @@ export class FleetTransport {
   }
 
   /**
-   * The controller's limit on one node's queue: at most `maxQueued` messages waiting per node and
-   * lane; a publish beyond it is refused (discard new, per subject) rather than dropping old ones.
+   * The controller's limits on one node's queue: at most `maxQueued` messages waiting per node and
+   * lane, a publish beyond it refused (discard new, per subject) rather than dropping old ones; and
+   * none kept longer than `maxAgeMs`.
    */
-  async limitQueues(maxQueued: number): Promise<void> {
+  async limitQueues(maxQueued: number, maxAgeMs: number): Promise<void> {
     const info = await this.jsm.streams.info(this.subjects.cmdStream);
     const c = info.config;
-    if (c.max_msgs_per_subject === maxQueued && c.discard === DiscardPolicy.New && c.discard_new_per_subject) return;
-    await this.jsm.streams.update(this.subjects.cmdStream, { ...c, max_msgs_per_subject: maxQueued, discard: DiscardPolicy.New, discard_new_per_subject: true });
+    const max_age = nanos(maxAgeMs);
+    // JetStream's duplicate window (msgID, default 2 min) may not be longer than the age.
+    const duplicate_window = Math.min(c.duplicate_window || nanos(120_000), max_age);
+    if (c.max_msgs_per_subject === maxQueued && c.max_age === max_age && c.duplicate_window === duplicate_window && c.discard === DiscardPolicy.New && c.discard_new_per_subject) return;
+    await this.jsm.streams.update(this.subjects.cmdStream, {
+      ...c, max_msgs_per_subject: maxQueued, max_age, duplicate_window, discard: DiscardPolicy.New, discard_new_per_subject: true,
+    });
   }
 
   /**

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { runCli } from '../support/cli.js';
+import { runCli, runSwitchboard } from '../support/cli.js';
 import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
 import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
 
@@ -100,3 +100,36 @@ describe('fleet over NATS: messages that do not get through', () => {
   });
 });
 
+
+describe('fleet over NATS: fleetMaxAge', () => {
+  test('a message older than fleetMaxAge is expired and never run, also when its agent comes back', async () => {
+    const prefix = fleetPrefix('maxage');
+    const daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix, SWITCHBOARD_FLEET_MAX_AGE: '2s' } });
+    try {
+      const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+      const marker = path.join(tempDir('maxage'), 'ran');
+      const post = async (args: string[]) => (await api(daemon, 'POST', '/api/v1/fleet/messages', [{ toNode: 'late-1', method: 'cliCommand', methodArgs: args, replyMethod: 'console' }])).body[0].id as string;
+      const old = await post(['touch', marker]);
+      const expired = (await api(daemon, 'GET', `/api/v1/fleet/messages/${old}?wait=30`)).body;
+      assert.equal(expired.state, 'expired');
+      assert.match(expired.error, /^EXPIRED: not taken by late-1's agent within 2 seconds \(fleetMaxAge\)/);
+
+      const agent = await startAgent({ node: 'late-1', prefix, allowSigner: signer });
+      // The same ordered queue: had the old one still been there, it would have run first.
+      const fresh = (await api(daemon, 'GET', `/api/v1/fleet/messages/${await post(['true'])}?wait=30`)).body;
+      assert.equal(fresh.state, 'replied');
+      assert.equal(existsSync(marker), false, 'the expired message never ran');
+      await agent.stop();
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  test('a fleetMaxAge beyond the 7-day signing window is refused at start', async () => {
+    const r = await runSwitchboard(['serve', '--listen', '127.0.0.1:0', '--console-port', '-1', '--data-dir', tempDir('maxage-long'), '--nats', await natsUrl()], {
+      env: { ...process.env, SWITCHBOARD_FLEET_MAX_AGE: '8d' },
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /fleetMaxAge: '8d' is longer than the agents' signing window \(7d\)/);
+  });
+});
