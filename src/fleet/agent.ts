@@ -26,6 +26,7 @@ import { runOp } from './methods/op-command.js';
 import { isPermissionError, natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
 import { agentInboxPrefix } from './nats-permissions.js';
 import { FleetTransport, isSubjectToken } from './nats-transport.js';
+import { ProcessGroups } from './process-groups.js';
 import { RunningMethods } from './running.js';
 import { FileSeenStore } from './seen-ids.js';
 import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
@@ -83,6 +84,7 @@ export class FleetAgent {
     private readonly seen: FileSeenStore,
     private readonly log: Logger,
     private readonly policy: MethodPolicy,
+    private readonly groups: ProcessGroups,
   ) {
     this.hellos = new HelloTimer(() => this.announce(), opts.helloIntervalMs ?? DEFAULT_HELLO_INTERVAL_S * 1000);
     this.errors = new ErrorReporter(opts.node, (event) => transport.publishEvent(transport.subjects.errlog(opts.node), event), log);
@@ -91,6 +93,8 @@ export class FleetAgent {
   static async start(opts: AgentOptions): Promise<FleetAgent> {
     const log = opts.logger.child({ node: opts.node });
     const policy = await MethodPolicy.open(opts.dataDir, opts.policy ?? {});
+    // First of all: what an earlier run of this agent left running is ended.
+    const groups = await ProcessGroups.open(opts.dataDir, log);
     const seen = await FileSeenStore.open(opts.dataDir);
     const verifier = new EnvelopeVerifier({ node: opts.node, allowed: opts.allowed, seen });
     let transport: FleetTransport;
@@ -99,9 +103,10 @@ export class FleetAgent {
       transport = await FleetTransport.connect(client, opts.prefix);
     } catch (err) {
       await seen.close();
+      await groups.close();
       throw isPermissionError(err) ? refusedNode(opts.node, err as Error) : err;
     }
-    const agent = new FleetAgent(opts, transport, verifier, seen, log, policy);
+    const agent = new FleetAgent(opts, transport, verifier, seen, log, policy, groups);
     const ackWaitMs = opts.ackWaitMs ?? AGENT_DEFAULTS.ackWaitMs;
     const concurrency = opts.concurrency ?? DEFAULT_N_CONCURRENCY;
     try {
@@ -241,7 +246,8 @@ export class FleetAgent {
   }
 
   private async runCli(message: AddressedMessage): Promise<Outcome> {
-    const r = await runCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onSpawn: (pid) => this.running.setPid(message.id, pid) });
+    const group = this.trackGroup(message.id);
+    const r = await runCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onSpawn: group.spawned }).finally(group.ended);
     const output = { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ...(r.truncated && { truncated: true }) };
     if (r.spawnError) {
       this.errors.report({ code: 'SPAWN_FAILED', message: r.spawnError, id: message.id, method: message.method });
@@ -253,9 +259,25 @@ export class FleetAgent {
     return { ...output, state: 'replied' };
   }
 
+  /** A command's process group, for ps and for the next run of the agent should this one be killed (process-groups.ts). */
+  private trackGroup(id: string): { spawned: (pid: number) => void; ended: () => void } {
+    let pgid: number | undefined;
+    return {
+      spawned: (pid) => {
+        pgid = pid;
+        this.running.setPid(id, pid);
+        this.groups.started(pid, id);
+      },
+      ended: () => {
+        if (pgid !== undefined) this.groups.ended(pgid);
+      },
+    };
+  }
+
   /** cliCommandCont: the output goes out in parts while it runs (wire.ts), the exit code at the end. */
   private async streamCli(message: AddressedMessage): Promise<Outcome> {
-    const r = await streamCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message.id) });
+    const group = this.trackGroup(message.id);
+    const r = await streamCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message.id), onSpawn: group.spawned }).finally(group.ended);
     const output = { exitCode: r.exitCode, signal: r.signal, streamed: true };
     if (r.spawnError) return { ...output, state: 'failed', errorCode: 'SPAWN_FAILED', error: r.spawnError };
     if (r.deliveryError) return { ...output, state: 'failed', errorCode: 'REPLY_FAILED', error: `the output could not be sent, the command was stopped: ${r.deliveryError}` };
@@ -339,6 +361,7 @@ export class FleetAgent {
     await Promise.all(this.loops);
     await this.transport.drain();
     await this.seen.close();
+    await this.groups.close();
     this.log.info('fleet agent stopped');
   }
 }

@@ -11,6 +11,7 @@ import type { CommandPayload } from '../../src/fleet/wire.js';
 import { runCli } from '../support/cli.js';
 import { api, startDaemon, tempDir, type DaemonHandle, type LogLine } from '../support/daemon.js';
 import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
+import { groupMembers } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
 
 function waitForFile(file: string): Promise<true> {
@@ -97,7 +98,7 @@ describe('fleet agent over NATS', () => {
     await agent.stop();
   });
 
-  test('an agent killed mid-command gets the message again after restart and does not run it twice', async () => {
+  test('an agent killed mid-command ends the command it left running when it comes back, gets the message again and does not run it twice', async () => {
     const dataDir = tempDir('killed');
     const file = path.join(dataDir, 'runs.txt');
     const pidFile = path.join(dataDir, 'pid');
@@ -109,10 +110,21 @@ describe('fleet agent over NATS', () => {
     await waitForFile(pidFile); // the command has started
     agent.proc.kill('SIGKILL');
     await agent.exited();
-    // The command's own process group outlives a killed agent; end it here.
-    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    // The command's process group outlives the killed agent (its methodTimeout died with it) ...
+    const group = Number(readFileSync(pidFile, 'utf8'));
+    assert.notDeepEqual(groupMembers(group), [], 'the command still runs without its agent');
 
     const again = await startAgent({ node: 'sat-1', prefix, allowSigner: key, dataDir, args: ['--ack-wait', '1'] });
+    // ... until the agent comes back and ends what it left running.
+    const killed = again.logs.find((l) => l.msg === 'fleet agent: killed a command group left running by an earlier run of this agent');
+    assert.deepEqual([killed?.pgid, killed?.id], [group, id]);
+    // A process that is not our child gives no event when it dies: look again every 20 ms.
+    await waitUntil(() => groupMembers(group).length === 0, {
+      what: 'the left-over group gone', timeoutMs: 5000, subscribe: (wake) => {
+        const timer = setInterval(wake, 20);
+        return () => clearInterval(timer);
+      },
+    });
     const refusal = await again.waitForLog((l) => l.msg === 'fleet message refused' && l.id === id, 'the redelivery refused');
     assert.equal(refusal.reason, 'REPLAYED');
     const { body } = await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=10`);

@@ -1,26 +1,13 @@
 // `switchboard run` end to end: daemon with --nats, a real agent process, a real nats-server.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { runCli, runSwitchboard } from '../support/cli.js';
 import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
 import { fleetPrefix, natsUrl, startAgent } from '../support/nats.js';
 import { freePort } from '../support/ports.js';
-
-/** Living PIDs whose process group is `pgid`, from /proc (zombies wait for a reaper, they run nothing). */
-function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z') out.push(Number(entry));
-    } catch { /* exited meanwhile */ }
-  }
-  return out;
-}
+import { groupMembers } from '../support/processes.js';
 
 describe('fleet over NATS: switchboard run', () => {
   const prefix = fleetPrefix('run');

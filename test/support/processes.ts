@@ -73,3 +73,17 @@ export function descendantPids(root: number): number[] {
   }
   return out;
 }
+
+/** Living PIDs whose process group is `pgid`, from /proc (zombies wait for a reaper, they run nothing). */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') out.push(Number(entry));
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}

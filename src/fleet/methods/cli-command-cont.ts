@@ -19,6 +19,8 @@ export interface StreamCommandOptions {
   flushMs?: number;
   maxLineBytes?: number;
   backlogCapBytes?: number;
+  /** Told the process's pid once it runs. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface StreamCommandResult extends GroupExit {
@@ -49,6 +51,7 @@ export async function streamCommand(argv: string[], opts: StreamCommandOptions):
       timeoutMs: opts.timeoutMs,
       cwd: opts.cwd,
       signal: stop.signal,
+      onSpawn: opts.onSpawn,
       onOutput: (stream, bytes) => batchers[stream].push(bytes),
     });
     batchers.stdout.end();
