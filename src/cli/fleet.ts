@@ -31,6 +31,7 @@ interface MessageView {
   updatedAt: string;
   reply: { stdout?: string; stderr?: string; exitCode?: number | null; signal?: string | null; errorCode?: string; error?: string; truncated?: boolean } | null;
   error: string | null;
+  replyMethod: string;
 }
 
 const FINAL = new Set(['replied', 'failed', 'expired']);
@@ -109,7 +110,8 @@ export function sendCommand(): Command {
   return new Command('send')
     .description("submit a message file (a JSON array, as steward's and ctrl's) and print the message ids")
     .argument('<file>', 'JSON message file; - reads stdin')
-    .action(async (file: string, _o, cmd: Command) => {
+    .option('-f, --follow', 'then wait for every message: print console replies as they come (the ids go to stderr), exit as `run` does')
+    .action(async (file: string, o: { follow?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
         throw new CliError('USAGE', `cannot read ${file}: ${err.code ?? err.message}`, 2);
@@ -120,7 +122,12 @@ export function sendCommand(): Command {
       } catch (err) {
         throw new CliError('BAD_JSON', `${file}: not valid JSON: ${(err as Error).message}`);
       }
-      const submitted = await new ApiClient(g).request<Submitted[]>('POST', '/fleet/messages', body);
+      const api = new ApiClient(g);
+      const submitted = await api.request<Submitted[]>('POST', '/fleet/messages', body);
+      if (o.follow) {
+        for (const s of submitted) process.stderr.write(`switchboard: message ${s.id} (index ${s.index}) for ${s.node}\n`);
+        return followAll(api, submitted);
+      }
       if (g.output === 'json') return printJson(submitted);
       for (const s of submitted) process.stdout.write(`${s.id}\n`);
     });
@@ -143,23 +150,35 @@ export function runCommand(): Command {
         ...(o.timeout && { methodTimeout: o.timeout }),
       };
       const submitted = await api.request<Submitted[]>('POST', '/fleet/messages', [message]);
-      // One node: its output as it is. Several: each line says whose it is.
-      const outcomes = await Promise.all(submitted.map((s) => follow(api, s, nodes.length > 1 ? `${s.node}: ` : '')));
-      const failures = outcomes.filter((x): x is CliError => x instanceof CliError);
-      if (nodes.length === 1 && failures.length === 1) throw failures[0];
-      for (const f of failures) process.stderr.write(`switchboard: ${f.code}: ${f.message}\n`);
-      const codes = outcomes.filter((x): x is number => typeof x === 'number');
-      process.exitCode = Math.max(0, ...codes, failures.length > 0 ? 1 : 0);
+      await followAll(api, submitted);
     });
 }
 
-/** Prints a message's streamed parts as they come; resolves to the remote exit code, or the failure. */
+/**
+ * Follows every message to its end, prints the output of those replying to the console (each line
+ * prefixed with its node when there are several), and sets the exit code: the remote one for one
+ * message (its failure thrown as it is), else the largest, at least 1 if any failed.
+ */
+async function followAll(api: ApiClient, submitted: Submitted[]): Promise<void> {
+  const outcomes = await Promise.all(submitted.map((s) => follow(api, s, submitted.length > 1 ? `${s.node}: ` : '')));
+  const failures = outcomes.filter((x): x is CliError => x instanceof CliError);
+  if (submitted.length === 1 && failures.length === 1) throw failures[0];
+  for (const f of failures) process.stderr.write(`switchboard: ${f.code}: ${f.message}\n`);
+  const codes = outcomes.filter((x): x is number => typeof x === 'number');
+  process.exitCode = Math.max(0, ...codes, failures.length > 0 ? 1 : 0);
+}
+
+/**
+ * Prints a console reply's streamed parts as they come (a file reply's go to its file, not here);
+ * resolves to the remote exit code (0 for a method without one), or the failure.
+ */
 async function follow(api: ApiClient, s: Submitted, prefix: string): Promise<number | CliError> {
   const out = { stdout: new LinePrefixer(prefix, process.stdout), stderr: new LinePrefixer(prefix, process.stderr) };
   let after = 0;
   let m: MessageView;
   for (;;) {
     const r = await api.request<{ message: MessageView; parts: OutputPart[] }>('GET', `/fleet/messages/${s.id}/output?after=${after}&wait=${WAIT_SECONDS}`);
+    if (r.message.replyMethod !== 'console') out.stdout = out.stderr = new LinePrefixer(prefix, null);
     for (const p of r.parts) out[p.stream].write(p.text);
     after = r.parts.at(-1)?.part ?? after;
     m = r.message;
@@ -173,6 +192,7 @@ async function follow(api: ApiClient, s: Submitted, prefix: string): Promise<num
   if (m.reply?.truncated) process.stderr.write(`switchboard: ${s.node}: the output was cut at the agent's limit\n`);
   if (m.state === 'replied' && typeof m.reply?.exitCode === 'number') return m.reply.exitCode;
   if (m.state === 'replied' && m.reply?.signal) return new CliError('SIGNALLED', `${s.node}: the command was killed by ${m.reply.signal} (message ${s.id})`);
+  if (m.state === 'replied') return 0; // hello, op, a tail that ran its time: no exit code, no failure
   return new CliError(m.reply?.errorCode ?? m.state.toUpperCase(), `${s.node}: ${m.reply?.error ?? m.error ?? m.state} (message ${s.id})`);
 }
 
@@ -186,9 +206,11 @@ interface OutputPart {
 class LinePrefixer {
   private partial = '';
 
-  constructor(private readonly prefix: string, private readonly to: NodeJS.WritableStream) {}
+  /** `to` null: swallows everything (a reply that goes elsewhere). */
+  constructor(private readonly prefix: string, private readonly to: NodeJS.WritableStream | null) {}
 
   write(text: string): void {
+    if (!this.to) return;
     if (!this.prefix) return void this.to.write(text);
     const lines = (this.partial + text).split('\n');
     this.partial = lines.pop()!;
@@ -196,7 +218,7 @@ class LinePrefixer {
   }
 
   end(): void {
-    if (this.partial) this.to.write(`${this.prefix}${this.partial}\n`);
+    if (this.partial) this.to?.write(`${this.prefix}${this.partial}\n`);
     this.partial = '';
   }
 }

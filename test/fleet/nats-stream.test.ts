@@ -84,4 +84,17 @@ describe('fleet over NATS: streamed replies', () => {
     assert.equal(done.replyFile, path.join(dataDir, 'fleet', 'deck-1', 'tails', 'app.log'));
     assert.equal(await readFile(done.replyFile, 'utf8'), 'new 1\nnew 2\nnew 3\n');
   });
+
+  test('send --follow prints the console replies as they come, not the file ones, and exits as run does', async () => {
+    const file = path.join(tempDir('send-follow'), 'msgs.json');
+    await writeFile(file, JSON.stringify([
+      { toNode: 'deck-1', method: 'REQCliCommand', data: ['sh', '-c', 'echo one; exit 3'], replyMethod: 'REQToConsole' },
+      { toNode: 'deck-2', method: 'REQCliCommand', data: ['echo', 'into the file'], replyMethod: 'REQToFile', directory: 'follow', fileName: 'out.txt' },
+    ]));
+    const r = await runCli(daemon, ['send', '--follow', file]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'deck-1: one\n');
+    assert.equal(r.stderr.match(/^switchboard: message [0-9a-f-]+ \(index \d\) for deck-\d$/gm)?.length, 2, r.stderr);
+    assert.equal(await readFile(path.join(dataDir, 'fleet', 'deck-2', 'follow', 'out.txt'), 'utf8'), 'into the file\n');
+  });
 });
