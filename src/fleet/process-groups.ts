@@ -9,7 +9,7 @@
 // At start the file is read, every group still led by the same process is killed, and the file is
 // started afresh.
 import { readFileSync } from 'node:fs';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
@@ -39,6 +39,7 @@ export class ProcessGroups {
   /** Ends the groups a previous run of the agent left running, then records from scratch. */
   static async open(dataDir: string, log: Logger): Promise<ProcessGroups> {
     const file = path.join(dataDir, GROUPS_FILE);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 }); // the agent's first run: nothing left over
     for (const left of leftovers(await readFile(file, 'utf8').catch(() => ''))) {
       if (processStart(left.pgid) !== left.start) continue; // ended, or the pid is someone else's now
       try {

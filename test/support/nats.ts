@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
@@ -91,11 +92,16 @@ export interface AgentOptions {
   readyTimeoutMs?: number;
 }
 
-/** A real `switchboard agent` process; its JSON log lines are read like a daemon's. */
+/**
+ * A real `switchboard agent` process; its JSON log lines are read like a daemon's. It runs in
+ * `dataDir` when one is given; else in a fresh folder, with a data dir that does not exist yet
+ * (the agent makes it, as on a machine's first run).
+ */
 export async function startAgent(opts: AgentOptions): Promise<DaemonHandle> {
-  const dataDir = opts.dataDir ?? tempDir('agent');
+  const home = opts.dataDir ?? tempDir('agent');
+  const dataDir = opts.dataDir ?? path.join(home, 'agent-data');
   const args = [BIN, 'agent', '--node', opts.node, '--nats', await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];
-  const agent = new DaemonHandle(spawnTracked(process.execPath, args, { cwd: dataDir }), dataDir, undefined);
+  const agent = new DaemonHandle(spawnTracked(process.execPath, args, { cwd: home }), dataDir, undefined);
   await agent.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${opts.node} ready`, opts.readyTimeoutMs);
   return agent;
 }
