@@ -3,13 +3,14 @@
 // methodTimeout died with it, and a `sleep 100` or a runaway loop would otherwise run on for good.
 //
 // On disk: <data-dir>/fleet-groups.jsonl, one line when a group starts ({"+": pgid, "start": ..,
-// "id": ..}) and one when it ends ({"-": pgid}); no fsync (an agent that crashed left the lines in
-// the kernel; after a power loss no process is left). `start` is the leader's start time from
+// "id": ..}) and one when it ends ({"-": pgid}), written at once (a synchronous write of a short
+// line: an agent killed a moment after the spawn has it on disk already); no fsync (an agent that
+// crashed left the lines in the kernel; after a power loss no process is left). `start` is the leader's start time from
 // /proc/<pid>/stat (clock ticks since boot), so a pid reused by someone else since is never killed.
 // At start the file is read, every group still led by the same process is killed, and the file is
 // started afresh.
-import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
@@ -32,9 +33,11 @@ export function processStart(pid: number): string | undefined {
 }
 
 export class ProcessGroups {
-  private tail: Promise<unknown> = Promise.resolve();
+  private fd: number | undefined;
 
-  private constructor(private readonly file: FileHandle, private readonly log: Logger) {}
+  private constructor(fd: number, private readonly log: Logger) {
+    this.fd = fd;
+  }
 
   /** Ends the groups a previous run of the agent left running, then records from scratch. */
   static async open(dataDir: string, log: Logger): Promise<ProcessGroups> {
@@ -49,7 +52,7 @@ export class ProcessGroups {
         log.warn({ err, pgid: left.pgid, id: left.id }, 'fleet agent: a command group left running could not be killed');
       }
     }
-    return new ProcessGroups(await open(file, 'w', 0o600), log);
+    return new ProcessGroups(openSync(file, 'w', 0o600), log);
   }
 
   started(pgid: number, id: string): void {
@@ -62,14 +65,17 @@ export class ProcessGroups {
   }
 
   private write(line: object): void {
-    this.tail = this.tail.then(() => this.file.appendFile(`${JSON.stringify(line)}\n`)).catch((err: Error) => {
+    if (this.fd === undefined) return;
+    try {
+      writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    } catch (err) {
       this.log.warn({ err }, 'fleet agent: the command group list could not be written');
-    });
+    }
   }
 
   async close(): Promise<void> {
-    await this.tail;
-    await this.file.close();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
