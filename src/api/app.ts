@@ -10,6 +10,7 @@ import type { ConsoleManager } from '../console/manager.js';
 import type { FleetController } from '../fleet/controller.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
+import type { OutputHub } from '../outputs/hub.js';
 import type { PowerService } from '../power/index.js';
 import type { TokenService } from '../tokens/service.js';
 import { authorize, redactUrl, type Authenticator, type Identity, type Need } from './auth.js';
@@ -21,6 +22,7 @@ import { registerErrorHandling } from './errors.js';
 import { fleetRoutes } from './fleet.js';
 import { healthRoutes } from './health.js';
 import { nodesRoutes } from './nodes.js';
+import { outputRoutes } from './outputs.js';
 import { powerRoutes } from './power.js';
 import { tokenRoutes } from './tokens.js';
 import { eventRoutes } from './events.js';
@@ -78,6 +80,7 @@ export interface AppDeps {
   obmdCompat: boolean;
   /** Set when the daemon runs with NATS: the fleet routes answer 503 without it. */
   fleet?: FleetController;
+  outputs: OutputHub;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -182,6 +185,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
     await api.register(fleetRoutes, { fleet: deps.fleet });
+    await api.register(outputRoutes, { nodes: deps.nodes, outputs: deps.outputs });
     await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
   }, { prefix: API_PREFIX });
   // ironic's own paths, as its clients call them.

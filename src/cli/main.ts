@@ -9,6 +9,7 @@ import { fleetCommand, runCommand, sendCommand } from './fleet.js';
 import { withNatsAuthOptions, withNatsVerbs } from './fleet-nats.js';
 import { genCert } from './gen-cert.js';
 import { nodeCommand } from './node.js';
+import { noteCommand, outputsCommand } from './outputs.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
 import { consoleLinkCommand, tokenCommand } from './token.js';
 
@@ -82,6 +83,8 @@ export function buildProgram(): Command {
   program.addCommand(withNatsVerbs(fleetCommand()));
   program.addCommand(sendCommand());
   program.addCommand(runCommand());
+  program.addCommand(noteCommand());
+  program.addCommand(outputsCommand());
 
   program.command('console')
     .description('attach to a node\'s console; Ctrl-E c . detaches, Ctrl-E c ? lists the escapes')

@@ -70,6 +70,11 @@ export class ConsoleManager extends EventEmitter {
     return this.sessions.get(name)?.status() ?? { ...NO_SESSION, since: this.startedAt };
   }
 
+  /** The labels of a node with a session; undefined without one. */
+  labels(name: string): Record<string, string> | undefined {
+    return this.sessions.get(name)?.labels;
+  }
+
   session(name: string): ConsoleSession | undefined {
     return this.sessions.get(name);
   }

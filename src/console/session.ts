@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ConsoleDriver, ConsoleDriverDefinition, HostKeyStore } from '../drivers/types.js';
 import type { NodeSpec } from '../model/node.js';
-import type { ConsoleOutput } from '../outputs/types.js';
+import type { ConsoleOutput, SessionEvent } from '../outputs/types.js';
 import { parseBreakSequence } from './break-sequence.js';
 import { ESCAPE_HELP, EscapeParser, type EscapeAction } from './escape.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -151,6 +151,11 @@ export class ConsoleSession extends EventEmitter {
     return this.spec.name;
   }
 
+  /** The node's labels as of its latest spec (the output sinks select nodes by them). */
+  get labels(): Record<string, string> {
+    return this.spec.labels;
+  }
+
   private get logger(): Logger {
     return this.deps.logger;
   }
@@ -182,6 +187,7 @@ export class ConsoleSession extends EventEmitter {
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.logger.info({ node: this.name, client: a.id, identity: client.identity, from: client.from, mode: a.mode }, 'client attached');
+    this.record({ event: 'attach', message: `${a.label()} attached ${a.mode}`, client: client.identity, from: client.from, mode: a.mode });
     this.emitState();
     if (this.wanted() && !this.driver && !this.retryTimer) void this.connect();
     return a;
@@ -190,6 +196,7 @@ export class ConsoleSession extends EventEmitter {
   detach(a: Attachment): void {
     if (!this.attachments.delete(a)) return;
     this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client detached');
+    this.record({ event: 'detach', message: `${a.label()} detached`, client: a.client.identity, from: a.client.from });
     for (const other of this.attachments) other.notice(`${a.label()} detached`);
     this.emitState();
     this.clientDrained(); // a slow client leaving may let the console run again
@@ -207,7 +214,7 @@ export class ConsoleSession extends EventEmitter {
     this.spec = spec;
     this.deps = { ...this.deps, driver };
     if (consoleChanged && this.driver) {
-      this.event('console reconfigured; reconnecting');
+      this.event('console reconfigured; reconnecting', { event: 'reconfigured' });
       await this.disconnect('reconfigured');
     }
     if (this.wanted() && !this.driver && !this.retryTimer) void this.connect();
@@ -273,7 +280,7 @@ export class ConsoleSession extends EventEmitter {
     this.paused = false;
     this.lastError = null; // a console that is up again has no current error
     this.setState('connected');
-    this.event('console up');
+    this.event('console up', { event: 'session-up' });
   }
 
   private down(reason: string, failed: boolean): void {
@@ -283,12 +290,12 @@ export class ConsoleSession extends EventEmitter {
     // failing to open, or dies at once, waits longer each time.
     if (!failed && Date.now() - this.connectedAt > STABLE_AFTER_MS) this.backoffMs = this.deps.options.reconnectMinMs;
     if (!this.wanted()) {
-      this.event(`console down: ${reason}`);
+      this.event(`console down: ${reason}`, { event: 'session-down', reason });
       return;
     }
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.deps.options.reconnectMaxMs);
-    this.event(`console ${failed ? 'failed' : 'down'}: ${reason}; reconnecting in ${formatDelay(delay)}`);
+    this.event(`console ${failed ? 'failed' : 'down'}: ${reason}; reconnecting in ${formatDelay(delay)}`, { event: 'reconnecting', reason, failed, retryMs: delay });
     this.logger.warn({ node: this.name, driver: this.spec.driver, reason, retryMs: delay }, failed ? 'console failed' : 'console down');
     this.retryTimer = setTimeout(() => void this.connect(), delay);
   }
@@ -301,7 +308,7 @@ export class ConsoleSession extends EventEmitter {
     this.driver = undefined;
     if (driver) {
       await driver.close().catch((err: Error) => this.logger.warn({ node: this.name, err: err.message }, 'console close failed'));
-      this.event(`console down: ${reason}`);
+      this.event(`console down: ${reason}`, { event: 'session-down', reason });
     }
     this.setState('disconnected');
   }
@@ -368,12 +375,18 @@ export class ConsoleSession extends EventEmitter {
     if (behind && !this.paused) this.pause();
   }
 
-  /** A session event: every client is told, and the log keeps it on a line of its own. */
-  private event(message: string): void {
+  /** A session event: every client is told, and the outputs (log, sinks) keep it. */
+  private event(message: string, detail: { event: string; [field: string]: unknown }): void {
     this.flushPending(); // what the console said before the event comes first
     for (const a of this.attachments) a.notice(message);
-    const lead = this.streamLineStart ? '' : '\r\n';
-    this.output?.write(Buffer.from(`${lead}[-- ${new Date().toISOString()} ${message} --]\r\n`));
+    this.record({ ...detail, message });
+  }
+
+  /** An event for the outputs only: the log keeps it on a line of its own, the sinks as a record. */
+  private record(event: SessionEvent): void {
+    this.flushPending();
+    if (this.output?.event) this.output.event(event);
+    else this.output?.write(Buffer.from(`${this.streamLineStart ? '' : '\r\n'}[-- ${new Date().toISOString()} ${event.message} --]\r\n`));
     this.streamLineStart = true;
   }
 
@@ -448,6 +461,7 @@ export class ConsoleSession extends EventEmitter {
         }
         this.setMode(a, 'rw', 'you have exclusive write access');
         this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client forced write');
+        this.record({ event: 'force-write', message: `${a.label()} forced write access`, client: a.client.identity, from: a.client.from, mode: 'rw' });
         return;
       case 'replay':
         a.notice(`replay: last ${this.deps.options.replayLines} lines`);
@@ -462,7 +476,7 @@ export class ConsoleSession extends EventEmitter {
       case 'note':
         a.client.send(Buffer.from(']\r\n'));
         a.lineStart = true;
-        if (action.text) this.event(`note by ${a.label()}: ${action.text}`);
+        if (action.text) this.event(`note by ${a.label()}: ${action.text}`, { event: 'note', client: a.client.identity, from: a.client.from, text: action.text });
         return;
       case 'cancelled':
         a.client.send(Buffer.from(' (cancelled)]\r\n'));

@@ -15,6 +15,7 @@ import { DEFAULT_FLEET_PREFIX, FLEET_PREFIX_PATTERN } from '../fleet/nats-transp
 import { DEFAULT_FLEET_NAME } from '../fleet/wire.js';
 import { NODE_NAME_PATTERN } from '../model/node.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
+import { checkOutputs, OutputSchema } from '../outputs/config.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -60,6 +61,9 @@ export const ConfigSchema = Type.Object({
   fleetSocket: Type.Optional(Type.String({ description: "unix socket (0600) taking JSON arrays of fleet messages, steward's way; default <dataDir>/fleet.sock, '' or off: none" })),
   fleetTcpListen: Type.Optional(Type.String({ description: "host:port taking JSON arrays of fleet messages, with no authentication; '' or off: none (the default)" })),
   fleetName: Type.String({ pattern: NODE_NAME_PATTERN, default: DEFAULT_FLEET_NAME, description: "this daemon's name as a message sender, what agents' --allowed-nodes list" }),
+  outputs: Type.Array(OutputSchema, { default: [], description: 'where console lines and events are shipped as JSON records: [{name, type: tcp|udp|nats, address|url, tls?, labels?, maxQueued?}]' }),
+  outputMaxLineBytes: Type.Integer({ minimum: 64, maximum: 60_000, default: 4096, description: 'a console line longer than this is sent to the outputs in pieces' }),
+  outputIdleFlushMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500, description: 'a partial console line (a prompt) is sent to the outputs after this long without output' }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
 }, { additionalProperties: false });
 
@@ -80,7 +84,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   for (const key of Object.keys(ConfigSchema.properties)) {
     const v = env[envName(key)];
     if (v === undefined || v === '') continue;
-    out[key] = key === 'breaks' ? parseJsonSetting(envName(key), v) : v;
+    out[key] = key === 'breaks' || key === 'outputs' ? parseJsonSetting(envName(key), v) : v;
   }
   return out;
 }
@@ -114,6 +118,10 @@ export async function fromFile(file: string): Promise<Record<string, unknown>> {
     const v = out[key];
     if (typeof v === 'string' && v && v !== SQLITE_MEMORY && !isOff(v)) out[key] = path.resolve(path.dirname(file), v);
   }
+  for (const o of Array.isArray(out.outputs) ? out.outputs : []) {
+    const tls = (o as { tls?: { ca?: unknown } } | null)?.tls;
+    if (tls && typeof tls === 'object' && typeof tls.ca === 'string') tls.ca = path.resolve(path.dirname(file), tls.ca);
+  }
   return out;
 }
 
@@ -137,6 +145,7 @@ export function resolveConfig(...layers: Record<string, unknown>[]): Config {
   parseListen(cfg.listen);
   if (cfg.fleetTcpListen && !isOff(cfg.fleetTcpListen)) parseListen(cfg.fleetTcpListen, 'fleetTcpListen');
   parsePortRange('rawPortRange', cfg.rawPortRange);
+  checkOutputs(cfg.outputs);
   return cfg;
 }
 

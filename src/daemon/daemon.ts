@@ -18,7 +18,9 @@ import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
 import { DEFAULT_MAX_AGE_MS } from '../fleet/signing.js';
 import { NodeService } from '../nodes/service.js';
-import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
+import { builtinPowerDrivers, PowerPoller, PowerService, type PowerActionEvent } from '../power/index.js';
+import { powerEvent } from '../outputs/events.js';
+import { OutputHub } from '../outputs/hub.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
@@ -77,6 +79,7 @@ export class Daemon {
     private readonly fleet: FleetController | undefined,
     private readonly fleetInputs: FleetInputs | undefined,
     private readonly demoAgent: FleetAgent | undefined,
+    private readonly outputs: OutputHub,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -100,14 +103,20 @@ export class Daemon {
       );
     }
 
+    const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
+    // The sessions' labels, read when a line goes out, so a relabelled node is selected at once.
+    let labelsOf: (node: string) => Record<string, string> | undefined = () => undefined;
+    const outputs = await OutputHub.create({
+      outputs: config.outputs, maxLineBytes: config.outputMaxLineBytes, idleFlushMs: config.outputIdleFlushMs,
+      openLog: (node) => new ConsoleLogFile(node, logOpts, logger), labelsOf: (node) => labelsOf(node), logger,
+    });
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
     const drivers = builtinDrivers();
-    const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
     const consoles = new ConsoleManager({
       drivers,
       hostKeys: store.hostKeys,
       logger,
-      openOutput: (node) => new ConsoleLogFile(node, logOpts, logger),
+      openOutput: (node) => outputs.open(node),
       options: {
         replayBytes: config.replayBytes,
         replayLines: config.replayLines,
@@ -121,8 +130,10 @@ export class Daemon {
         rows: 24,
       },
     });
+    labelsOf = (node) => consoles.labels(node);
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
+    power.on('action', (e: PowerActionEvent) => outputs.event(e.node, powerEvent(e), e.labels));
     // Every byte-stream listener (TCP attach, raw console ports) speaks TLS when the daemon has certs.
     const streamServer = (onConnection: (socket: Socket) => void) => createStreamServer(tls, onConnection);
     const rawPorts = new RawPorts({ consoles, logger, host, createServer: streamServer });
@@ -161,7 +172,7 @@ export class Daemon {
       }
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
@@ -178,7 +189,7 @@ export class Daemon {
       const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, outputs);
     } catch (err) {
       tokens.close();
       await demoAgent?.stop();
@@ -188,6 +199,7 @@ export class Daemon {
       await rawPorts.close('daemon failed to start');
       await app?.close();
       await consoles.stopAll('daemon failed to start');
+      await outputs.close();
       await store.close();
       throw err;
     }
@@ -205,6 +217,7 @@ export class Daemon {
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
       this.logger.debug('console sessions stopped');
+      await this.outputs.close(); // after the sessions: their last lines and events are queued by now
       await this.app.close();
       this.logger.debug('API closed');
       // Like the API: no new submissions; those under way are answered before the fleet stops.

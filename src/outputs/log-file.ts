@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createStream, type RotatingFileStream } from 'rotating-file-stream';
 import type { Logger } from 'pino';
 import { isValidNodeName } from '../model/node.js';
-import type { ConsoleOutput } from './types.js';
+import type { ConsoleOutput, SessionEvent } from './types.js';
 
 export interface LogFileOptions {
   dir: string;
@@ -35,6 +35,8 @@ export function logFiles(dir: string, node: string, keep: number): string[] {
 export class ConsoleLogFile implements ConsoleOutput {
   private readonly stream: RotatingFileStream;
   private atLineStart = true;
+  /** Whether the last byte written ended a line (CR or LF): an event then needs no line break of its own. */
+  private endsLine = true;
   private failed = false;
 
   constructor(readonly node: string, private readonly opts: LogFileOptions, logger: Logger) {
@@ -54,7 +56,15 @@ export class ConsoleLogFile implements ConsoleOutput {
   }
 
   write(chunk: Buffer): void {
+    if (chunk.length === 0) return;
     this.stream.write(this.opts.timestamps ? this.stamp(chunk) : chunk);
+    const last = chunk[chunk.length - 1];
+    this.endsLine = last === 0x0a || last === 0x0d;
+  }
+
+  /** An event on a line of its own: `[-- <time> <message> --]`. */
+  event(event: SessionEvent): void {
+    this.write(Buffer.from(`${this.endsLine ? '' : '\r\n'}[-- ${new Date().toISOString()} ${event.message} --]\r\n`));
   }
 
   private stamp(chunk: Buffer): Buffer {

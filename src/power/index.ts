@@ -1,5 +1,5 @@
 // The face of power control: the drivers this build knows and the service that runs them.
-export { PowerService, resolvePower, type KnownPower, type PowerRegistry } from './service.js';
+export { PowerService, resolvePower, type KnownPower, type PowerActionEvent, type PowerRegistry } from './service.js';
 export * from './types.js';
 export { PowerPoller } from './poller.js';
 import { DriverRegistry } from '../drivers/registry.js';

@@ -47,7 +47,20 @@ export interface KnownPower {
 /** After an action succeeds, what the node's power is (soft: up to the OS; boot device: unchanged). */
 const STATE_AFTER: Partial<Record<PowerAction, PowerState>> = { on: 'on', off: 'off', cycle: 'on', reset: 'on' };
 
-/** Events: 'changed' (node: string) when what is known of a node's power changes. */
+/** A power or boot-device action that ended, done or failed (status calls are not actions). */
+export interface PowerActionEvent {
+  node: string;
+  labels: Record<string, string>;
+  /** on, off, cycle, reset, soft, or `boot-device <device>`. */
+  action: string;
+  /** Why it failed; absent when it was done. */
+  error?: string;
+}
+
+/**
+ * Events: 'changed' (node: string) when what is known of a node's power changes;
+ * 'action' (PowerActionEvent) when an action ends.
+ */
 export class PowerService extends EventEmitter {
   private readonly limit: LimitFunction;
   private readonly known = new Map<string, KnownPower>();
@@ -109,10 +122,12 @@ export class PowerService extends EventEmitter {
     try {
       const result = await queue(() => this.limit(() => op(driver)));
       this.deps.logger.info({ ...log, ms: Date.now() - started, ...(typeof result === 'string' ? { power: result } : {}) }, 'power');
+      if (action !== 'status') this.emit('action', { node: spec.name, labels: spec.labels, action } satisfies PowerActionEvent);
       return result;
     } catch (err) {
       const message = (err as Error).message;
       this.deps.logger.warn({ ...log, ms: Date.now() - started, err: message }, 'power failed');
+      if (action !== 'status') this.emit('action', { node: spec.name, labels: spec.labels, action, error: message } satisfies PowerActionEvent);
       if (err instanceof PowerTimeoutError) throw new errors.POWER_TIMEOUT(spec.name, action, message);
       throw new errors.POWER_FAILED(spec.name, action, message);
     } finally {

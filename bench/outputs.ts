@@ -1,0 +1,79 @@
+// Output sinks: console throughput with 0, 1 and 3 tcp outputs. One node runs `yes` (a line of
+// typical length); each output's receiver (in this process) reads and counts records. Over a
+// fixed window once the console streams: log file growth (MB/s, the console's pace), records the
+// receivers got, records dropped, and the daemon's CPU. The receivers share the 2 cores with the
+// daemon, as a log shipper on the same box would.
+//   npm run build && node --import tsx bench/outputs.ts
+import { statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { cpuDeltaMs, cpuTicksByPid, fmt, log, markdownTable, MB, removeDir, sleep, tmpDir } from './lib.js';
+import { Switchboard } from './peers/switchboard.js';
+
+const SINK_COUNTS = [0, 1, 3];
+const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 3000);
+const SETTLE_MS = 500;
+const LINE = 'kernel: [  123.456789] eth0: link up, 10Gbps, full duplex, flow control rx/tx';
+
+interface Receiver {
+  port: number;
+  records: number;
+  close(): void;
+}
+
+async function receiver(): Promise<Receiver> {
+  const r: Receiver = { port: 0, records: 0, close: () => server.close() };
+  const server = net.createServer((s) => {
+    s.on('data', (chunk: Buffer) => {
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) r.records++;
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  r.port = (server.address() as net.AddressInfo).port;
+  return r;
+}
+
+function size(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function run(sinks: number): Promise<string[]> {
+  const dir = tmpDir('outputs');
+  const receivers = await Promise.all(Array.from({ length: sinks }, () => receiver()));
+  const config = path.join(dir, 'switchboard.yaml');
+  writeFileSync(config, JSON.stringify({ outputs: receivers.map((r, i) => ({ name: `r${i}`, type: 'tcp', address: `127.0.0.1:${r.port}` })) }));
+  const sb = new Switchboard({ dataDir: dir, args: ['--config', config] });
+  await sb.start();
+  try {
+    await sb.createNode('flood', ['yes', LINE]);
+    await sb.waitConnected('flood');
+    await sleep(SETTLE_MS);
+    const logFile = path.join(dir, 'logs', 'flood.log');
+    const [log0, got0, cpu0, t0] = [size(logFile), receivers.map((r) => r.records), cpuTicksByPid([sb.pid]), performance.now()];
+    await sleep(WINDOW_MS);
+    const [log1, got1, cpu1, t1] = [size(logFile), receivers.map((r) => r.records), cpuTicksByPid([sb.pid]), performance.now()];
+    const stats = sinks ? (await sb.api<{ outputs: { dropped: number }[] }>('GET', '/outputs')).outputs : [];
+    const s = (t1 - t0) / 1000;
+    const mbs = (log1 - log0) / MB / s;
+    const lines = (log1 - log0) / (LINE.length + 1);
+    const received = got1.reduce((a, n, i) => a + n - got0[i], 0) / Math.max(1, sinks);
+    const cpu = cpuDeltaMs(cpu0, cpu1);
+    return [String(sinks), fmt(mbs), fmt(lines / s / 1000, 0), sinks ? fmt(received / s / 1000, 0) : '-', sinks ? String(stats.reduce((a, o) => a + o.dropped, 0)) : '-', fmt((cpu / (t1 - t0)) * 100, 0), fmt(cpu / ((log1 - log0) / MB), 0)];
+  } finally {
+    await sb.stop();
+    for (const r of receivers) r.close();
+    removeDir(dir);
+  }
+}
+
+const rows: string[][] = [];
+for (const n of SINK_COUNTS) {
+  log(`outputs: ${n} tcp sink(s), ${WINDOW_MS} ms window`);
+  rows.push(await run(n));
+}
+process.stdout.write(`${markdownTable(['tcp outputs', 'console MB/s (log)', 'klines/s', 'krecords/s per output', 'dropped (all outputs)', 'daemon CPU %', 'CPU ms per MB'], rows)}\n`);

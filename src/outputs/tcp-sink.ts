@@ -1,0 +1,119 @@
+// A tcp output: one JSON record per line (newline-delimited JSON, as logstash's json_lines codec,
+// vector's and fluent-bit's tcp inputs take it), over TLS when configured. Records wait in a
+// bounded queue while the receiver is away or slow; the socket never holds more than its own
+// high-water mark, so a receiver that stops reading costs dropped records, not memory.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
+import { BoundedQueue } from './bounded-queue.js';
+import type { OutputRecord, Sink, SinkStats } from './types.js';
+
+/** Records joined into one socket write, at most about this many characters. */
+const BATCH_BYTES = 64 * 1024;
+
+export interface TcpSinkOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** Speak TLS: ca (PEM text) to trust instead of the system's, or insecure to accept any certificate. */
+  tls?: { ca?: string; insecure?: boolean };
+  maxQueued: number;
+  logger: Logger;
+  backoff?: BackoffOptions;
+}
+
+export class TcpSink implements Sink {
+  readonly name: string;
+  private readonly queue: BoundedQueue<OutputRecord>;
+  private readonly reconnector: Reconnector;
+  private socket?: net.Socket;
+  private connected = false;
+  private sent = 0;
+  /** Whether the last failure was logged: a receiver that stays away is reported once, not per retry. */
+  private reportedDown = false;
+
+  constructor(private readonly opts: TcpSinkOptions) {
+    this.name = opts.name;
+    this.queue = new BoundedQueue(opts.maxQueued);
+    this.reconnector = new Reconnector(() => this.connect(), opts.backoff ?? DEFAULT_BACKOFF);
+    this.connect();
+  }
+
+  send(record: OutputRecord): void {
+    this.queue.push(record);
+    this.pump();
+  }
+
+  stats(): SinkStats {
+    return { sent: this.sent, dropped: this.queue.dropped, queued: this.queue.size, connected: this.connected };
+  }
+
+  private connect(): void {
+    const { host, port } = this.opts;
+    const t = this.opts.tls;
+    const socket = t
+      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: t.ca, rejectUnauthorized: !t.insecure })
+      : net.connect({ host, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.once(t ? 'secureConnect' : 'connect', () => {
+      this.connected = true;
+      this.reconnector.connected();
+      this.reportedDown = false;
+      this.opts.logger.info({ output: this.name, type: 'tcp', tls: !!t }, 'output connected');
+      this.pump();
+    });
+    socket.on('drain', () => this.pump());
+    // What the receiver says is not ours to read; reading it keeps its window open.
+    socket.on('data', () => {});
+    socket.on('error', (err) => {
+      if (!this.reportedDown) this.opts.logger.warn({ output: this.name, type: 'tcp', err: err.message }, 'output unreachable; retrying');
+      this.reportedDown = true;
+    });
+    socket.once('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.connected = false;
+      this.reconnector.retry();
+    });
+  }
+
+  /**
+   * Write queued records while the socket takes them; 'drain' resumes. Records go out in batches
+   * of up to BATCH_BYTES: one write per record would cost a system call per console line.
+   */
+  private pump(): void {
+    const socket = this.socket;
+    if (!this.connected || !socket || socket.writableNeedDrain) return;
+    let batch = '';
+    for (let record = this.queue.shift(); record; record = this.queue.shift()) {
+      batch += `${JSON.stringify(record)}\n`;
+      this.sent++;
+      if (batch.length >= BATCH_BYTES) {
+        const more = socket.write(batch);
+        batch = '';
+        if (!more) return;
+      }
+    }
+    if (batch) socket.write(batch);
+  }
+
+  async close(): Promise<void> {
+    this.reconnector.stop();
+    const socket = this.socket;
+    this.socket = undefined;
+    this.connected = false;
+    if (!socket || socket.destroyed) return;
+    // What was already written gets a moment to leave; a receiver that stopped reading does not hold the daemon.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), 1000);
+      timer.unref();
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.end();
+    });
+  }
+}
