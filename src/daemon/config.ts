@@ -15,6 +15,7 @@ import { DEFAULT_FLEET_PREFIX, FLEET_PREFIX_PATTERN } from '../fleet/nats-transp
 import { DEFAULT_FLEET_NAME } from '../fleet/wire.js';
 import { NODE_NAME_PATTERN } from '../model/node.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
+import { checkWatchPatterns, WatchPatternSchema } from '../outputs/watch-patterns.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -61,6 +62,9 @@ export const ConfigSchema = Type.Object({
   fleetTcpListen: Type.Optional(Type.String({ description: "host:port taking JSON arrays of fleet messages, with no authentication; '' or off: none (the default)" })),
   fleetName: Type.String({ pattern: NODE_NAME_PATTERN, default: DEFAULT_FLEET_NAME, description: "this daemon's name as a message sender, what agents' --allowed-nodes list" }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
+  watchPatterns: Type.Array(WatchPatternSchema, { default: [], maxItems: 200, description: 'named regexes that turn matching console lines into events: [{name, regex, flags?, labels?, webhook?}]' }),
+  watchBudgetMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000, description: 'a watch pattern still running after this long on a batch of lines is disabled' }),
+  watchWebhookTries: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'attempts to POST a watch match to its webhook before giving up on it' }),
 }, { additionalProperties: false });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -80,7 +84,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   for (const key of Object.keys(ConfigSchema.properties)) {
     const v = env[envName(key)];
     if (v === undefined || v === '') continue;
-    out[key] = key === 'breaks' ? parseJsonSetting(envName(key), v) : v;
+    out[key] = key === 'breaks' || key === 'watchPatterns' ? parseJsonSetting(envName(key), v) : v;
   }
   return out;
 }
@@ -137,6 +141,7 @@ export function resolveConfig(...layers: Record<string, unknown>[]): Config {
   parseListen(cfg.listen);
   if (cfg.fleetTcpListen && !isOff(cfg.fleetTcpListen)) parseListen(cfg.fleetTcpListen, 'fleetTcpListen');
   parsePortRange('rawPortRange', cfg.rawPortRange);
+  checkWatchPatterns(cfg.watchPatterns);
   return cfg;
 }
 

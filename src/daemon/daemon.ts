@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.js';
@@ -20,6 +21,8 @@ import { DEFAULT_MAX_AGE_MS } from '../fleet/signing.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
+import type { ConsoleOutput } from '../outputs/types.js';
+import { WatchEngine } from '../outputs/watch.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
@@ -60,6 +63,23 @@ async function storeFile(dbPath: string | undefined, dataDir: string): Promise<s
   return file;
 }
 
+// TEMPORARY (issue 8, until the output hub lands): the hub splits console output into lines and feeds
+// the watch engine through addLineObserver; meanwhile each node's log output is tapped here.
+function tapLines(output: ConsoleOutput, node: string, onLine: (node: string, line: string, time: Date) => void): ConsoleOutput {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  return {
+    write(chunk) {
+      output.write(chunk);
+      const lines = (partial + decoder.write(chunk)).split('\n');
+      partial = lines.pop()!.slice(-4096);
+      const now = new Date();
+      for (const line of lines) onLine(node, line.endsWith('\r') ? line.slice(0, -1) : line, now);
+    },
+    close: () => output.close(),
+  };
+}
+
 export class Daemon {
   private stopping?: Promise<void>;
 
@@ -77,6 +97,7 @@ export class Daemon {
     private readonly fleet: FleetController | undefined,
     private readonly fleetInputs: FleetInputs | undefined,
     private readonly demoAgent: FleetAgent | undefined,
+    private readonly watch: WatchEngine,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -103,11 +124,16 @@ export class Daemon {
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
     const drivers = builtinDrivers();
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
+    const watch = new WatchEngine({
+      patterns: config.watchPatterns, logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
+      // TEMPORARY (issue 8): becomes the output hub's event(node, ev), which sends it to the sinks.
+      onEvent: (node, ev) => logger.info({ node, ...ev }, ev.message),
+    });
     const consoles = new ConsoleManager({
       drivers,
       hostKeys: store.hostKeys,
       logger,
-      openOutput: (node) => new ConsoleLogFile(node, logOpts, logger),
+      openOutput: (node) => tapLines(new ConsoleLogFile(node, logOpts, logger), node, (n, line, time) => watch.onLine(n, line, time)), // TEMPORARY tap, see tapLines
       options: {
         replayBytes: config.replayBytes,
         replayLines: config.replayLines,
@@ -129,11 +155,15 @@ export class Daemon {
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
     const nodes = new NodeService({
-      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), knownWatch: (name, labels) => watch.status(name, labels), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
       rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
     });
     const auth = new Authenticator(admin.token, tokens);
     nodes.on('deleted', (name: string) => power.forget(name));
+    // Label selectors decide which patterns watch a node: the engine follows each node's labels.
+    for (const rec of await store.nodes.list()) watch.setLabels(rec.name, rec.labels);
+    nodes.on('changed', (name: string) => void store.nodes.get(name).then((rec) => rec && watch.setLabels(name, rec.labels), () => {})); // a failed read: the store is closing
+    nodes.on('deleted', (name: string) => watch.forget(name));
     const poller = new PowerPoller(power, () => store.nodes.list(), logger); // records: views mask the passwords
 
     let app: FastifyInstance | undefined;
@@ -178,7 +208,7 @@ export class Daemon {
       const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, watch);
     } catch (err) {
       tokens.close();
       await demoAgent?.stop();
@@ -188,6 +218,7 @@ export class Daemon {
       await rawPorts.close('daemon failed to start');
       await app?.close();
       await consoles.stopAll('daemon failed to start');
+      await watch.close();
       await store.close();
       throw err;
     }
@@ -205,6 +236,7 @@ export class Daemon {
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
       this.logger.debug('console sessions stopped');
+      await this.watch.close();
       await this.app.close();
       this.logger.debug('API closed');
       // Like the API: no new submissions; those under way are answered before the fleet stops.
