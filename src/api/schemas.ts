@@ -47,6 +47,12 @@ export const NodeViewSchema = Type.Object({
     lastSeen: Type.String({ description: "when the daemon last heard the node's fleet agent (its hello)" }),
     version: Type.String({ description: "the agent's switchboard version" }),
   }), Type.Null()], { description: 'the fleet agent of the node with this name, as last heard; null: never heard' }),
+  watch: Type.Array(Type.Object({
+    pattern: Type.String({ description: 'the watch pattern (config watchPatterns)' }),
+    count: Type.Integer({ description: 'console lines it matched since the daemon started' }),
+    last: Type.Union([Type.Object({ line: Type.String(), time: Type.String({ format: 'date-time' }) }), Type.Null()], { description: 'the last matching line' }),
+    disabled: Type.Union([Type.String(), Type.Null()], { description: 'why the pattern no longer runs (it took too long); null while it runs' }),
+  }), { description: 'the watch patterns watching this node (by their label selectors)' }),
 });
 
 /** PUT body: the whole spec; the name may be left out (the path names the node). */

@@ -16,6 +16,7 @@ import { DEFAULT_FLEET_NAME } from '../fleet/wire.js';
 import { NODE_NAME_PATTERN } from '../model/node.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
 import { checkOutputs, OutputSchema } from '../outputs/config.js';
+import { checkWatchPatterns, WatchPatternSchema } from '../outputs/watch-patterns.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -65,6 +66,9 @@ export const ConfigSchema = Type.Object({
   outputMaxLineBytes: Type.Integer({ minimum: 64, maximum: 60_000, default: 4096, description: 'a console line longer than this is sent to the outputs in pieces' }),
   outputIdleFlushMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500, description: 'a partial console line (a prompt) is sent to the outputs after this long without output' }),
   obmdCompat: Type.Boolean({ default: false, description: "serve OBMd's API at the root (PUT /node/{id}, ...) and read OBMd's environment variables" }),
+  watchPatterns: Type.Array(WatchPatternSchema, { default: [], maxItems: 200, description: 'named regexes that turn matching console lines into events: [{name, regex, flags?, labels?, webhook?}]' }),
+  watchBudgetMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000, description: 'a watch pattern still running after this long on a batch of lines is disabled' }),
+  watchWebhookTries: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'attempts to POST a watch match to its webhook before giving up on it' }),
 }, { additionalProperties: false });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -84,7 +88,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   for (const key of Object.keys(ConfigSchema.properties)) {
     const v = env[envName(key)];
     if (v === undefined || v === '') continue;
-    out[key] = key === 'breaks' || key === 'outputs' ? parseJsonSetting(envName(key), v) : v;
+    out[key] = key === 'breaks' || key === 'outputs' || key === 'watchPatterns' ? parseJsonSetting(envName(key), v) : v;
   }
   return out;
 }
@@ -146,6 +150,7 @@ export function resolveConfig(...layers: Record<string, unknown>[]): Config {
   if (cfg.fleetTcpListen && !isOff(cfg.fleetTcpListen)) parseListen(cfg.fleetTcpListen, 'fleetTcpListen');
   parsePortRange('rawPortRange', cfg.rawPortRange);
   checkOutputs(cfg.outputs);
+  checkWatchPatterns(cfg.watchPatterns);
   return cfg;
 }
 

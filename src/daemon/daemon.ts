@@ -22,6 +22,7 @@ import { builtinPowerDrivers, PowerPoller, PowerService, type PowerActionEvent }
 import { powerEvent } from '../outputs/events.js';
 import { OutputHub } from '../outputs/hub.js';
 import { ConsoleLogFile, logFiles } from '../outputs/log-file.js';
+import { WatchEngine } from '../outputs/watch.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { parseTtl, TokenService } from '../tokens/service.js';
 import type { Store } from '../store/types.js';
@@ -80,6 +81,7 @@ export class Daemon {
     private readonly fleetInputs: FleetInputs | undefined,
     private readonly demoAgent: FleetAgent | undefined,
     private readonly outputs: OutputHub,
+    private readonly watch: WatchEngine,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -112,6 +114,11 @@ export class Daemon {
     });
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
     const drivers = builtinDrivers();
+    const watch = new WatchEngine({
+      patterns: config.watchPatterns, logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
+      onEvent: (node, ev) => outputs.event(node, ev), // to the sinks, and the node's log
+    });
+    outputs.addLineObserver((node, line, time) => watch.onLine(node, line, time));
     const consoles = new ConsoleManager({
       drivers,
       hostKeys: store.hostKeys,
@@ -140,11 +147,15 @@ export class Daemon {
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
     const nodes = new NodeService({
-      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), knownWatch: (name, labels) => watch.status(name, labels), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
       rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
     });
     const auth = new Authenticator(admin.token, tokens);
     nodes.on('deleted', (name: string) => power.forget(name));
+    // Label selectors decide which patterns watch a node: the engine follows each node's labels.
+    for (const rec of await store.nodes.list()) watch.setLabels(rec.name, rec.labels);
+    nodes.on('changed', (name: string) => void store.nodes.get(name).then((rec) => rec && watch.setLabels(name, rec.labels), () => {})); // a failed read: the store is closing
+    nodes.on('deleted', (name: string) => watch.forget(name));
     const poller = new PowerPoller(power, () => store.nodes.list(), logger); // records: views mask the passwords
 
     let app: FastifyInstance | undefined;
@@ -189,7 +200,7 @@ export class Daemon {
       const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, outputs);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, outputs, watch);
     } catch (err) {
       tokens.close();
       await demoAgent?.stop();
@@ -199,6 +210,7 @@ export class Daemon {
       await rawPorts.close('daemon failed to start');
       await app?.close();
       await consoles.stopAll('daemon failed to start');
+      await watch.close();
       await outputs.close();
       await store.close();
       throw err;
@@ -217,6 +229,7 @@ export class Daemon {
       // Sessions first: they tell attached WebSocket clients why before the server closes them.
       await this.consoles.stopAll(reason);
       this.logger.debug('console sessions stopped');
+      await this.watch.close(); // its last events go to the outputs
       await this.outputs.close(); // after the sessions: their last lines and events are queued by now
       await this.app.close();
       this.logger.debug('API closed');

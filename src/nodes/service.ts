@@ -11,6 +11,7 @@ import { SECRET_MASK, type DriverRegistry } from '../drivers/registry.js';
 import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec, type VncSpec } from '../model/node.js';
+import type { WatchState } from '../outputs/watch.js';
 import { resolvePower, type KnownPower, type PowerRegistry } from '../power/index.js';
 import type { Store } from '../store/types.js';
 import { applyMergePatch } from './merge-patch.js';
@@ -26,6 +27,8 @@ export interface NodeView extends NodeRecord {
   rawPort: RawPortStatus | null;
   /** The node's fleet agent as last heard (its hello); null: never heard. */
   agent: { lastSeen: string; version: string } | null;
+  /** The watch patterns watching this node: matches counted, the last one, disabled or not. */
+  watch: WatchState[];
 }
 
 export type BulkResult =
@@ -41,6 +44,8 @@ export interface NodeServiceDeps {
   knownPower?: (name: string) => KnownPower | undefined;
   /** The last hello of the node's fleet agent (KnownAgents.get). */
   knownAgent?: (name: string) => { lastSeen: string; version: string } | undefined;
+  /** The node's watch patterns and their matches (WatchEngine.status). */
+  knownWatch?: (name: string, labels: Record<string, string>) => WatchState[];
   /** A deleted node's tokens are revoked (and their connections closed). */
   tokens?: { revokeNode(node: string, reason: string): Promise<number> };
   /** Every file of a node's console log (live and rotated). */
@@ -137,6 +142,7 @@ export class NodeService extends EventEmitter {
       powerState: (rec.power && this.deps.knownPower?.(rec.name)) || null,
       rawPort: this.rawPortStatus(rec),
       agent: this.agentStatus(rec.name),
+      watch: this.deps.knownWatch?.(rec.name, rec.labels) ?? [],
     };
   }
 

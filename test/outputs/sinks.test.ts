@@ -14,70 +14,8 @@ import { WsConsole } from '../support/console-clients.js';
 import { api, startDaemon, tempDir, waitForLogFile, type DaemonHandle } from '../support/daemon.js';
 import { natsConnection } from '../support/nats.js';
 import { freePort, freeUdpPort } from '../support/ports.js';
+import { closeAtEnd, Received, tcpReceiver, udpReceiver } from '../support/record-receivers.js';
 import { waitUntil } from '../support/wait.js';
-
-type Rec = { node: string; type: 'console' | 'event'; message: string; time: string; [k: string]: unknown };
-
-/** What a receiver got, with waiting on it. */
-class Received {
-  readonly records: Rec[] = [];
-  private readonly wakers = new Set<() => void>();
-
-  add(text: string): void {
-    this.records.push(JSON.parse(text) as Rec);
-    for (const w of this.wakers) w();
-  }
-
-  lines(node: string): string[] {
-    return this.records.filter((r) => r.node === node && r.type === 'console').map((r) => r.message);
-  }
-
-  waitFor(pred: (r: Rec) => boolean, what: string): Promise<Rec> {
-    return waitUntil(() => this.records.find(pred), {
-      what,
-      subscribe: (wake) => {
-        this.wakers.add(wake);
-        return () => this.wakers.delete(wake);
-      },
-      describe: () => JSON.stringify(this.records.slice(-8)),
-    });
-  }
-}
-
-const servers: { close(): void }[] = [];
-after(() => {
-  for (const s of servers) s.close();
-});
-
-/** A newline-delimited JSON receiver (logstash's tcp input with json_lines), over TLS with `secure`. */
-async function tcpReceiver(secure?: { cert: string; key: string }, port = 0): Promise<{ port: number; got: Received }> {
-  const got = new Received();
-  const onSocket = (socket: net.Socket) => {
-    let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        got.add(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    });
-    socket.on('error', () => {});
-  };
-  const server = secure ? tls.createServer(secure, onSocket) : net.createServer(onSocket);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  servers.push({ close: () => server.close() });
-  return { port: (server.address() as net.AddressInfo).port, got };
-}
-
-async function udpReceiver(): Promise<{ port: number; got: Received }> {
-  const got = new Received();
-  const socket = dgram.createSocket('udp4');
-  socket.on('message', (msg) => got.add(msg.toString('utf8')));
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  servers.push({ close: () => socket.close() });
-  return { port: socket.address().port, got };
-}
 
 function configFile(settings: Record<string, unknown>): string {
   const file = path.join(tempDir('outputs-cfg'), 'switchboard.yaml');
@@ -236,7 +174,7 @@ describe('a receiver that stops reading', () => {
       stuck.push(s);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push({ close: () => { for (const s of stuck) s.destroy(); server.close(); } });
+    closeAtEnd({ close: () => { for (const s of stuck) s.destroy(); server.close(); } });
     const port = (server.address() as net.AddressInfo).port;
     const d = await startDaemon({
       args: ['--config', configFile({ outputs: [{ name: 'stuck', type: 'tcp', address: `127.0.0.1:${port}`, maxQueued: 1000 }] })],

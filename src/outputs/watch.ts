@@ -1,0 +1,295 @@
+// Watch patterns: console lines matching a named regex become events, per-node counters and webhook
+// calls. Matching runs in a worker thread over batches of lines with a time budget, so the console
+// never waits for it: onLine only queues (bounded, oldest dropped and counted), and a pattern that
+// blows the budget is disabled and its worker replaced, the other patterns carry on.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { SessionEvent } from './types.js';
+import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
+import { PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
+import { WebhookSender, type WebhookOptions } from './webhook.js';
+
+export interface WatchEngineOptions {
+  patterns: WatchPatternSpec[];
+  logger: Logger;
+  /** Where match and disable events go (the output hub's event()). */
+  onEvent(node: string, event: SessionEvent): void;
+  /** A batch taking longer than this disables the pattern it was stuck in. */
+  budgetMs?: number;
+  /** Lines per batch handed to the worker. */
+  batchLines?: number;
+  /** Lines waiting at most; beyond it the oldest are dropped (matching fell behind). */
+  maxQueuedLines?: number;
+  /** Longer lines are cut to this many characters before matching. */
+  maxLineLength?: number;
+  webhook?: Partial<WebhookOptions>;
+}
+
+/** One pattern as a node view shows it. */
+export interface WatchState {
+  pattern: string;
+  count: number;
+  last: { line: string; time: string } | null;
+  /** Why the pattern no longer runs (it blew the time budget); null while it runs. */
+  disabled: string | null;
+}
+
+export interface WatchStats {
+  queued: number;
+  /** Lines never matched because the queue was full. */
+  dropped: number;
+  matches: number;
+  /** Workers replaced after a pattern blew the budget. */
+  restarts: number;
+}
+
+interface QueuedLine {
+  node: string;
+  line: string;
+  time: Date;
+}
+
+interface InFlight {
+  batch: WorkerBatch;
+  /** Per group: the node and each line's time. */
+  meta: { node: string; times: Date[] }[];
+  timer: NodeJS.Timeout;
+}
+
+export class WatchEngine {
+  private readonly patterns: WatchPatternSpec[];
+  private readonly disabled = new Map<number, string>();
+  private readonly labels = new Map<string, Record<string, string>>();
+  /** Pattern ids watching each node, recomputed when labels change or a pattern is disabled. */
+  private readonly watching = new Map<string, number[]>();
+  private readonly state = new Map<string, Map<number, { count: number; last: { line: string; time: string } }>>();
+  private readonly webhooks = new Map<string, WebhookSender>();
+  private queue: QueuedLine[] = [];
+  private head = 0;
+  private worker?: Worker;
+  private progress = new Int32Array(new SharedArrayBuffer(4));
+  private inFlight?: InFlight;
+  private scheduled = false;
+  private closed = false;
+  private seq = 0;
+  private readonly counts = { dropped: 0, matches: 0, restarts: 0 };
+  private readonly budgetMs: number;
+  private readonly batchLines: number;
+  private readonly maxQueued: number;
+  private readonly maxLineLength: number;
+
+  constructor(private readonly opts: WatchEngineOptions) {
+    this.patterns = opts.patterns;
+    this.budgetMs = opts.budgetMs ?? 1000;
+    this.batchLines = opts.batchLines ?? 512;
+    this.maxQueued = opts.maxQueuedLines ?? 10_000;
+    this.maxLineLength = opts.maxLineLength ?? 4096;
+  }
+
+  /** The node's labels, which decide the patterns with a label selector. */
+  setLabels(node: string, labels: Record<string, string>): void {
+    this.labels.set(node, labels);
+    this.watching.delete(node);
+  }
+
+  /** A deleted node: its labels and counters go. */
+  forget(node: string): void {
+    this.labels.delete(node);
+    this.watching.delete(node);
+    this.state.delete(node);
+  }
+
+  /** One console line (no line ending). Only queues: the console never waits for matching. */
+  onLine(node: string, line: string, time: Date): void {
+    if (this.closed || this.patterns.length === 0) return;
+    if (this.queue.length - this.head >= this.maxQueued) {
+      this.head++;
+      this.counts.dropped++;
+      this.compact();
+    }
+    this.queue.push({ node, line: line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line, time });
+    this.schedule();
+  }
+
+  /** Every pattern watching the node (by its labels) with its counters. */
+  status(node: string, labels: Record<string, string>): WatchState[] {
+    const seen = this.state.get(node);
+    const out: WatchState[] = [];
+    this.patterns.forEach((spec, id) => {
+      if (!watchesNode(spec, labels)) return;
+      const s = seen?.get(id);
+      out.push({ pattern: spec.name, count: s?.count ?? 0, last: s?.last ?? null, disabled: this.disabled.get(id) ?? null });
+    });
+    return out;
+  }
+
+  stats(): WatchStats {
+    return { ...this.counts, queued: this.queue.length - this.head };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.inFlight) clearTimeout(this.inFlight.timer);
+    this.inFlight = undefined;
+    for (const w of this.webhooks.values()) w.close();
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight) return;
+    this.scheduled = true;
+    // A tick's worth of lines goes in one batch rather than one message per line.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    if (this.closed || this.inFlight || this.head >= this.queue.length) return;
+    const end = Math.min(this.queue.length, this.head + this.batchLines);
+    const byNode = new Map<string, { group: WorkerGroup; times: Date[] }>();
+    for (let i = this.head; i < end; i++) {
+      const { node, line, time } = this.queue[i];
+      let entry = byNode.get(node);
+      if (!entry) {
+        entry = { group: { patterns: this.watchingNode(node), lines: [] }, times: [] };
+        byNode.set(node, entry);
+      }
+      if (entry.group.patterns.length === 0) continue;
+      entry.group.lines.push(line);
+      entry.times.push(time);
+    }
+    this.head = end;
+    this.compact();
+    const groups = [...byNode].filter(([, e]) => e.group.lines.length > 0);
+    if (groups.length === 0) return this.schedule();
+    this.send(
+      { seq: ++this.seq, groups: groups.map(([, e]) => e.group) },
+      groups.map(([node, e]) => ({ node, times: e.times })),
+    );
+  }
+
+  private send(batch: WorkerBatch, meta: InFlight['meta']): void {
+    const worker = this.worker ?? this.startWorker();
+    this.progress[PROGRESS_PATTERN] = -1;
+    this.inFlight = { batch, meta, timer: setTimeout(() => this.overBudget(), this.budgetMs) };
+    worker.postMessage(batch);
+  }
+
+  private startWorker(): Worker {
+    this.progress = new Int32Array(new SharedArrayBuffer(4));
+    const patterns = this.patterns.map((p, id) => ({ id, regex: p.regex, flags: p.flags ?? '' }));
+    const worker = new Worker(WATCH_WORKER_SOURCE, { eval: true, workerData: { patterns, progress: this.progress.buffer } });
+    worker.unref(); // an idle matcher does not keep the process alive
+    worker.on('message', (reply: WorkerReply) => this.onReply(reply));
+    worker.on('error', (err) => {
+      this.opts.logger.error({ err: err.message }, 'watch pattern worker failed; restarting it');
+      this.replaceWorker(worker);
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private onReply(reply: WorkerReply): void {
+    const flight = this.inFlight;
+    if (!flight || reply.seq !== flight.batch.seq) return;
+    clearTimeout(flight.timer);
+    this.inFlight = undefined;
+    for (const [g, i, id] of reply.matches) {
+      this.matched(flight.meta[g].node, id, flight.batch.groups[g].lines[i], flight.meta[g].times[i]);
+    }
+    this.schedule();
+  }
+
+  /**
+   * The worker is stuck inside one pattern: disable that pattern, replace the worker and run the
+   * same batch again without it (none of its matches were reported, so none are counted twice).
+   */
+  private overBudget(): void {
+    const flight = this.inFlight;
+    if (!flight || this.closed) return;
+    this.inFlight = undefined;
+    const id = Atomics.load(this.progress, PROGRESS_PATTERN);
+    this.replaceWorker(this.worker);
+    if (id < 0 || id >= this.patterns.length) {
+      this.opts.logger.error({ budgetMs: this.budgetMs }, 'watch pattern worker did not answer in time; a batch of lines was skipped');
+      return this.schedule();
+    }
+    this.disable(id, `took longer than ${this.budgetMs} ms on a batch of console lines`);
+    const groups = flight.batch.groups.map((g) => ({ ...g, patterns: g.patterns.filter((p) => p !== id) }));
+    this.send({ seq: ++this.seq, groups }, flight.meta);
+  }
+
+  private replaceWorker(worker: Worker | undefined): void {
+    if (!worker || worker !== this.worker) return;
+    this.worker = undefined;
+    this.counts.restarts++;
+    void worker.terminate();
+    if (this.inFlight) {
+      // A crash mid-batch: that batch is lost, the next one gets a fresh worker.
+      clearTimeout(this.inFlight.timer);
+      this.inFlight = undefined;
+      this.schedule();
+    }
+  }
+
+  private disable(id: number, why: string): void {
+    const name = this.patterns[id].name;
+    this.disabled.set(id, why);
+    this.watching.clear();
+    this.opts.logger.error({ pattern: name, budgetMs: this.budgetMs }, `watch pattern disabled: ${why}`);
+    // Every node it watched (of those with known labels) hears of it, so its page and the sinks say why it went quiet.
+    for (const node of this.labels.keys()) {
+      if (watchesNode(this.patterns[id], this.labels.get(node))) this.emit(node, { event: 'watch-disabled', message: `watch pattern ${name} disabled: ${why}`, pattern: name });
+    }
+  }
+
+  private matched(node: string, id: number, line: string, time: Date): void {
+    const spec = this.patterns[id];
+    const iso = time.toISOString();
+    let perNode = this.state.get(node);
+    if (!perNode) this.state.set(node, (perNode = new Map()));
+    const s = perNode.get(id);
+    if (s) {
+      s.count++;
+      s.last = { line, time: iso };
+    } else perNode.set(id, { count: 1, last: { line, time: iso } });
+    this.counts.matches++;
+    this.emit(node, { event: 'watch', message: `watch ${spec.name}: ${line}`, pattern: spec.name, line, time: iso });
+    if (spec.webhook) this.webhook(spec.webhook).send({ node, pattern: spec.name, line, time: iso });
+  }
+
+  private emit(node: string, event: SessionEvent): void {
+    try {
+      this.opts.onEvent(node, event);
+    } catch (err) {
+      this.opts.logger.error({ node, err: (err as Error).message }, 'watch event handler failed');
+    }
+  }
+
+  private webhook(url: string): WebhookSender {
+    let sender = this.webhooks.get(url);
+    if (!sender) this.webhooks.set(url, (sender = new WebhookSender(url, this.opts.logger, this.opts.webhook)));
+    return sender;
+  }
+
+  private watchingNode(node: string): number[] {
+    let ids = this.watching.get(node);
+    if (!ids) {
+      const labels = this.labels.get(node);
+      ids = this.patterns.flatMap((spec, id) => (!this.disabled.has(id) && watchesNode(spec, labels) ? [id] : []));
+      this.watching.set(node, ids);
+    }
+    return ids;
+  }
+
+  /** Drop the consumed head of the queue now and then, not on every batch. */
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { after, test } from 'node:test';
+import pino from 'pino';
+import { WatchEngine, type WatchEngineOptions } from '../../src/outputs/watch.js';
+import { checkWatchPatterns, type WatchPatternSpec } from '../../src/outputs/watch-patterns.js';
+import { WebhookSender } from '../../src/outputs/webhook.js';
+import { startHttpServer } from '../support/http-server.js';
+import { onEvents, waitUntil } from '../support/wait.js';
+
+const logger = pino({ level: 'silent' });
+const engines: WatchEngine[] = [];
+after(() => Promise.all(engines.map((e) => e.close())));
+
+interface Seen {
+  node: string;
+  event: string;
+  pattern: unknown;
+  line?: unknown;
+}
+
+function engine(patterns: WatchPatternSpec[], opts: Partial<WatchEngineOptions> = {}) {
+  const events: Seen[] = [];
+  const bus = new EventEmitter();
+  const e = new WatchEngine({
+    patterns, logger, ...opts,
+    onEvent: (node, ev) => {
+      events.push({ node, event: ev.event, pattern: ev.pattern, line: ev.line });
+      bus.emit('event');
+    },
+  });
+  engines.push(e);
+  const waitFor = (pred: (all: Seen[]) => boolean, what: string) =>
+    waitUntil(() => pred(events) || undefined, { what, subscribe: onEvents(bus, 'event'), describe: () => JSON.stringify(events.slice(-5)) });
+  return { e, events, waitFor };
+}
+
+test('matching lines become events and per-node counters; label selectors limit which nodes a pattern watches', async () => {
+  const { e, events, waitFor } = engine([
+    { name: 'kernel-panic', regex: 'Kernel panic - not syncing' },
+    { name: 'login', regex: 'login:\\s*$', labels: { role: 'compute' } },
+  ]);
+  e.setLabels('n1', { role: 'compute' });
+  e.setLabels('n2', {});
+  const t = new Date('2026-01-02T03:04:05Z');
+  e.onLine('n1', 'booting', t);
+  e.onLine('n1', 'Kernel panic - not syncing: VFS', t);
+  e.onLine('n2', 'host login: ', t);
+  e.onLine('n1', 'host login: ', t);
+  await waitFor((all) => all.length >= 2, 'two matches');
+  assert.deepEqual(events.map((x) => [x.node, x.event, x.pattern]).sort(), [['n1', 'watch', 'kernel-panic'], ['n1', 'watch', 'login']]);
+  assert.deepEqual(e.status('n1', { role: 'compute' }), [
+    { pattern: 'kernel-panic', count: 1, last: { line: 'Kernel panic - not syncing: VFS', time: t.toISOString() }, disabled: null },
+    { pattern: 'login', count: 1, last: { line: 'host login: ', time: t.toISOString() }, disabled: null },
+  ]);
+  // n2 lacks the label: the login pattern neither ran nor shows there.
+  assert.deepEqual(e.status('n2', {}), [{ pattern: 'kernel-panic', count: 0, last: null, disabled: null }]);
+});
+
+test('thousands of lines in one tick are batched and every match is counted', async () => {
+  const { e, waitFor } = engine([{ name: 'oops', regex: 'Oops:' }], { batchLines: 100 });
+  const t = new Date();
+  for (let i = 0; i < 3000; i++) e.onLine('n1', i % 3 === 0 ? `[ ${i}] Oops: 0002` : `line ${i}`, t);
+  await waitFor((all) => all.length >= 1000, '1000 matches');
+  assert.equal(e.status('n1', {})[0].count, 1000);
+  assert.equal(e.stats().dropped, 0);
+});
+
+test('a pathological pattern is disabled after the budget; the worker restarts and the other patterns keep matching', async () => {
+  const { e, events, waitFor } = engine([
+    { name: 'catastrophic', regex: '(a+)+$' },
+    { name: 'panic', regex: 'panic' },
+  ], { budgetMs: 200 });
+  e.setLabels('n1', {});
+  const t = new Date();
+  e.onLine('n1', 'panic before', t);
+  e.onLine('n1', `${'a'.repeat(40)}b`, t);
+  e.onLine('n1', 'panic in the same batch', t);
+  await waitFor((all) => all.some((x) => x.event === 'watch-disabled'), 'the pattern disabled');
+  await waitFor((all) => all.filter((x) => x.pattern === 'panic' && x.event === 'watch').length === 2, 'both panic lines');
+  const [bad] = e.status('n1', {});
+  assert.equal(bad.pattern, 'catastrophic');
+  assert.match(bad.disabled ?? '', /longer than 200 ms/);
+  assert.equal(e.stats().restarts, 1);
+  // The new worker runs the remaining pattern on later lines, and the bad one no more.
+  e.onLine('n1', 'panic after the restart', t);
+  e.onLine('n1', `${'a'.repeat(40)}b`, t);
+  await waitFor((all) => all.some((x) => x.line === 'panic after the restart'), 'a match after the restart');
+  assert.equal(events.filter((x) => x.pattern === 'panic').length, 3, 'no line matched twice after the re-run');
+  assert.equal(e.stats().restarts, 1);
+});
+
+test('when matching falls behind, the oldest lines are dropped and counted, never the console', async () => {
+  const { e, waitFor } = engine([{ name: 'n', regex: 'line' }], { maxQueuedLines: 10 });
+  const t = new Date();
+  for (let i = 0; i < 100; i++) e.onLine('n1', `line ${i}`, t);
+  assert.equal(e.stats().dropped, 90);
+  await waitFor((all) => all.length === 10, 'the ten newest lines');
+  assert.equal(e.status('n1', {})[0].last?.line, 'line 99');
+});
+
+test('bad patterns are refused at config load with the pattern named', () => {
+  assert.throws(() => checkWatchPatterns([{ name: 'ok', regex: 'x' }, { name: 'broken', regex: '(unclosed' }]), /watchPatterns\[1\] \(broken\): invalid regex: .*Unterminated group/);
+  assert.throws(() => checkWatchPatterns([{ name: 'a', regex: 'x' }, { name: 'a', regex: 'y' }]), /watchPatterns\[1\] \(a\): the name is used/);
+});
+
+test('a webhook retries with backoff until the receiver takes it, and gives up after its tries', async () => {
+  const bodies: unknown[] = [];
+  let failures = 2;
+  const bus = new EventEmitter();
+  const { server, base } = await startHttpServer((req, res) => {
+    let data = '';
+    req.on('data', (c: Buffer) => (data += c));
+    req.on('end', () => {
+      const fail = req.url!.startsWith('/down') || failures-- > 0;
+      if (!fail) bodies.push(JSON.parse(data));
+      res.statusCode = fail ? 503 : 204;
+      res.end();
+      bus.emit('request');
+    });
+  });
+  after(() => server.close());
+  const ok = new WebhookSender(`${base}/hook`, logger, { minDelayMs: 20 });
+  ok.send({ n: 1 });
+  await waitUntil(() => bodies.length === 1 || undefined, { what: 'delivery', subscribe: onEvents(bus, 'request') });
+  assert.deepEqual(bodies, [{ n: 1 }]);
+  // Giving up is said in the log, naming the receiver by origin only: its path may be a secret.
+  const logs: string[] = [];
+  const captured = pino({ level: 'warn' }, { write: (line: string) => (logs.push(line), bus.emit('log')) });
+  const down = new WebhookSender(`${base}/down?token=s3cret`, captured, { minDelayMs: 10, tries: 3 });
+  down.send({ n: 2 });
+  const line = await waitUntil(() => logs.find((l) => l.includes('gave up')), { what: 'giving up', subscribe: onEvents(bus, 'log') });
+  assert.deepEqual(down.stats(), { sent: 0, failed: 1, dropped: 0, queued: 0 });
+  assert.match(line, /"tries":3/);
+  assert.doesNotMatch(line, /s3cret|\/down/);
+});
