@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import { Authenticator } from '../api/auth.js';
 import { TcpAttachServer } from '../api/console-tcp.js';
+import { AuditLog, clientEntry, type ClientEvent } from '../audit/index.js';
 import { ConsoleManager } from '../console/manager.js';
+import type { ClientView } from '../console/types.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { errors } from '../errors.js';
@@ -77,6 +79,7 @@ export class Daemon {
     private readonly fleet: FleetController | undefined,
     private readonly fleetInputs: FleetInputs | undefined,
     private readonly demoAgent: FleetAgent | undefined,
+    private readonly audit: AuditLog,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -100,6 +103,8 @@ export class Daemon {
       );
     }
 
+    // Before the store: nothing else is open yet should the data dir refuse the file.
+    const audit = await AuditLog.open({ file: path.join(dataDir, 'audit.jsonl'), maxBytes: config.auditMaxBytes, keep: config.auditKeep, logger });
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
     const drivers = builtinDrivers();
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
@@ -121,6 +126,8 @@ export class Daemon {
         rows: 24,
       },
     });
+    // Every attach point (WebSocket, TCP, raw ports, OBMd's stream) goes through a session, which tells who came and went.
+    consoles.on('client', (node: string, event: ClientEvent, view: ClientView) => audit.record(clientEntry(node, event, view)));
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
     // Every byte-stream listener (TCP attach, raw console ports) speaks TLS when the daemon has certs.
@@ -161,7 +168,7 @@ export class Daemon {
       }
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, audit,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
@@ -178,7 +185,7 @@ export class Daemon {
       const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, audit);
     } catch (err) {
       tokens.close();
       await demoAgent?.stop();
@@ -189,6 +196,7 @@ export class Daemon {
       await app?.close();
       await consoles.stopAll('daemon failed to start');
       await store.close();
+      await audit.close();
       throw err;
     }
   }
@@ -213,6 +221,8 @@ export class Daemon {
       // After the API (no new submissions), before the store (replies still being recorded): drains NATS.
       await this.fleet?.stop();
       await this.store.close();
+      // Last: the sessions' detaches and the API's last calls are in it.
+      await this.audit.close();
       this.logger.info('switchboard stopped');
       this.logger.flush();
     })();
