@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/index.js';
 import type { ConsoleManager } from '../console/manager.js';
 import type { FleetController } from '../fleet/controller.js';
 import { errors } from '../errors.js';
@@ -13,6 +14,7 @@ import type { NodeService } from '../nodes/service.js';
 import type { OutputHub } from '../outputs/hub.js';
 import type { PowerService } from '../power/index.js';
 import type { TokenService } from '../tokens/service.js';
+import { auditRequests, auditRoutes } from './audit.js';
 import { authorize, redactUrl, type Authenticator, type Identity, type Need } from './auth.js';
 import { bulkRoutes } from './bulk.js';
 import { ironicRoutes } from './compat-ironic.js';
@@ -81,6 +83,8 @@ export interface AppDeps {
   /** Set when the daemon runs with NATS: the fleet routes answer 503 without it. */
   fleet?: FleetController;
   outputs: OutputHub;
+  /** Where security-relevant actions are recorded; without it, nothing is. */
+  audit?: AuditLog;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -147,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       identity: req.identity?.id,
     }, 'request');
   });
+  if (deps.audit) auditRequests(app, deps.audit);
 
   await app.register(swagger, {
     openapi: {
@@ -186,7 +191,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
     await api.register(fleetRoutes, { fleet: deps.fleet });
     await api.register(outputRoutes, { nodes: deps.nodes, outputs: deps.outputs });
-    await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
+    await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes, audit: deps.audit });
+    if (deps.audit) await api.register(auditRoutes, { audit: deps.audit });
   }, { prefix: API_PREFIX });
   // ironic's own paths, as its clients call them.
   await app.register(ironicRoutes, { nodes: deps.nodes, listenHost: deps.listenHost, publicUrl: deps.publicUrl, bodyLimit: deps.bodyLimit });

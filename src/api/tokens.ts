@@ -70,6 +70,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
   }, async (req, reply) => {
     const node = await nodes.record(req.body.node);
     const { token, record } = await tokens.create({ node: node.name, rights: req.body.rights, ttl: req.body.ttl, note: req.body.note });
+    req.auditDetails = { tokenId: record.id };
     return reply.status(201).send({ ...view(record), token });
   });
 
@@ -128,6 +129,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
     const { token, record } = await tokens.create({
       node: node.name, rights: [mode === 'rw' ? 'console:rw' : 'console:ro'], ttl: req.body.ttl ?? '2h', kind: 'link', note: req.body.note,
     });
+    req.auditDetails = { tokenId: record.id, kind: 'link' };
     const base = publicUrl ?? `${req.protocol}://${req.host}`;
     const url = `${base}/console/${encodeURIComponent(node.name)}${mode === 'ro' ? '?mode=ro' : ''}#token=${token}`;
     return reply.status(201).send({ ...view(record), token, url });

@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import type { AuditRecorder } from '../audit/index.js';
 import { errors } from '../errors.js';
 import type { VncSpec } from '../model/node.js';
 import type { NodeService } from '../nodes/service.js';
@@ -23,6 +24,7 @@ export interface VncWsOptions {
   tokens: TokenService;
   /** Past this many bytes queued towards the browser, the VNC server is not read from. */
   highWaterBytes: number;
+  audit?: AuditRecorder;
 }
 
 /** The node's VNC settings, looked up before the upgrade and handed to the handler. */
@@ -75,7 +77,12 @@ export const vncWsRoutes: FastifyPluginAsyncTypebox<VncWsOptions> = async (app, 
     const name = req.params.name;
     if (!open.has(name)) open.set(name, new Set());
     open.get(name)!.add(proxy);
+    // The console session records its own clients; a VNC proxy is not one, so it is recorded here.
+    const audited = { identity: identity.id, from: req.ip, node: name, mode: readOnly ? 'ro' : 'rw', details: { via: 'vnc' } };
+    const attachedAt = Date.now();
+    opts.audit?.record({ action: 'vnc.attach', ...audited });
     ws.once('close', () => {
+      opts.audit?.record({ action: 'vnc.detach', ...audited, durationMs: Date.now() - attachedAt });
       untrack();
       open.get(name)?.delete(proxy);
       if (open.get(name)?.size === 0) open.delete(name);

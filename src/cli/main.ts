@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { generateToken } from '../daemon/admin-token.js';
 import { VERSION } from '../daemon/logger.js';
+import { auditCommand } from './audit.js';
 import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
 import { runDemoConsole } from './demo-console.js';
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
   program.addCommand(powerCommand());
   program.addCommand(bootDeviceCommand());
   program.addCommand(tokenCommand());
+  program.addCommand(auditCommand());
   program.addCommand(consoleLinkCommand());
   program.addCommand(withNatsVerbs(fleetCommand()));
   program.addCommand(sendCommand());

@@ -8,7 +8,7 @@ import { errors } from '../errors.js';
 import type { NodeSpec } from '../model/node.js';
 import type { ConsoleOutput } from '../outputs/types.js';
 import { ConsoleSession, type Attachment } from './session.js';
-import type { ClientMode, ConsoleClient, SessionOptions, SessionStatus } from './types.js';
+import type { ClientMode, ClientView, ConsoleClient, SessionOptions, SessionStatus } from './types.js';
 
 export interface ConsoleManagerDeps {
   drivers: DriverRegistry<ConsoleDriverDefinition>;
@@ -20,7 +20,7 @@ export interface ConsoleManagerDeps {
 
 const NO_SESSION: Omit<SessionStatus, 'since'> = { state: 'disconnected', lastError: null, clients: 0, info: {} };
 
-/** Events: 'state' (node: string, status: SessionStatus). */
+/** Events: 'state' (node: string, status: SessionStatus); 'client' (node, 'attach' | 'detach' | 'force', ClientView). */
 export class ConsoleManager extends EventEmitter {
   private readonly sessions = new Map<string, ConsoleSession>();
   private readonly startedAt = new Date().toISOString();
@@ -55,6 +55,7 @@ export class ConsoleManager extends EventEmitter {
       logger: this.deps.logger,
     });
     session.on('state', (status: SessionStatus) => this.emit('state', spec.name, status));
+    session.on('client', (event: string, view: ClientView) => this.emit('client', spec.name, event, view));
     this.sessions.set(spec.name, session);
     session.start();
   }

@@ -105,7 +105,8 @@ export class Attachment {
 }
 
 /**
- * Events: 'state' (SessionStatus) whenever the state or the client count changes.
+ * Events: 'state' (SessionStatus) whenever the state or the client count changes;
+ * 'client' ('attach' | 'detach' | 'force', ClientView) for the audit log.
  */
 export class ConsoleSession extends EventEmitter {
   private spec: NodeSpec;
@@ -188,6 +189,7 @@ export class ConsoleSession extends EventEmitter {
     this.graceTimer = undefined;
     this.logger.info({ node: this.name, client: a.id, identity: client.identity, from: client.from, mode: a.mode }, 'client attached');
     this.record({ event: 'attach', message: `${a.label()} attached ${a.mode}`, client: client.identity, from: client.from, mode: a.mode });
+    this.emit('client', 'attach', a.view());
     this.emitState();
     if (this.wanted() && !this.driver && !this.retryTimer) void this.connect();
     return a;
@@ -197,6 +199,7 @@ export class ConsoleSession extends EventEmitter {
     if (!this.attachments.delete(a)) return;
     this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client detached');
     this.record({ event: 'detach', message: `${a.label()} detached`, client: a.client.identity, from: a.client.from });
+    this.emit('client', 'detach', a.view());
     for (const other of this.attachments) other.notice(`${a.label()} detached`);
     this.emitState();
     this.clientDrained(); // a slow client leaving may let the console run again
@@ -230,6 +233,7 @@ export class ConsoleSession extends EventEmitter {
     for (const a of [...this.attachments]) {
       a.notice(reason);
       a.client.close(reason);
+      this.emit('client', 'detach', a.view());
     }
     this.attachments.clear();
     await this.disconnect(reason);
@@ -416,6 +420,7 @@ export class ConsoleSession extends EventEmitter {
         this.logger.warn({ node: this.name, client: a.id, identity: a.client.identity }, 'dropping slow client');
         this.attachments.delete(a);
         a.client.close('client too slow: it held the console back');
+        this.emit('client', 'detach', a.view());
       }
     }
     this.emitState();
@@ -462,6 +467,7 @@ export class ConsoleSession extends EventEmitter {
         this.setMode(a, 'rw', 'you have exclusive write access');
         this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client forced write');
         this.record({ event: 'force-write', message: `${a.label()} forced write access`, client: a.client.identity, from: a.client.from, mode: 'rw' });
+        this.emit('client', 'force', a.view());
         return;
       case 'replay':
         a.notice(`replay: last ${this.deps.options.replayLines} lines`);

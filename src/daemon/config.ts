@@ -31,6 +31,8 @@ export const ConfigSchema = Type.Object({
   replayLines: Type.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_SESSION_OPTIONS.replayLines }),
   logMaxBytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'rotate a console log at this size' }),
   logKeep: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'rotated console logs kept per node' }),
+  auditMaxBytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'rotate <dataDir>/audit.jsonl at this size' }),
+  auditKeep: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'rotated audit logs kept (audit.jsonl.1 ...)' }),
   logTimestamps: Type.Boolean({ default: false, description: 'prefix console log lines with the time' }),
   reconnectMinMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMinMs }),
   reconnectMaxMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMaxMs }),

@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import { Authenticator } from '../api/auth.js';
 import { TcpAttachServer } from '../api/console-tcp.js';
+import { AuditLog, clientEntry, type ClientEvent } from '../audit/index.js';
 import { ConsoleManager } from '../console/manager.js';
+import type { ClientView } from '../console/types.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { errors } from '../errors.js';
@@ -82,6 +84,7 @@ export class Daemon {
     private readonly demoAgent: FleetAgent | undefined,
     private readonly outputs: OutputHub,
     private readonly watch: WatchEngine,
+    private readonly audit: AuditLog,
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
@@ -105,6 +108,8 @@ export class Daemon {
       );
     }
 
+    // Before the store: nothing else is open yet should the data dir refuse the file.
+    const audit = await AuditLog.open({ file: path.join(dataDir, 'audit.jsonl'), maxBytes: config.auditMaxBytes, keep: config.auditKeep, logger });
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
     // The sessions' labels, read when a line goes out, so a relabelled node is selected at once.
     let labelsOf: (node: string) => Record<string, string> | undefined = () => undefined;
@@ -138,6 +143,8 @@ export class Daemon {
       },
     });
     labelsOf = (node) => consoles.labels(node);
+    // Every attach point (WebSocket, TCP, raw ports, OBMd's stream) goes through a session, which tells who came and went.
+    consoles.on('client', (node: string, event: ClientEvent, view: ClientView) => audit.record(clientEntry(node, event, view)));
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
     power.on('action', (e: PowerActionEvent) => outputs.event(e.node, powerEvent(e), e.labels));
@@ -183,7 +190,7 @@ export class Daemon {
       }
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs, audit,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
@@ -200,7 +207,7 @@ export class Daemon {
       const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
       logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, outputs, watch);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, outputs, watch, audit);
     } catch (err) {
       tokens.close();
       await demoAgent?.stop();
@@ -213,6 +220,7 @@ export class Daemon {
       await watch.close();
       await outputs.close();
       await store.close();
+      await audit.close();
       throw err;
     }
   }
@@ -239,6 +247,8 @@ export class Daemon {
       // After the API (no new submissions), before the store (replies still being recorded): drains NATS.
       await this.fleet?.stop();
       await this.store.close();
+      // Last: the sessions' detaches and the API's last calls are in it.
+      await this.audit.close();
       this.logger.info('switchboard stopped');
       this.logger.flush();
     })();
