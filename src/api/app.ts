@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { ConsoleManager } from '../console/manager.js';
 import type { FleetController } from '../fleet/controller.js';
+import type { DaemonMetrics } from '../metrics/index.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { PowerService } from '../power/index.js';
@@ -20,6 +21,7 @@ import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { fleetRoutes } from './fleet.js';
 import { healthRoutes } from './health.js';
+import { metricsRoutes } from './metrics.js';
 import { nodesRoutes } from './nodes.js';
 import { powerRoutes } from './power.js';
 import { tokenRoutes } from './tokens.js';
@@ -78,6 +80,9 @@ export interface AppDeps {
   obmdCompat: boolean;
   /** Set when the daemon runs with NATS: the fleet routes answer 503 without it. */
   fleet?: FleetController;
+  metrics: DaemonMetrics;
+  /** Scrapers of /metrics must send it as a Bearer token; unset, /metrics is public. */
+  metricsToken?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -144,6 +149,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       identity: req.identity?.id,
     }, 'request');
   });
+  // By route pattern, not URL: one series per route, however many nodes there are.
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.observeRequest(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -174,6 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get(`${API_PREFIX}/openapi.json`, { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes, { version: deps.version, stats: () => ({ sessions: deps.consoles.size }) });
+  await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(async (api) => {
     await api.register(nodesRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });

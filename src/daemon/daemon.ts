@@ -16,6 +16,7 @@ import type { FleetAgent } from '../fleet/agent.js';
 import { FleetController } from '../fleet/controller.js';
 import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
+import { DaemonMetrics } from '../metrics/index.js';
 import { DEFAULT_MAX_AGE_MS } from '../fleet/signing.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService } from '../power/index.js';
@@ -101,6 +102,8 @@ export class Daemon {
     }
 
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
+    const metrics = new DaemonMetrics();
+    metrics.registerFleet(() => store.fleet.countByState());
     const drivers = builtinDrivers();
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
     const consoles = new ConsoleManager({
@@ -108,6 +111,7 @@ export class Daemon {
       hostKeys: store.hostKeys,
       logger,
       openOutput: (node) => new ConsoleLogFile(node, logOpts, logger),
+      meter: metrics.consoleMeter,
       options: {
         replayBytes: config.replayBytes,
         replayLines: config.replayLines,
@@ -121,6 +125,7 @@ export class Daemon {
         rows: 24,
       },
     });
+    metrics.registerConsoles(() => consoles.census());
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
     // Every byte-stream listener (TCP attach, raw console ports) speaks TLS when the daemon has certs.
@@ -162,6 +167,7 @@ export class Daemon {
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet,
+        metrics, metricsToken: config.metricsToken,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;
