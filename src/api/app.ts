@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { ConsoleManager } from '../console/manager.js';
 import type { FleetController } from '../fleet/controller.js';
+import type { DaemonMetrics } from '../metrics/index.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import type { OutputHub } from '../outputs/hub.js';
@@ -23,6 +24,7 @@ import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { fleetRoutes } from './fleet.js';
 import { healthRoutes } from './health.js';
+import { metricsRoutes } from './metrics.js';
 import { nodesRoutes } from './nodes.js';
 import { outputRoutes } from './outputs.js';
 import { powerRoutes } from './power.js';
@@ -85,6 +87,9 @@ export interface AppDeps {
   outputs: OutputHub;
   /** Where security-relevant actions are recorded; without it, nothing is. */
   audit?: AuditLog;
+  metrics: DaemonMetrics;
+  /** Scrapers of /metrics must send it as a Bearer token; unset, /metrics is public. */
+  metricsToken?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -152,6 +157,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }, 'request');
   });
   if (deps.audit) auditRequests(app, deps.audit);
+  // By route pattern, not URL: one series per route, however many nodes there are.
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.observeRequest(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -182,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get(`${API_PREFIX}/openapi.json`, { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes, { version: deps.version, stats: () => ({ sessions: deps.consoles.size }) });
+  await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(async (api) => {
     await api.register(nodesRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });

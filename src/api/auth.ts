@@ -16,7 +16,7 @@ export interface Identity {
 /** What a route lets a scoped token do; routes without a scope are admin-only. */
 export type Need = 'console' | 'power' | 'read';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+export const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class Authenticator {
   private readonly adminDigest: Buffer;

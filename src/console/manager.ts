@@ -8,7 +8,7 @@ import { errors } from '../errors.js';
 import type { NodeSpec } from '../model/node.js';
 import type { ConsoleOutput } from '../outputs/types.js';
 import { ConsoleSession, type Attachment } from './session.js';
-import type { ClientMode, ClientView, ConsoleClient, SessionOptions, SessionStatus } from './types.js';
+import type { ClientMode, ClientView, ConsoleClient, ConsoleMeter, SessionOptions, SessionState, SessionStatus } from './types.js';
 
 export interface ConsoleManagerDeps {
   drivers: DriverRegistry<ConsoleDriverDefinition>;
@@ -16,6 +16,13 @@ export interface ConsoleManagerDeps {
   options: SessionOptions;
   openOutput(node: string): ConsoleOutput;
   logger: Logger;
+  meter?: ConsoleMeter;
+}
+
+/** How many sessions are in each state and how many clients are attached in each mode. */
+export interface ConsoleCensus {
+  sessions: Record<SessionState, number>;
+  clients: Record<ClientMode, number>;
 }
 
 const NO_SESSION: Omit<SessionStatus, 'since'> = { state: 'disconnected', lastError: null, clients: 0, info: {} };
@@ -53,6 +60,7 @@ export class ConsoleManager extends EventEmitter {
       openOutput: this.deps.openOutput,
       options: this.deps.options,
       logger: this.deps.logger,
+      meter: this.deps.meter,
     });
     session.on('state', (status: SessionStatus) => this.emit('state', spec.name, status));
     session.on('client', (event: string, view: ClientView) => this.emit('client', spec.name, event, view));
@@ -74,6 +82,15 @@ export class ConsoleManager extends EventEmitter {
   /** The labels of a node with a session; undefined without one. */
   labels(name: string): Record<string, string> | undefined {
     return this.sessions.get(name)?.labels;
+  }
+
+  census(): ConsoleCensus {
+    const census: ConsoleCensus = { sessions: { connected: 0, connecting: 0, disconnected: 0, error: 0 }, clients: { rw: 0, ro: 0 } };
+    for (const session of this.sessions.values()) {
+      census.sessions[session.status().state]++;
+      for (const mode of session.clientModes()) census.clients[mode]++;
+    }
+    return census;
   }
 
   session(name: string): ConsoleSession | undefined {

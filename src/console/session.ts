@@ -7,7 +7,7 @@ import type { ConsoleOutput, SessionEvent } from '../outputs/types.js';
 import { parseBreakSequence } from './break-sequence.js';
 import { ESCAPE_HELP, EscapeParser, type EscapeAction } from './escape.js';
 import { RingBuffer } from './ring-buffer.js';
-import type { ClientMode, ClientView, ConsoleClient, SessionOptions, SessionState, SessionStatus } from './types.js';
+import type { ClientMode, ClientView, ConsoleClient, ConsoleMeter, SessionOptions, SessionState, SessionStatus } from './types.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -25,6 +25,7 @@ export interface SessionDeps {
   openOutput(node: string): ConsoleOutput;
   options: SessionOptions;
   logger: Logger;
+  meter?: ConsoleMeter;
 }
 
 /** A client's place in a session: its mode and escape-sequence state. */
@@ -177,6 +178,11 @@ export class ConsoleSession extends EventEmitter {
     };
   }
 
+  /** The mode of each attached client. */
+  clientModes(): ClientMode[] {
+    return [...this.attachments].map((a) => a.mode);
+  }
+
   attach(client: ConsoleClient, mode: ClientMode, opts: { canWrite?: boolean; replay?: boolean } = {}): Attachment {
     const canWrite = opts.canWrite ?? true;
     const a = new Attachment(this.nextClientId++, this, client, canWrite ? mode : 'ro', canWrite);
@@ -264,7 +270,9 @@ export class ConsoleSession extends EventEmitter {
     });
     this.driver = driver;
     driver.on('data', (chunk: Buffer) => {
-      if (gen === this.generation) this.collect(chunk);
+      if (gen !== this.generation) return;
+      this.deps.meter?.bytes(this.spec.driver, 'out', chunk.length);
+      this.collect(chunk);
     });
     driver.once('close', (reason: string) => {
       if (gen !== this.generation) return;
@@ -301,6 +309,7 @@ export class ConsoleSession extends EventEmitter {
     this.backoffMs = Math.min(this.backoffMs * 2, this.deps.options.reconnectMaxMs);
     this.event(`console ${failed ? 'failed' : 'down'}: ${reason}; reconnecting in ${formatDelay(delay)}`, { event: 'reconnecting', reason, failed, retryMs: delay });
     this.logger.warn({ node: this.name, driver: this.spec.driver, reason, retryMs: delay }, failed ? 'console failed' : 'console down');
+    this.deps.meter?.reconnect(this.spec.driver);
     this.retryTimer = setTimeout(() => void this.connect(), delay);
   }
 
@@ -505,6 +514,7 @@ export class ConsoleSession extends EventEmitter {
       return;
     }
     this.driver.write(data);
+    this.deps.meter?.bytes(this.spec.driver, 'in', data.length);
   }
 
   private setMode(a: Attachment, mode: ClientMode, message: string): void {

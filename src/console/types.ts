@@ -44,6 +44,14 @@ export interface SessionStatus {
   info: Record<string, unknown>;
 }
 
+/** Counts what flows through the sessions, per driver name (the daemon's metrics implement it). */
+export interface ConsoleMeter {
+  /** `out`: console output read from the driver; `in`: client input written to it. */
+  bytes(driver: string, direction: 'in' | 'out', n: number): void;
+  /** The console dropped or failed to open, and a reconnect is scheduled. */
+  reconnect(driver: string): void;
+}
+
 export interface SessionOptions {
   /** Bytes of recent output replayed to a client when it attaches. */
   replayBytes: number;

@@ -48,6 +48,7 @@ export const ConfigSchema = Type.Object({
   publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+$', description: 'how clients reach the daemon (console links, ironic console_info); default: from the request' })),
   rawPortRange: Type.String({ pattern: '^\\d{1,5}-\\d{1,5}$', default: '7900-7999', description: 'ports handed out for per-node raw TCP consoles (ironic)' }),
   tokenMaxTtl: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'policy: no scoped token lives longer than this from its creation, renewals included' })),
+  metricsToken: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token Prometheus must send to GET /metrics; unset: /metrics is public like /healthz' })),
   authFailuresPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'failed logins per source address per minute before 429' }),
   natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'NATS server with JetStream (nats://[user:password@]host:port): enables fleet messaging' })),
   fleetMaxAge: Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', default: '7d', description: "how long a message waits for an offline agent before it expires; at most 7d, the agents' signing window" }),

@@ -18,6 +18,7 @@ import type { FleetAgent } from '../fleet/agent.js';
 import { FleetController } from '../fleet/controller.js';
 import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
+import { DaemonMetrics } from '../metrics/index.js';
 import { DEFAULT_MAX_AGE_MS } from '../fleet/signing.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService, type PowerActionEvent } from '../power/index.js';
@@ -118,10 +119,16 @@ export class Daemon {
       openLog: (node) => new ConsoleLogFile(node, logOpts, logger), labelsOf: (node) => labelsOf(node), logger,
     });
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
+    const metrics = new DaemonMetrics();
+    metrics.registerFleet(() => store.fleet.countByState());
+    metrics.registerSinks(() => outputs.stats());
     const drivers = builtinDrivers();
     const watch = new WatchEngine({
       patterns: config.watchPatterns, logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
-      onEvent: (node, ev) => outputs.event(node, ev), // to the sinks, and the node's log
+      onEvent: (node, ev) => {
+        if (ev.event === 'watch') metrics.watchMatches.inc({ pattern: String(ev.pattern) });
+        outputs.event(node, ev); // to the sinks, and the node's log
+      },
     });
     outputs.addLineObserver((node, line, time) => watch.onLine(node, line, time));
     const consoles = new ConsoleManager({
@@ -129,6 +136,7 @@ export class Daemon {
       hostKeys: store.hostKeys,
       logger,
       openOutput: (node) => outputs.open(node),
+      meter: metrics.consoleMeter,
       options: {
         replayBytes: config.replayBytes,
         replayLines: config.replayLines,
@@ -145,6 +153,7 @@ export class Daemon {
     labelsOf = (node) => consoles.labels(node);
     // Every attach point (WebSocket, TCP, raw ports, OBMd's stream) goes through a session, which tells who came and went.
     consoles.on('client', (node: string, event: ClientEvent, view: ClientView) => audit.record(clientEntry(node, event, view)));
+    metrics.registerConsoles(() => consoles.census());
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
     power.on('action', (e: PowerActionEvent) => outputs.event(e.node, powerEvent(e), e.labels));
@@ -191,6 +200,7 @@ export class Daemon {
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs, audit,
+        metrics, metricsToken: config.metricsToken,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;

@@ -296,6 +296,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
       // A stream made again starts its sequence afresh: the newest message still in flight wins.
       bySeq: db.prepare<[number], FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = ? AND state NOT IN (${FINAL_STATES_SQL})
         ORDER BY submitted_at DESC LIMIT 1`),
+      countByState: db.prepare<[], { state: FleetMessageState; n: number }>('SELECT state, COUNT(*) AS n FROM fleet_messages GROUP BY state'),
       stale: db.prepare<{ before: string; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE state IN ('queued', 'delivered') AND submitted_at < @before ORDER BY submitted_at LIMIT @limit`),
       addPart: db.prepare('INSERT OR IGNORE INTO fleet_output (id, part, stream, text, at) VALUES (@id, @part, @stream, @text, @at)'),
@@ -329,6 +330,10 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   async output(id: string, afterPart: number, limit: number): Promise<FleetOutputPart[]> {
     return this.stmts.output.all({ id, after: afterPart, limit });
+  }
+
+  async countByState(): Promise<Partial<Record<FleetMessageState, number>>> {
+    return Object.fromEntries(this.stmts.countByState.all().map((r) => [r.state, r.n]));
   }
 
   async insertMany(records: FleetMessageRecord[]): Promise<void> {

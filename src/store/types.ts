@@ -53,6 +53,7 @@ export interface TokenStore {
 /** Where a fleet message is; replied, failed and expired are final. */
 export type FleetMessageState = 'queued' | 'delivered' | 'running' | 'replied' | 'failed' | 'expired';
 export const FLEET_FINAL_STATES: readonly FleetMessageState[] = ['replied', 'failed', 'expired'];
+export const FLEET_MESSAGE_STATES: readonly FleetMessageState[] = ['queued', 'delivered', 'running', ...FLEET_FINAL_STATES];
 
 export interface FleetMessageRecord {
   id: string;
@@ -110,6 +111,8 @@ export interface FleetMessageStore {
   addOutput(id: string, parts: FleetOutputPart[]): Promise<FleetOutputPart[]>;
   /** Parts after `afterPart`, in order. */
   output(id: string, afterPart: number, limit: number): Promise<FleetOutputPart[]>;
+  /** How many messages are in each state (states with none are left out): the metrics scrape. */
+  countByState(): Promise<Partial<Record<FleetMessageState, number>>>;
 }
 
 export interface Store {

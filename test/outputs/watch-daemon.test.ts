@@ -74,8 +74,11 @@ test('a node printing a kernel panic raises a watch event, shows on the node vie
   const ev = await sink.got.waitFor((r) => r.type === 'event' && r.event === 'watch' && r.node === 'p1', 'the watch event at the sink');
   assert.equal(ev.pattern, 'kernel-panic');
   assert.equal(ev.line, 'Kernel panic - not syncing: VFS: Unable to mount root fs');
-  // ... and in the node's log.
+  // ... and in the node's log, and counted in /metrics, with the sink's records.
   await waitForLogFile(d, 'p1', 'kernel-panic');
+  const scrape = await (await fetch(`${d.url}/metrics`)).text();
+  assert.match(scrape, /^switchboard_watch_matches_total\{pattern="kernel-panic"\} 1$/m);
+  assert.match(scrape, /^switchboard_sink_records_sent_total\{sink="logstash",type="tcp"\} [1-9]\d*$/m);
 });
 
 test('a pathological regex does not stall the console: typing echoes and the log grows until the pattern is disabled', async () => {

@@ -191,6 +191,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         const late = await store.fleet.update('m1', { state: 'failed', error: 'REFUSED_REPLAYED: ...', at: at(5) });
         assert.deepEqual([late?.state, late?.error, late?.updatedAt], ['replied', null, at(4)], 'a late reply changes nothing');
         assert.deepEqual((await store.fleet.list({ state: 'queued', limit: 10 })).map((m) => m.id), ['m3', 'm2']);
+        assert.deepEqual(await store.fleet.countByState(), { queued: 2, replied: 1 });
         assert.equal(await store.fleet.update('nope', { state: 'failed', at: at(5) }), undefined);
         assert.equal(await store.fleet.get('nope'), undefined);
         const m2 = await store.fleet.get('m2');

@@ -1,0 +1,1 @@
+export { DaemonMetrics, type SinkSample } from './registry.js';
