@@ -20,6 +20,7 @@ import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { fleetRoutes } from './fleet.js';
 import { healthRoutes } from './health.js';
+import { logRoutes } from './logs.js';
 import { nodesRoutes } from './nodes.js';
 import { powerRoutes } from './power.js';
 import { tokenRoutes } from './tokens.js';
@@ -176,6 +177,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { version: deps.version, stats: () => ({ sessions: deps.consoles.size }) });
   await app.register(async (api) => {
     await api.register(nodesRoutes, { nodes: deps.nodes });
+    await api.register(logRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
     await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power });

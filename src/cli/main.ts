@@ -8,6 +8,7 @@ import { runDemoConsole } from './demo-console.js';
 import { fleetCommand, runCommand, sendCommand } from './fleet.js';
 import { withNatsAuthOptions, withNatsVerbs } from './fleet-nats.js';
 import { genCert } from './gen-cert.js';
+import { logsCommand } from './logs.js';
 import { nodeCommand } from './node.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
 import { consoleLinkCommand, tokenCommand } from './token.js';
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
   program.addCommand(powerCommand());
   program.addCommand(bootDeviceCommand());
   program.addCommand(tokenCommand());
+  program.addCommand(logsCommand());
   program.addCommand(consoleLinkCommand());
   program.addCommand(withNatsVerbs(fleetCommand()));
   program.addCommand(sendCommand());

@@ -29,7 +29,7 @@ export const ConfigSchema = Type.Object({
   replayLines: Type.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_SESSION_OPTIONS.replayLines }),
   logMaxBytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'rotate a console log at this size' }),
   logKeep: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'rotated console logs kept per node' }),
-  logTimestamps: Type.Boolean({ default: false, description: 'prefix console log lines with the time' }),
+  logTimestamps: Type.Boolean({ default: true, description: 'prefix console log lines with the time (log search and tail go by it)' }),
   reconnectMinMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMinMs }),
   reconnectMaxMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMaxMs }),
   ondemandGraceMs: Type.Integer({ minimum: 0, default: DEFAULT_SESSION_OPTIONS.ondemandGraceMs }),
