@@ -41,6 +41,9 @@ export const errors = {
   FLEET_UNAVAILABLE: createError('FLEET_UNAVAILABLE', 'fleet messaging: %s', 503),
   FLEET_MESSAGE_NOT_FOUND: createError('FLEET_MESSAGE_NOT_FOUND', "fleet message '%s' does not exist", 404),
   /** The agent's --methods / --allowed-nodes, or its saved method policy file, cannot be used. */
+  /** A log search that failed once under way, or ran out of time (a regex that backtracks); sent as the stream's last line. */
+  SEARCH_FAILED: createError('SEARCH_FAILED', 'log search: %s', 500),
+  SEARCH_TIMEOUT: createError('SEARCH_TIMEOUT', 'log search: %s', 503),
   FLEET_METHOD_POLICY: createError('FLEET_METHOD_POLICY', 'agent method policy: %s', 400),
 } as const;
 

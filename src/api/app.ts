@@ -24,6 +24,7 @@ import { consoleWsRoutes } from './console-ws.js';
 import { registerErrorHandling } from './errors.js';
 import { fleetRoutes } from './fleet.js';
 import { healthRoutes } from './health.js';
+import { logRoutes } from './logs.js';
 import { metricsRoutes } from './metrics.js';
 import { nodesRoutes } from './nodes.js';
 import { outputRoutes } from './outputs.js';
@@ -194,6 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(async (api) => {
     await api.register(nodesRoutes, { nodes: deps.nodes });
+    await api.register(logRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
     await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power });

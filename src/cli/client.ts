@@ -61,13 +61,34 @@ export class ApiClient {
     } catch (err) {
       throw this.connectError(err, `cannot reach ${this.baseUrl}`, "(is 'switchboard serve' running? set --url or SWITCHBOARD_URL)");
     }
-    const parsed = res.text ? safeJson(res.text) : undefined;
-    if (res.status < 200 || res.status > 299) {
-      const e = parsed as { error?: string; message?: string } | undefined;
-      if (res.status === 401 && !this.token) throw new CliError('UNAUTHORIZED', 'no token: set --token or SWITCHBOARD_TOKEN (the admin token is in <data-dir>/admin-token)');
-      throw new CliError(e?.error ?? `HTTP_${res.status}`, e?.message ?? (res.text.slice(0, 200) || res.statusText));
+    if (res.status < 200 || res.status > 299) throw this.replyError(res);
+    return (res.text ? safeJson(res.text) : undefined) as T;
+  }
+
+  /** An error reply as the CLI reports it: the daemon's {error, message}, or the status. */
+  private replyError(res: HttpReply): CliError {
+    const e = (res.text ? safeJson(res.text) : undefined) as { error?: string; message?: string } | undefined;
+    if (res.status === 401 && !this.token) return new CliError('UNAUTHORIZED', 'no token: set --token or SWITCHBOARD_TOKEN (the admin token is in <data-dir>/admin-token)');
+    return new CliError(e?.error ?? `HTTP_${res.status}`, e?.message ?? (res.text.slice(0, 200) || res.statusText));
+  }
+
+  /** A GET whose reply is read as it arrives (log search, tail -f); an error reply throws as `request` does. */
+  async stream(route: string): Promise<http.IncomingMessage> {
+    const url = new URL(`${this.baseUrl}/api/v1${route}`);
+    let res: http.IncomingMessage;
+    try {
+      res = await new Promise((resolve, reject) => {
+        const req = (url.protocol === 'https:' ? https : http).request(url, { method: 'GET', headers: this.authHeader(), agent: this.agent }, resolve);
+        req.on('error', reject);
+        req.end();
+      });
+    } catch (err) {
+      throw this.connectError(err, `cannot reach ${this.baseUrl}`, "(is 'switchboard serve' running? set --url or SWITCHBOARD_URL)");
     }
-    return parsed as T;
+    if (res.statusCode! >= 200 && res.statusCode! <= 299) return res;
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    throw this.replyError({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text: Buffer.concat(chunks).toString('utf8') });
   }
 
   /**

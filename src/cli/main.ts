@@ -9,6 +9,7 @@ import { runDemoConsole } from './demo-console.js';
 import { fleetCommand, runCommand, sendCommand } from './fleet.js';
 import { withNatsAuthOptions, withNatsVerbs } from './fleet-nats.js';
 import { genCert } from './gen-cert.js';
+import { logsCommand } from './logs.js';
 import { nodeCommand } from './node.js';
 import { noteCommand, outputsCommand } from './outputs.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
   program.addCommand(bootDeviceCommand());
   program.addCommand(tokenCommand());
   program.addCommand(auditCommand());
+  program.addCommand(logsCommand());
   program.addCommand(consoleLinkCommand());
   program.addCommand(withNatsVerbs(fleetCommand()));
   program.addCommand(sendCommand());

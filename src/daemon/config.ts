@@ -33,7 +33,7 @@ export const ConfigSchema = Type.Object({
   logKeep: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'rotated console logs kept per node' }),
   auditMaxBytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'rotate <dataDir>/audit.jsonl at this size' }),
   auditKeep: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'rotated audit logs kept (audit.jsonl.1 ...)' }),
-  logTimestamps: Type.Boolean({ default: false, description: 'prefix console log lines with the time' }),
+  logTimestamps: Type.Boolean({ default: true, description: 'prefix console log lines with the time (log search and tail go by it)' }),
   reconnectMinMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMinMs }),
   reconnectMaxMs: Type.Integer({ minimum: 10, default: DEFAULT_SESSION_OPTIONS.reconnectMaxMs }),
   ondemandGraceMs: Type.Integer({ minimum: 0, default: DEFAULT_SESSION_OPTIONS.ondemandGraceMs }),

@@ -13,9 +13,15 @@ export interface LogFileOptions {
   maxBytes: number;
   /** Rotated files kept besides the live one. */
   keep: number;
-  /** Prefix every line with an ISO-8601 time. */
+  /** Prefix every line with an ISO-8601 time (`lineStamp`): what log search goes by. */
   timestamps: boolean;
 }
+
+/** The prefix of a stamped line: `[2026-11-23T19:40:33.123Z] `, always STAMP_BYTES long. */
+export function lineStamp(time: Date): string {
+  return `[${time.toISOString()}] `;
+}
+export const STAMP_BYTES = 27;
 
 /** The log path of a node, refusing any name that could leave the log directory. */
 export function logPath(dir: string, node: string): string {
@@ -69,7 +75,7 @@ export class ConsoleLogFile implements ConsoleOutput {
 
   private stamp(chunk: Buffer): Buffer {
     const parts: Buffer[] = [];
-    const prefix = Buffer.from(`[${new Date().toISOString()}] `);
+    const prefix = Buffer.from(lineStamp(new Date()));
     let start = 0;
     while (start < chunk.length) {
       if (this.atLineStart) parts.push(prefix);

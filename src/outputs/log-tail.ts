@@ -1,0 +1,90 @@
+// `tail -n N -F` for a node's live log file: its last lines, then what is appended, across
+// rotation (the renamed file is read to its end, then the new one from its start).
+import { watch, type FSWatcher } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+
+/** Bytes looked at, at most, for the last lines of a file. */
+const TAIL_MAX_BYTES = 8 * 1024 * 1024;
+const READ_BYTES = 64 * 1024;
+/** Growth is noticed by watching the directory; this poll only backs it up. */
+const POLL_MS = 2000;
+
+/** The last `lines` lines of a file as it is now, and the size they end at; empty for no file. */
+export async function lastLines(file: string, lines: number): Promise<{ text: Buffer; end: number }> {
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (!fh) return { text: Buffer.alloc(0), end: 0 };
+  try {
+    const { size } = await fh.stat();
+    let start = size;
+    let text = Buffer.alloc(0);
+    let newlines = 0;
+    // Enough for `lines` lines and the newline before the first of them.
+    while (start > 0 && size - start < TAIL_MAX_BYTES && newlines <= lines) {
+      const buf = Buffer.alloc(Math.min(READ_BYTES, start));
+      start -= buf.length;
+      await fh.read(buf, 0, buf.length, start);
+      newlines += count(buf);
+      text = Buffer.concat([buf, text]);
+    }
+    // Walk back over `lines` line ends; a final line without a newline counts as one.
+    let from = text.length && text[text.length - 1] === 0x0a ? text.length - 1 : text.length;
+    for (let i = 0; i < lines && from >= 0; i++) from = from > 0 ? text.lastIndexOf(0x0a, from - 1) : -1;
+    const begin = lines === 0 ? text.length : from >= 0 ? from + 1 : start > 0 ? text.indexOf(0x0a) + 1 : 0;
+    return { text: text.subarray(begin), end: size };
+  } finally {
+    await fh.close();
+  }
+}
+
+function count(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
+/** What is appended to `file` from `offset` on, until the signal aborts. */
+export async function* followLog(file: string, offset: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+  let wake: () => void = () => {};
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(path.dirname(file), (_event, name) => {
+      if (name === null || String(name).startsWith(path.basename(file))) wake();
+    });
+  } catch {
+    // No log directory yet (the console never printed): the poll notices the first file.
+  }
+  const poll = setInterval(() => wake(), POLL_MS);
+  const onAbort = () => wake();
+  signal.addEventListener('abort', onAbort);
+  let fh: FileHandle | undefined;
+  let pos = offset;
+  try {
+    while (!signal.aborted) {
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      fh ??= await open(file, 'r').catch(() => undefined);
+      if (fh) {
+        const buf = Buffer.alloc(READ_BYTES);
+        let n: number;
+        while (!signal.aborted && (n = (await fh.read(buf, 0, READ_BYTES, pos)).bytesRead) > 0) {
+          pos += n;
+          yield Buffer.from(buf.subarray(0, n));
+        }
+        // Rotated: the open file was renamed away (and read to its end above); the name is a new file.
+        const [now, cur] = await Promise.all([stat(file).catch(() => undefined), fh.stat()]);
+        if (now && (now.ino !== cur.ino || now.size < pos)) {
+          await fh.close();
+          fh = undefined;
+          pos = 0;
+          continue;
+        }
+      }
+      await changed;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    clearInterval(poll);
+    watcher?.close();
+    await fh?.close();
+  }
+}
