@@ -187,12 +187,14 @@ describe('switchboard logs', () => {
   test('logs tail -n prints the last lines of the live log', async () => {
     await say('lab2', 'tail-one');
     await say('lab2', 'tail-two');
-    const r = await runCli(d, ['logs', 'tail', 'lab2', '-n', '2']);
+    // The last three: the pty's echo and cat's copy of what was typed, then the session's note that the typist left.
+    const r = await runCli(d, ['logs', 'tail', 'lab2', '-n', '3']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n').filter(Boolean);
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, 3);
     assert.match(lines[0], /^\[[^\]]+Z\] tail-two\r$/);
     assert.match(lines[1], /^\[[^\]]+Z\] tail-two\r$/);
+    assert.match(lines[2], /^\[[^\]]+Z\] \[-- [^ ]+ admin@127\.0\.0\.1 detached --\]\r$/);
   });
 
   test('logs tail -f keeps printing what the console prints after it started', async () => {
@@ -208,7 +210,8 @@ describe('switchboard logs', () => {
       return () => wakers.delete(wake);
     };
     try {
-      await waitUntil(() => out.includes('common-token lab1'), { what: 'the last line', subscribe, describe: () => out });
+      // The last line of the log: the note of the last client's detach.
+      await waitUntil(() => /detached --\]/.test(out), { what: 'the last line', subscribe, describe: () => out });
       await say('lab1', 'printed-after-follow-started');
       await waitUntil(() => out.includes('printed-after-follow-started'), { what: 'the new line', subscribe, describe: () => out });
       // Past a rotation too: the follow goes on in the new live file.

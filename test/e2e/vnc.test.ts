@@ -101,7 +101,7 @@ describe('graphical console (VNC)', () => {
     const list = await api(d, 'GET', '/api/v1/nodes');
     assert.ok(!list.text.includes(PASSWORD) && !list.text.includes(WRONG));
     // GET, edit, PUT back: the '***' stays the real password.
-    const { name: _n, session: _s, rawPort: _r, powerState: _p, agent: _a, createdAt: _c, updatedAt: _u, ...spec } = view.body;
+    const { name: _n, session: _s, rawPort: _r, powerState: _p, agent: _a, watch: _w, createdAt: _c, updatedAt: _u, ...spec } = view.body;
     const put = await api(d, 'PUT', '/api/v1/nodes/kvm', { ...spec, labels: { edited: 'yes' } });
     assert.equal(put.status, 200, put.text);
     const c = await RfbClient.open(d, 'kvm');

@@ -85,6 +85,8 @@ test('a pathological regex does not stall the console: typing echoes and the log
   // A long budget, so what follows provably happens while the worker is stuck in the regex.
   const sink = await tcpReceiver();
   const d = await daemonWith({
+    // No time stamps in the log, so the typed line and cat's copy of it sit next to each other there.
+    logTimestamps: false,
     watchBudgetMs: 4000, watchPatterns: [{ name: 'catastrophic', regex: '(a+)+$' }, { name: 'kernel-panic', regex: 'Kernel panic' }],
     outputs: [{ name: 'logstash', type: 'tcp', address: `127.0.0.1:${sink.port}` }],
   });
