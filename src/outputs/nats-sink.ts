@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { nodeToken } from '../fleet/nats-transport.js';
 import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
 import { BoundedQueue } from './bounded-queue.js';
+import { recordJson } from './record-json.js';
 import type { OutputRecord, Sink, SinkStats } from './types.js';
 
 export const CONSOLE_SUBJECT_PREFIX = 'switchboard.console';
@@ -110,7 +111,7 @@ export class NatsSink implements Sink {
     const nc = this.nc;
     if (!this.connected || !nc) return;
     for (let record = this.queue.shift(); record; record = this.queue.shift()) {
-      nc.publish(consoleSubject(record.node), JSON.stringify(record));
+      nc.publish(consoleSubject(record.node), recordJson(record));
       this.sent++;
     }
   }

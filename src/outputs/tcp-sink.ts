@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
 import { BoundedQueue } from './bounded-queue.js';
+import { recordJson } from './record-json.js';
 import type { OutputRecord, Sink, SinkStats } from './types.js';
 
 /** Records joined into one socket write, at most about this many characters. */
@@ -29,6 +30,7 @@ export class TcpSink implements Sink {
   private readonly reconnector: Reconnector;
   private socket?: net.Socket;
   private connected = false;
+  private pumpScheduled = false;
   private sent = 0;
   /** Whether the last failure was logged: a receiver that stays away is reported once, not per retry. */
   private reportedDown = false;
@@ -42,7 +44,13 @@ export class TcpSink implements Sink {
 
   send(record: OutputRecord): void {
     this.queue.push(record);
-    this.pump();
+    // Once per turn of the event loop, not per record: the lines of one console chunk leave in one write.
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   stats(): SinkStats {
@@ -88,7 +96,7 @@ export class TcpSink implements Sink {
     if (!this.connected || !socket || socket.writableNeedDrain) return;
     let batch = '';
     for (let record = this.queue.shift(); record; record = this.queue.shift()) {
-      batch += `${JSON.stringify(record)}\n`;
+      batch += `${recordJson(record)}\n`;
       this.sent++;
       if (batch.length >= BATCH_BYTES) {
         const more = socket.write(batch);

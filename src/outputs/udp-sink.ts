@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { BoundedQueue } from './bounded-queue.js';
+import { recordJson } from './record-json.js';
 import type { OutputRecord, Sink, SinkStats } from './types.js';
 
 /** rsyslog's imudp default maximum message size; well under the 64 KiB datagram limit. */
@@ -81,7 +82,7 @@ export class UdpSink implements Sink {
 
 /** The record as one datagram of at most maxBytes: its message shortened (marked with …) if need be. */
 export function encodeDatagram(record: OutputRecord, maxBytes: number): Buffer {
-  const whole = Buffer.from(JSON.stringify(record));
+  const whole = Buffer.from(recordJson(record));
   if (whole.length <= maxBytes) return whole;
   // JSON escaping makes the wire length no simple function of the message's: search for the longest cut that fits.
   const message = Buffer.from(record.message);
