@@ -131,6 +131,7 @@ export class Daemon {
       },
     });
     outputs.addLineObserver((node, line, time) => watch.onLine(node, line, time));
+    metrics.registerWatch(() => watch.stats());
     const consoles = new ConsoleManager({
       drivers,
       hostKeys: store.hostKeys,

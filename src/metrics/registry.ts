@@ -100,6 +100,28 @@ export class DaemonMetrics {
     });
   }
 
+  /**
+   * The watch engine's backlog, read on each scrape: lines it skipped because matching fell behind
+   * (those were never checked against any pattern) and workers it replaced after a runaway pattern.
+   */
+  registerWatch(stats: () => { dropped: number; restarts: number; queued: number }): void {
+    const restated = (name: string, help: string, value: (s: ReturnType<typeof stats>) => number) => new Counter({
+      name: `${PREFIX}${name}`, help, registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(value(stats()));
+      },
+    });
+    restated('watch_lines_skipped_total', 'Console lines never checked by the watch patterns because matching fell behind', (s) => s.dropped);
+    restated('watch_worker_restarts_total', 'Watch workers replaced after a pattern overran its time budget', (s) => s.restarts);
+    new Gauge({
+      name: `${PREFIX}watch_lines_queued`, help: 'Console lines waiting to be checked by the watch patterns', registers: [this.registry],
+      collect() {
+        this.set(stats().queued);
+      },
+    });
+  }
+
   /** The output sinks hub calls this once with a reader of every sink's stats; read on each scrape. */
   registerSinks(source: () => SinkSample[]): void {
     this.sinkSources.push(source);

@@ -78,6 +78,7 @@ test('a node printing a kernel panic raises a watch event, shows on the node vie
   await waitForLogFile(d, 'p1', 'kernel-panic');
   const scrape = await (await fetch(`${d.url}/metrics`)).text();
   assert.match(scrape, /^switchboard_watch_matches_total\{pattern="kernel-panic"\} 1$/m);
+  assert.match(scrape, /^switchboard_watch_lines_skipped_total 0$/m);
   assert.match(scrape, /^switchboard_sink_records_sent_total\{sink="logstash",type="tcp"\} [1-9]\d*$/m);
 });
 
