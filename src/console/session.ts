@@ -194,8 +194,7 @@ export class ConsoleSession extends EventEmitter {
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.logger.info({ node: this.name, client: a.id, identity: client.identity, from: client.from, mode: a.mode }, 'client attached');
-    this.record({ event: 'attach', message: `${a.label()} attached ${a.mode}`, client: client.identity, from: client.from, mode: a.mode });
-    this.emit('client', 'attach', a.view());
+    this.client('attach', a);
     this.emitState();
     if (this.wanted() && !this.driver && !this.retryTimer) void this.connect();
     return a;
@@ -204,8 +203,7 @@ export class ConsoleSession extends EventEmitter {
   detach(a: Attachment): void {
     if (!this.attachments.delete(a)) return;
     this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client detached');
-    this.record({ event: 'detach', message: `${a.label()} detached`, client: a.client.identity, from: a.client.from });
-    this.emit('client', 'detach', a.view());
+    this.client('detach', a);
     for (const other of this.attachments) other.notice(`${a.label()} detached`);
     this.emitState();
     this.clientDrained(); // a slow client leaving may let the console run again
@@ -395,9 +393,18 @@ export class ConsoleSession extends EventEmitter {
     this.record({ ...detail, message });
   }
 
+  /** A client came, went or took the write: a record for the outputs, a 'client' event for the audit log. */
+  private client(kind: 'attach' | 'detach' | 'force', a: Attachment): void {
+    const c = a.client;
+    if (kind === 'attach') this.record({ event: 'attach', message: `${a.label()} attached ${a.mode}`, client: c.identity, from: c.from, mode: a.mode });
+    else if (kind === 'detach') this.record({ event: 'detach', message: `${a.label()} detached`, client: c.identity, from: c.from });
+    else this.record({ event: 'force-write', message: `${a.label()} forced write access`, client: c.identity, from: c.from, mode: a.mode });
+    this.emit('client', kind, a.view());
+  }
+
   /** An event for the outputs only: the log keeps it on a line of its own, the sinks as a record. */
   private record(event: SessionEvent): void {
-    this.flushPending();
+    this.flushPending(); // what the console said before the event comes first
     if (this.output?.event) this.output.event(event);
     else this.output?.write(Buffer.from(`${this.streamLineStart ? '' : '\r\n'}[-- ${new Date().toISOString()} ${event.message} --]\r\n`));
     this.streamLineStart = true;
@@ -475,8 +482,7 @@ export class ConsoleSession extends EventEmitter {
         }
         this.setMode(a, 'rw', 'you have exclusive write access');
         this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client forced write');
-        this.record({ event: 'force-write', message: `${a.label()} forced write access`, client: a.client.identity, from: a.client.from, mode: 'rw' });
-        this.emit('client', 'force', a.view());
+        this.client('force', a);
         return;
       case 'replay':
         a.notice(`replay: last ${this.deps.options.replayLines} lines`);

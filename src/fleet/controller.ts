@@ -51,7 +51,7 @@ export interface Submitted {
   index: number;
 }
 
-/** Emits `changed` (record) whenever a message's state moves. */
+/** Emits `changed` (record) whenever a message's state moves, `output` (id) when a part of its streamed reply comes. */
 export class FleetController extends EventEmitter {
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['controllerConsumer']>>['consume']>>;
   private loop?: Promise<void>;
@@ -207,7 +207,7 @@ export class FleetController extends EventEmitter {
    */
   private async refreshDelivered(record: FleetMessageRecord): Promise<FleetMessageRecord> {
     if (record.state !== 'queued' || !record.seq) return record;
-    const lane = laneOf({ method: record.method as FleetMethod, ordered: !/^n[A-Z]/.test(record.method) });
+    const lane = laneOf({ method: record.method as FleetMethod });
     const info = await this.transport.jsm.consumers.info(this.transport.subjects.cmdStream, this.transport.subjects.agentConsumer(record.node, lane)).catch(() => undefined);
     if (!info || info.delivered.stream_seq < record.seq) return record;
     await this.setState(record.id, 'delivered', {});
@@ -220,21 +220,33 @@ export class FleetController extends EventEmitter {
 
   /** The record once it is final (and a file reply written), or as it is after `timeoutMs` (a long poll). */
   async waitFinal(id: string, timeoutMs: number): Promise<FleetMessageRecord> {
-    const first = await this.refreshDelivered(await this.get(id));
-    if (timeoutMs <= 0 || isDone(first)) return first;
+    return this.poll(id, () => this.get(id), isDone, timeoutMs, await this.refreshDelivered(await this.get(id)));
+  }
+
+  /**
+   * A long poll on message `id`: `first` (or a first look), and if `ready` says no, a new look each
+   * time the message moves (a state, a part of its output) until it says yes or `timeoutMs` passes.
+   */
+  private async poll<T>(id: string, look: () => Promise<T>, ready: (value: T) => boolean, timeoutMs: number, first?: T): Promise<T> {
+    const now = first ?? (await look());
+    if (timeoutMs <= 0 || ready(now)) return now;
     return new Promise((resolve, reject) => {
-      const done = () => {
+      let settled = false;
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.off('changed', onChange);
-        this.get(id).then(resolve, reject);
+        this.off('changed', onMoved);
+        this.off('output', onMoved);
+        settle();
       };
-      const onChange = (r: FleetMessageRecord) => {
-        if (r.id === id && isDone(r)) done();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.on('changed', onChange);
-      // It may have become done between the first look and listening.
-      this.get(id).then((r) => isDone(r) && done(), reject);
+      const fail = (err: unknown) => finish(() => reject(err));
+      const check = () => void look().then((value) => ready(value) && finish(() => resolve(value)), fail);
+      const onMoved = (moved: FleetMessageRecord | string) => (typeof moved === 'string' ? moved : moved.id) === id && check();
+      const timer = setTimeout(() => void look().then((value) => finish(() => resolve(value)), fail), timeoutMs);
+      this.on('changed', onMoved);
+      this.on('output', onMoved);
+      check(); // it may have moved between the first look and listening
     });
   }
 
@@ -288,22 +300,7 @@ export class FleetController extends EventEmitter {
   /** Parts after `after`; when there are none and the message is not done, waits up to `timeoutMs` for one. */
   async waitOutput(id: string, after: number, timeoutMs: number): Promise<{ record: FleetMessageRecord; parts: FleetOutputPart[] }> {
     const look = async () => ({ record: await this.get(id), parts: await this.store.output(id, after, 1000) });
-    const first = await look();
-    if (first.parts.length > 0 || isDone(first.record) || timeoutMs <= 0) return first;
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.off('output', onOutput);
-        this.off('changed', onChange);
-        look().then(resolve, reject);
-      };
-      const onOutput = (changed: string) => changed === id && done();
-      const onChange = (r: FleetMessageRecord) => r.id === id && isDone(r) && done();
-      const timer = setTimeout(done, timeoutMs);
-      this.on('output', onOutput);
-      this.on('changed', onChange);
-      look().then((again) => (again.parts.length > 0 || isDone(again.record)) && done(), reject);
-    });
+    return this.poll(id, look, (now) => now.parts.length > 0 || isDone(now.record), timeoutMs);
   }
 
   /**

@@ -29,8 +29,9 @@ const LANE_OF: Record<FleetMethod, Lane> = {
   nCliCommandCont: 'n',
 };
 
-export function laneOf(message: { method: FleetMethod; ordered: boolean }): Lane {
-  return message.ordered ? LANE_OF[message.method] : 'n';
+/** The lane of a (canonical) method: the n-methods, which are the unordered ones, share `n`. */
+export function laneOf(message: { method: FleetMethod }): Lane {
+  return LANE_OF[message.method];
 }
 
 export function isOrdered(lane: Lane): boolean {

@@ -96,13 +96,18 @@ async function readPrivateKeyFile(file: string): Promise<Signer | undefined> {
 }
 
 function parsePrivateKey(file: string, pem: string): KeyObject {
+  return ed25519FromPem(pem, createPrivateKey, 'private', (why) => errors.SIGNER_KEY_FILE(file, why));
+}
+
+/** An ed25519 key read from PEM by `make`, or `fail` saying why it is not one. */
+function ed25519FromPem(pem: string, make: (pem: string) => KeyObject, kind: 'private' | 'public', fail: (why: string) => Error): KeyObject {
   let key: KeyObject;
   try {
-    key = createPrivateKey(pem);
+    key = make(pem);
   } catch {
-    throw errors.SIGNER_KEY_FILE(file, 'is not a PEM private key');
+    throw fail(`is not a PEM ${kind} key`);
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw errors.SIGNER_KEY_FILE(file, `is a ${key.asymmetricKeyType} key, not ed25519`);
+  if (key.asymmetricKeyType !== 'ed25519') throw fail(`is a ${key.asymmetricKeyType} key, not ed25519`);
   return key;
 }
 
@@ -161,14 +166,7 @@ function parsePemPublicKey(file: string, pem: string): KeyObject {
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
     throw errors.BAD_ALLOWED_SIGNER(file, 'is a private key: give the agent the public key (switchboard fleet signer)');
   }
-  let key: KeyObject;
-  try {
-    key = createPublicKey(pem);
-  } catch {
-    throw errors.BAD_ALLOWED_SIGNER(file, 'is not a PEM public key');
-  }
-  if (key.asymmetricKeyType !== 'ed25519') throw errors.BAD_ALLOWED_SIGNER(file, `is a ${key.asymmetricKeyType} key, not ed25519`);
-  return key;
+  return ed25519FromPem(pem, createPublicKey, 'public', (why) => errors.BAD_ALLOWED_SIGNER(file, why));
 }
 
 function parseKeyLines(text: string): KeyObject[] {
