@@ -97,7 +97,8 @@ describe('fleet over NATS: many agents', () => {
       assert.equal(r.node, node);
       assert.equal(r.reply.node, node);
       assert.equal(r.reply.stdout, `${agent.pid}\n`, `${node} ran on its own agent`);
-      assert.ok(agent.logs.some((l) => l.msg === 'fleet message done' && l.id === id), `${node}'s agent logged ${id}`);
+      // The agent logs it after the reply is stored: the line may still be on its way down the pipe.
+      await agent.waitForLog((l) => l.msg === 'fleet message done' && l.id === id, `${node}'s agent logged ${id}`);
       for (const [other, a] of agents) {
         if (other !== node) assert.ok(!a.logs.some((l) => l.id === id), `${id} for ${node} never reached ${other}`);
       }
