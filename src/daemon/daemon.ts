@@ -130,7 +130,7 @@ export class Daemon {
         outputs.event(node, ev); // to the sinks, and the node's log
       },
     });
-    outputs.addLineObserver((node, line, time) => watch.onLine(node, line, time));
+    outputs.addLineObserver((node, lines, time) => watch.onLines(node, lines, time));
     metrics.registerWatch(() => watch.stats());
     const consoles = new ConsoleManager({
       drivers,

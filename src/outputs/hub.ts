@@ -1,13 +1,15 @@
 // Where a console's output and events go besides its clients: the node's log file, and the
 // configured sinks (tcp, udp, nats) as one JSON record per line or event, each sink taking the
 // nodes its label selector matches. Watchers (the watch-pattern engine) see every line too.
-// Lines reach the sinks through a LineSplitter per session; nothing here waits on a sink.
+// Lines reach the sinks through a LineSplitter per session, a chunk's lines as one RecordBatch;
+// nothing here waits on a sink.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { DEFAULT_MAX_QUEUED, parseAddress, selects, tlsSetting, type OutputConfig, type OutputType } from './config.js';
 import { LineSplitter } from './line-splitter.js';
 import { NatsSink } from './nats-sink.js';
+import { RecordBatch } from './record-batch.js';
 import { TcpSink } from './tcp-sink.js';
 import type { ConsoleOutput, OutputRecord, SessionEvent, Sink, SinkStats } from './types.js';
 import { UdpSink } from './udp-sink.js';
@@ -25,8 +27,8 @@ export interface OutputHubOptions {
   logger: Logger;
 }
 
-/** Sees every console line of every node (ANSI stripped), e.g. to match watch patterns. */
-export type LineObserver = (node: string, line: string, time: Date) => void;
+/** Sees every console line of every node (ANSI stripped), a chunk's lines at a time, e.g. to match watch patterns. */
+export type LineObserver = (node: string, lines: readonly string[], time: Date) => void;
 
 export interface OutputStats extends SinkStats {
   name: string;
@@ -67,7 +69,7 @@ export class OutputHub {
   event(node: string, event: SessionEvent, labels?: Record<string, string>): void {
     const output = this.sessions.get(node);
     if (output) output.event(event);
-    else this.deliver(node, eventRecord(node, event, new Date()), labels);
+    else this.deliver(node, RecordBatch.of(eventRecord(node, event, new Date())), labels);
   }
 
   /** Returns the removal. An observer that throws is logged and kept. */
@@ -96,22 +98,22 @@ export class OutputHub {
     return { maxBytes: this.opts.maxLineBytes, idleMs: this.opts.idleFlushMs };
   }
 
-  /** A console line; `iso` is `time` as ISO 8601, formatted once per chunk by the caller. */
-  line(node: string, line: string, time: Date, iso: string): void {
+  /** The console lines of one chunk, all of one time. */
+  lines(node: string, lines: readonly string[], time: Date): void {
     for (const observer of this.observers) {
       try {
-        observer(node, line, time);
+        observer(node, lines, time);
       } catch (err) {
         this.opts.logger.error({ node, err: (err as Error).message }, 'line observer failed');
       }
     }
-    this.deliver(node, { node, type: 'console', message: line, time: iso });
+    if (this.entries.length > 0) this.deliver(node, RecordBatch.console(node, lines, time.toISOString()));
   }
 
-  deliver(node: string, record: OutputRecord, labels?: Record<string, string>): void {
+  deliver(node: string, batch: RecordBatch, labels?: Record<string, string>): void {
     if (this.entries.length === 0) return;
     const nodeLabels = labels ?? this.opts.labelsOf(node) ?? {};
-    for (const { config, sink } of this.entries) if (selects(config, nodeLabels)) sink.send(record);
+    for (const { config, sink } of this.entries) if (selects(config, nodeLabels)) sink.send(batch);
   }
 
   closed(node: string, output: SessionOutput): void {
@@ -122,21 +124,14 @@ export class OutputHub {
 /** One session's output: every byte to the log file, lines and events to the hub. */
 class SessionOutput implements ConsoleOutput {
   private splitter?: LineSplitter;
-  /** The time of the chunk being split: one clock read and format per chunk, not per line; an idle flush takes its own. */
-  private chunkTime?: { date: Date; iso: string };
 
   constructor(private readonly node: string, private readonly log: ConsoleOutput, private readonly hub: OutputHub) {}
 
   write(chunk: Buffer): void {
     this.log.write(chunk);
     if (!this.hub.wantsLines) return;
-    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (line) => {
-      const t = this.chunkTime ?? now();
-      this.hub.line(this.node, line, t.date, t.iso);
-    });
-    this.chunkTime = now();
+    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (lines) => this.hub.lines(this.node, lines, new Date()));
     this.splitter.push(chunk);
-    this.chunkTime = undefined;
   }
 
   event(event: SessionEvent): void {
@@ -144,7 +139,7 @@ class SessionOutput implements ConsoleOutput {
     const time = new Date();
     if (this.log.event) this.log.event(event);
     else this.log.write(Buffer.from(`[-- ${time.toISOString()} ${event.message} --]\r\n`));
-    this.hub.deliver(this.node, eventRecord(this.node, event, time));
+    this.hub.deliver(this.node, RecordBatch.of(eventRecord(this.node, event, time)));
   }
 
   async close(): Promise<void> {
@@ -152,11 +147,6 @@ class SessionOutput implements ConsoleOutput {
     this.hub.closed(this.node, this);
     await this.log.close();
   }
-}
-
-function now(): { date: Date; iso: string } {
-  const date = new Date();
-  return { date, iso: date.toISOString() };
 }
 
 function eventRecord(node: string, event: SessionEvent, time: Date): OutputRecord {

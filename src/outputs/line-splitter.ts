@@ -24,14 +24,20 @@ export interface LineSplitterOptions {
   idleMs: number;
 }
 
+/**
+ * Calls onLines once per pushed chunk with the lines it completed (and once per idle or forced
+ * flush): the receivers work per chunk, not per line.
+ */
 export class LineSplitter {
   private partial: Buffer[] = [];
+  /** Lines completed by the push in progress. */
+  private lines: string[] = [];
   private partialBytes = 0;
   /** The last byte seen was a CR: an LF right after it ends nothing. */
   private afterCr = false;
   private idleTimer?: NodeJS.Timeout;
 
-  constructor(private readonly opts: LineSplitterOptions, private readonly onLine: (line: string) => void) {}
+  constructor(private readonly opts: LineSplitterOptions, private readonly onLines: (lines: string[]) => void) {}
 
   push(chunk: Buffer): void {
     let start = 0;
@@ -62,6 +68,7 @@ export class LineSplitter {
     }
     this.take(chunk.subarray(start));
     this.armIdle();
+    this.deliver();
   }
 
   /** Send what is held now (before an event, or at the end of the session). */
@@ -69,6 +76,7 @@ export class LineSplitter {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.emit();
+    this.deliver();
   }
 
   close(): void {
@@ -87,7 +95,14 @@ export class LineSplitter {
     this.partial = [];
     this.partialBytes = 0;
     const line = stripControls(raw.toString('utf8')).trimEnd();
-    if (line) this.onLine(line);
+    if (line) this.lines.push(line);
+  }
+
+  private deliver(): void {
+    if (this.lines.length === 0) return;
+    const lines = this.lines;
+    this.lines = [];
+    this.onLines(lines);
   }
 
   private armIdle(): void {

@@ -7,9 +7,8 @@ import { connect, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { nodeToken } from '../fleet/nats-transport.js';
 import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
-import { BoundedQueue } from './bounded-queue.js';
-import { recordJson } from './record-json.js';
-import type { OutputRecord, Sink, SinkStats } from './types.js';
+import { RecordQueue, type RecordBatch } from './record-batch.js';
+import type { Sink, SinkStats } from './types.js';
 
 export const CONSOLE_SUBJECT_PREFIX = 'switchboard.console';
 
@@ -30,7 +29,7 @@ export interface NatsSinkOptions {
 
 export class NatsSink implements Sink {
   readonly name: string;
-  private readonly queue: BoundedQueue<OutputRecord>;
+  private readonly queue: RecordQueue;
   private readonly reconnector: Reconnector;
   private readonly server: string;
   private nc?: NatsConnection;
@@ -40,15 +39,15 @@ export class NatsSink implements Sink {
 
   constructor(private readonly opts: NatsSinkOptions) {
     this.name = opts.name;
-    this.queue = new BoundedQueue(opts.maxQueued);
+    this.queue = new RecordQueue(opts.maxQueued);
     this.reconnector = new Reconnector(() => void this.connect(), opts.backoff ?? DEFAULT_BACKOFF);
     const u = new URL(opts.url);
     this.server = `${u.protocol}//${u.host}`; // never the credentials, in logs or anywhere
     void this.connect();
   }
 
-  send(record: OutputRecord): void {
-    this.queue.push(record);
+  send(batch: RecordBatch): void {
+    this.queue.push(batch);
     this.pump();
   }
 
@@ -110,9 +109,10 @@ export class NatsSink implements Sink {
   private pump(): void {
     const nc = this.nc;
     if (!this.connected || !nc) return;
-    for (let record = this.queue.shift(); record; record = this.queue.shift()) {
-      nc.publish(consoleSubject(record.node), recordJson(record));
-      this.sent++;
+    for (let batch = this.queue.shift(); batch; batch = this.queue.shift()) {
+      const subject = consoleSubject(batch.node);
+      for (const record of batch.records()) nc.publish(subject, record);
+      this.sent += batch.count;
     }
   }
 

@@ -6,12 +6,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
-import { BoundedQueue } from './bounded-queue.js';
-import { recordJson } from './record-json.js';
-import type { OutputRecord, Sink, SinkStats } from './types.js';
-
-/** Records joined into one socket write, at most about this many characters. */
-const BATCH_BYTES = 64 * 1024;
+import { RecordQueue, type RecordBatch } from './record-batch.js';
+import type { Sink, SinkStats } from './types.js';
 
 export interface TcpSinkOptions {
   name: string;
@@ -26,7 +22,7 @@ export interface TcpSinkOptions {
 
 export class TcpSink implements Sink {
   readonly name: string;
-  private readonly queue: BoundedQueue<OutputRecord>;
+  private readonly queue: RecordQueue;
   private readonly reconnector: Reconnector;
   private socket?: net.Socket;
   private connected = false;
@@ -37,14 +33,14 @@ export class TcpSink implements Sink {
 
   constructor(private readonly opts: TcpSinkOptions) {
     this.name = opts.name;
-    this.queue = new BoundedQueue(opts.maxQueued);
+    this.queue = new RecordQueue(opts.maxQueued);
     this.reconnector = new Reconnector(() => this.connect(), opts.backoff ?? DEFAULT_BACKOFF);
     this.connect();
   }
 
-  send(record: OutputRecord): void {
-    this.queue.push(record);
-    // Once per turn of the event loop, not per record: the lines of one console chunk leave in one write.
+  send(batch: RecordBatch): void {
+    this.queue.push(batch);
+    // Once per turn of the event loop, not per batch: what came in one turn leaves in one write.
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
     setImmediate(() => {
@@ -88,23 +84,18 @@ export class TcpSink implements Sink {
   }
 
   /**
-   * Write queued records while the socket takes them; 'drain' resumes. Records go out in batches
-   * of up to BATCH_BYTES: one write per record would cost a system call per console line.
+   * Write queued batches while the socket takes them; 'drain' resumes. Corked, so what is queued
+   * leaves in one system call (writev), not one per batch.
    */
   private pump(): void {
     const socket = this.socket;
     if (!this.connected || !socket || socket.writableNeedDrain) return;
-    let batch = '';
-    for (let record = this.queue.shift(); record; record = this.queue.shift()) {
-      batch += `${recordJson(record)}\n`;
-      this.sent++;
-      if (batch.length >= BATCH_BYTES) {
-        const more = socket.write(batch);
-        batch = '';
-        if (!more) return;
-      }
+    socket.cork();
+    for (let batch = this.queue.shift(); batch; batch = this.queue.shift()) {
+      this.sent += batch.count;
+      if (!socket.write(batch.bytes)) break;
     }
-    if (batch) socket.write(batch);
+    socket.uncork();
   }
 
   async close(): Promise<void> {

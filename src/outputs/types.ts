@@ -1,6 +1,7 @@
 // Where console bytes and session events go besides the attached clients: the per-node log file
 // (log-file.ts) and the output sinks (tcp, udp, nats: one file each in this folder), which take one
 // JSON record per console line or event.
+import type { RecordBatch } from './record-batch.js';
 
 export interface ConsoleOutput {
   write(chunk: Buffer): void;
@@ -41,8 +42,8 @@ export interface SinkStats {
 /** A destination for records. A slow or dead sink never slows the console or other sinks. */
 export interface Sink {
   readonly name: string;
-  /** Never blocks, never throws: sent, or queued (bounded; the oldest dropped and counted). */
-  send(record: OutputRecord): void;
+  /** Never blocks, never throws: sent, or queued (bounded by records; the oldest dropped and counted). */
+  send(batch: RecordBatch): void;
   stats(): SinkStats;
   close(): Promise<void>;
 }

@@ -5,8 +5,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { BoundedQueue } from './bounded-queue.js';
-import { recordJson } from './record-json.js';
+import { RecordQueue, type RecordBatch } from './record-batch.js';
 import type { OutputRecord, Sink, SinkStats } from './types.js';
 
 /** rsyslog's imudp default maximum message size; well under the 64 KiB datagram limit. */
@@ -25,7 +24,9 @@ export interface UdpSinkOptions {
 
 export class UdpSink implements Sink {
   readonly name: string;
-  private readonly queue: BoundedQueue<OutputRecord>;
+  private readonly queue: RecordQueue;
+  /** Records of the batch being sent, one datagram each. */
+  private pending: string[] = [];
   private readonly socket: dgram.Socket;
   private readonly maxBytes: number;
   private inFlight = 0;
@@ -36,26 +37,27 @@ export class UdpSink implements Sink {
   constructor(private readonly opts: UdpSinkOptions) {
     this.name = opts.name;
     this.maxBytes = opts.maxBytes ?? UDP_MAX_BYTES;
-    this.queue = new BoundedQueue(opts.maxQueued);
+    this.queue = new RecordQueue(opts.maxQueued);
     this.socket = dgram.createSocket(net.isIPv6(opts.host) ? 'udp6' : 'udp4');
     this.socket.on('error', (err) => this.report(err));
   }
 
-  send(record: OutputRecord): void {
+  send(batch: RecordBatch): void {
     if (this.closed) return;
-    this.queue.push(record);
+    this.queue.push(batch);
     this.pump();
   }
 
   stats(): SinkStats {
     // Nothing to connect to: "connected" says the last datagram went out without error.
-    return { sent: this.sent, dropped: this.queue.dropped, queued: this.queue.size, connected: !this.reportedError };
+    return { sent: this.sent, dropped: this.queue.dropped, queued: this.queue.size + this.pending.length, connected: !this.reportedError };
   }
 
   private pump(): void {
     while (this.inFlight < MAX_IN_FLIGHT) {
-      const record = this.queue.shift();
-      if (!record) return;
+      if (this.pending.length === 0) this.pending = this.queue.shift()?.records().reverse() ?? [];
+      const record = this.pending.pop();
+      if (record === undefined) return;
       this.inFlight++;
       this.socket.send(encodeDatagram(record, this.maxBytes), this.opts.port, this.opts.host, (err) => {
         this.inFlight--;
@@ -81,9 +83,10 @@ export class UdpSink implements Sink {
 }
 
 /** The record as one datagram of at most maxBytes: its message shortened (marked with …) if need be. */
-export function encodeDatagram(record: OutputRecord, maxBytes: number): Buffer {
-  const whole = Buffer.from(recordJson(record));
+export function encodeDatagram(json: string, maxBytes: number): Buffer {
+  const whole = Buffer.from(json);
   if (whole.length <= maxBytes) return whole;
+  const record = JSON.parse(json) as OutputRecord;
   // JSON escaping makes the wire length no simple function of the message's: search for the longest cut that fits.
   const message = Buffer.from(record.message);
   const encode = (keep: number) => Buffer.from(JSON.stringify({ ...record, message: `${message.subarray(0, keep).toString('utf8').replace(/\uFFFD$/, '')}…`, truncated: true }));

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
-import { PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
+import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
 
 export interface WatchEngineOptions {
@@ -43,16 +43,17 @@ export interface WatchStats {
   restarts: number;
 }
 
-interface QueuedLine {
+/** The lines of one console chunk. */
+interface QueuedChunk {
   node: string;
-  line: string;
+  lines: readonly string[];
   time: Date;
 }
 
 interface InFlight {
   batch: WorkerBatch;
-  /** Per group: the node and each line's time. */
-  meta: { node: string; times: Date[] }[];
+  /** Per group: the node, and where each chunk's lines start in the group with the chunk's time. */
+  meta: { node: string; lines: string[]; starts: number[]; times: Date[] }[];
   timer: NodeJS.Timeout;
 }
 
@@ -64,13 +65,17 @@ export class WatchEngine {
   private readonly watching = new Map<string, number[]>();
   private readonly state = new Map<string, Map<number, { count: number; last: { line: string; time: string } }>>();
   private readonly webhooks = new Map<string, WebhookSender>();
-  private queue: QueuedLine[] = [];
+  private queue: QueuedChunk[] = [];
   private head = 0;
+  /** Lines in queue[head..]. */
+  private queuedLines = 0;
   private worker?: Worker;
   private progress = new Int32Array(new SharedArrayBuffer(4));
   private inFlight?: InFlight;
   private scheduled = false;
   private closed = false;
+  /** Whether the worker tests patterns of the same flags as one prefilter (off to find the pattern that blew the budget). */
+  private combine = true;
   private seq = 0;
   private readonly counts = { dropped: 0, matches: 0, restarts: 0 };
   private readonly budgetMs: number;
@@ -99,16 +104,32 @@ export class WatchEngine {
     this.state.delete(node);
   }
 
-  /** One console line (no line ending). Only queues: the console never waits for matching. */
-  onLine(node: string, line: string, time: Date): void {
-    if (this.closed || this.patterns.length === 0) return;
-    if (this.queue.length - this.head >= this.maxQueued) {
-      this.head++;
-      this.counts.dropped++;
-      this.compact();
+  /** The console lines of one chunk (no line endings). Only queues: the console never waits for matching. */
+  onLines(node: string, lines: readonly string[], time: Date): void {
+    if (this.closed || this.patterns.length === 0 || lines.length === 0) return;
+    this.queue.push({ node, lines, time });
+    this.queuedLines += lines.length;
+    while (this.queuedLines > this.maxQueued) {
+      // Matching fell behind: the oldest lines go, a chunk cut if only part of it must.
+      const oldest = this.queue[this.head];
+      const excess = this.queuedLines - this.maxQueued;
+      if (oldest.lines.length <= excess) {
+        this.head++;
+        this.queuedLines -= oldest.lines.length;
+        this.counts.dropped += oldest.lines.length;
+      } else {
+        this.queue[this.head] = { ...oldest, lines: oldest.lines.slice(excess) };
+        this.queuedLines -= excess;
+        this.counts.dropped += excess;
+      }
     }
-    this.queue.push({ node, line: line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line, time });
+    this.compact();
     this.schedule();
+  }
+
+  /** One console line: onLines with one line. */
+  onLine(node: string, line: string, time: Date): void {
+    this.onLines(node, [line], time);
   }
 
   /** Every pattern watching the node (by its labels) with its counters. */
@@ -124,7 +145,7 @@ export class WatchEngine {
   }
 
   stats(): WatchStats {
-    return { ...this.counts, queued: this.queue.length - this.head };
+    return { ...this.counts, queued: this.queuedLines };
   }
 
   async close(): Promise<void> {
@@ -148,26 +169,30 @@ export class WatchEngine {
 
   private dispatch(): void {
     if (this.closed || this.inFlight || this.head >= this.queue.length) return;
-    const end = Math.min(this.queue.length, this.head + this.batchLines);
-    const byNode = new Map<string, { group: WorkerGroup; times: Date[] }>();
-    for (let i = this.head; i < end; i++) {
-      const { node, line, time } = this.queue[i];
+    const byNode = new Map<string, { group: WorkerGroup; lines: string[]; starts: number[]; times: Date[] }>();
+    let taken = 0;
+    while (this.head < this.queue.length && taken < this.batchLines) {
+      const { node, lines, time } = this.queue[this.head++];
+      this.queuedLines -= lines.length;
+      taken += lines.length;
       let entry = byNode.get(node);
       if (!entry) {
-        entry = { group: { patterns: this.watchingNode(node), lines: [] }, times: [] };
+        entry = { group: { patterns: this.watchingNode(node), text: '' }, lines: [], starts: [], times: [] };
         byNode.set(node, entry);
       }
       if (entry.group.patterns.length === 0) continue;
-      entry.group.lines.push(line);
+      entry.starts.push(entry.lines.length);
       entry.times.push(time);
+      for (const line of lines) entry.lines.push(line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line);
     }
-    this.head = end;
     this.compact();
-    const groups = [...byNode].filter(([, e]) => e.group.lines.length > 0);
+    const groups = [...byNode].filter(([, e]) => e.lines.length > 0);
     if (groups.length === 0) return this.schedule();
+    // One string per group crosses to the worker, not an array of lines: far cheaper to copy.
+    for (const [, e] of groups) e.group.text = e.lines.join('\n');
     this.send(
       { seq: ++this.seq, groups: groups.map(([, e]) => e.group) },
-      groups.map(([node, e]) => ({ node, times: e.times })),
+      groups.map(([node, e]) => ({ node, lines: e.lines, starts: e.starts, times: e.times })),
     );
   }
 
@@ -181,7 +206,7 @@ export class WatchEngine {
   private startWorker(): Worker {
     this.progress = new Int32Array(new SharedArrayBuffer(4));
     const patterns = this.patterns.map((p, id) => ({ id, regex: p.regex, flags: p.flags ?? '' }));
-    const worker = new Worker(WATCH_WORKER_SOURCE, { eval: true, workerData: { patterns, progress: this.progress.buffer } });
+    const worker = new Worker(WATCH_WORKER_SOURCE, { eval: true, workerData: { patterns, progress: this.progress.buffer, combine: this.combine } });
     worker.unref(); // an idle matcher does not keep the process alive
     worker.on('message', (reply: WorkerReply) => this.onReply(reply));
     worker.on('error', (err) => {
@@ -198,7 +223,8 @@ export class WatchEngine {
     clearTimeout(flight.timer);
     this.inFlight = undefined;
     for (const [g, i, id] of reply.matches) {
-      this.matched(flight.meta[g].node, id, flight.batch.groups[g].lines[i], flight.meta[g].times[i]);
+      const m = flight.meta[g];
+      this.matched(m.node, id, m.lines[i], m.times[chunkOf(m.starts, i)]);
     }
     this.schedule();
   }
@@ -213,6 +239,11 @@ export class WatchEngine {
     this.inFlight = undefined;
     const id = Atomics.load(this.progress, PROGRESS_PATTERN);
     this.replaceWorker(this.worker);
+    if (id === COMBINED) {
+      // Stuck in a prefilter of several patterns: run the batch again pattern by pattern to find which.
+      this.combine = false;
+      return this.send({ ...flight.batch, seq: ++this.seq }, flight.meta);
+    }
     if (id < 0 || id >= this.patterns.length) {
       this.opts.logger.error({ budgetMs: this.budgetMs }, 'watch pattern worker did not answer in time; a batch of lines was skipped');
       return this.schedule();
@@ -238,6 +269,7 @@ export class WatchEngine {
   private disable(id: number, why: string): void {
     const name = this.patterns[id].name;
     this.disabled.set(id, why);
+    this.combine = true; // the culprit is out; the next worker may combine again
     this.watching.clear();
     this.opts.logger.error({ pattern: name, budgetMs: this.budgetMs }, `watch pattern disabled: ${why}`);
     // Every node it watched (of those with known labels) hears of it, so its page and the sinks say why it went quiet.
@@ -287,9 +319,23 @@ export class WatchEngine {
 
   /** Drop the consumed head of the queue now and then, not on every batch. */
   private compact(): void {
-    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
   }
+}
+
+/** Index of the chunk holding line i, given each chunk's first line (ascending). */
+function chunkOf(starts: number[], i: number): number {
+  let [lo, hi] = [0, starts.length - 1];
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= i) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }

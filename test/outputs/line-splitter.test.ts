@@ -1,29 +1,32 @@
-// Console bytes into the lines the sinks send, and the bounded queue behind every sink.
+// Console bytes into the lines the sinks send, the batches they travel in, and the bounded queue behind every sink.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BoundedQueue } from '../../src/outputs/bounded-queue.js';
 import { LineSplitter, stripControls } from '../../src/outputs/line-splitter.js';
+import { RecordBatch, RecordQueue } from '../../src/outputs/record-batch.js';
 import { encodeDatagram } from '../../src/outputs/udp-sink.js';
 import { waitUntil } from '../support/wait.js';
 
 function splitter(opts: Partial<{ maxBytes: number; idleMs: number }> = {}) {
   const lines: string[] = [];
+  const calls: string[][] = [];
   const wakers = new Set<() => void>();
   const s = new LineSplitter({ maxBytes: 4096, idleMs: 60_000, ...opts }, (l) => {
-    lines.push(l);
+    calls.push(l);
+    lines.push(...l);
     for (const w of wakers) w();
   });
   const subscribe = (wake: () => void) => {
     wakers.add(wake);
     return () => wakers.delete(wake);
   };
-  return { s, lines, subscribe };
+  return { s, lines, calls, subscribe };
 }
 
-test('CR, LF and CRLF each end one line, also when split across chunks', () => {
-  const { s, lines } = splitter();
+test('CR, LF and CRLF each end one line, also when split across chunks; a chunk\'s lines come together', () => {
+  const { s, lines, calls } = splitter();
   for (const chunk of ['one\r\ntwo\nthr', 'ee\r', '\nfour\rfive\n\r\nsix\r\n']) s.push(Buffer.from(chunk));
   assert.deepEqual(lines, ['one', 'two', 'three', 'four', 'five', 'six']);
+  assert.deepEqual(calls, [['one', 'two'], ['three'], ['four', 'five', 'six']]);
   s.close();
 });
 
@@ -51,23 +54,43 @@ test('ANSI escapes and control characters are stripped; empty lines are not sent
   s.close();
 });
 
-test('the bounded queue drops the oldest and counts what it dropped', () => {
-  const q = new BoundedQueue<number>(3);
-  for (let i = 1; i <= 5; i++) q.push(i);
-  assert.equal(q.dropped, 2);
+test('a batch of console lines is the JSON records one by one would be, escapes and all', () => {
+  const lines = ['plain', 'quote " backslash \\ tab \t', 'é ✓ \u2028'];
+  const iso = new Date().toISOString();
+  const batch = RecordBatch.console('n"1', lines, iso);
+  const expected = lines.map((message) => JSON.stringify({ node: 'n"1', type: 'console', message, time: iso }));
+  assert.equal(batch.text, expected.map((l) => `${l}\n`).join(''));
+  assert.deepEqual(batch.records(), expected);
+  assert.equal(batch.bytes.toString('utf8'), batch.text);
+  assert.deepEqual(batch.last(2).records(), expected.slice(1));
+});
+
+test('the bounded queue drops the oldest records, cutting a batch if need be, and counts what it dropped', () => {
+  const iso = new Date().toISOString();
+  const batch = (...ns: number[]) => RecordBatch.console('n', ns.map(String), iso);
+  const messages = (b: RecordBatch | undefined) => b?.records().map((r) => JSON.parse(r).message);
+  const q = new RecordQueue(3);
+  q.push(batch(1, 2));
+  q.push(batch(3, 4)); // 1 goes
+  assert.equal(q.dropped, 1);
   assert.equal(q.size, 3);
-  assert.deepEqual([q.shift(), q.shift(), q.shift(), q.shift()], [3, 4, 5, undefined]);
-  q.push(6);
-  assert.equal(q.shift(), 6);
+  q.push(batch(5)); // 2 goes, the first batch with it
+  assert.equal(q.dropped, 2);
+  assert.deepEqual([messages(q.shift()), messages(q.shift()), q.shift()], [['3', '4'], ['5'], undefined]);
+  q.push(batch(6, 7, 8, 9, 10)); // alone too big: its last three stay
+  assert.equal(q.dropped, 4);
+  assert.equal(q.size, 3);
+  assert.deepEqual(messages(q.shift()), ['8', '9', '10']);
+  assert.equal(q.size, 0);
 });
 
 test('a udp record too big for one datagram has its message cut to fit', () => {
   const record = { node: 'n1', type: 'console' as const, message: 'é"\\'.repeat(5000), time: new Date().toISOString() };
-  const out = encodeDatagram(record, 1200);
+  const out = encodeDatagram(JSON.stringify(record), 1200);
   assert.ok(out.length <= 1200, `${out.length} bytes`);
   const parsed = JSON.parse(out.toString('utf8'));
   assert.equal(parsed.truncated, true);
   assert.equal(parsed.node, 'n1');
   assert.ok(parsed.message.endsWith('…') && parsed.message.length > 100);
-  assert.deepEqual(JSON.parse(encodeDatagram({ ...record, message: 'short' }, 1200).toString()), { ...record, message: 'short' });
+  assert.deepEqual(JSON.parse(encodeDatagram(JSON.stringify({ ...record, message: 'short' }), 1200).toString()), { ...record, message: 'short' });
 });

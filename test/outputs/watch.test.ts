@@ -90,6 +90,49 @@ test('a pathological pattern is disabled after the budget; the worker restarts a
   assert.equal(e.stats().restarts, 1);
 });
 
+test('a slow pattern inside the combined prefilter is still found, disabled, and the others keep matching', async () => {
+  const { e, events, waitFor } = engine([
+    { name: 'catastrophic', regex: '(a+)+$' },
+    { name: 'panic', regex: 'panic' },
+  ], { budgetMs: 200 });
+  e.setLabels('n1', {});
+  const t = new Date();
+  // The slow line comes first, so the prefilter of both patterns is what gets stuck, not one pattern.
+  e.onLines('n1', [`${'a'.repeat(40)}b`, 'panic after the slow line'], t);
+  await waitFor((all) => all.some((x) => x.event === 'watch-disabled'), 'the pattern disabled');
+  await waitFor((all) => all.some((x) => x.event === 'watch' && x.pattern === 'panic'), 'the panic line');
+  assert.equal(e.status('n1', {})[0].disabled !== null, true);
+  assert.equal(e.status('n1', {})[1].disabled, null);
+  e.onLines('n1', [`${'a'.repeat(40)}b`, 'panic again'], t);
+  await waitFor((all) => all.some((x) => x.line === 'panic again'), 'a match after the restart');
+  assert.deepEqual(events.filter((x) => x.event === 'watch').map((x) => x.line), ['panic after the slow line', 'panic again']);
+});
+
+test('patterns match exactly the lines they match one by one: anchors, flags, lookbehind, back references', async () => {
+  const patterns: WatchPatternSpec[] = [
+    { name: 'prompt', regex: '^login:\\s*$' },
+    { name: 'at-start', regex: '(?<!\\s)panic' }, // at a line's start nothing precedes it; in joined text a newline would
+    { name: 'xy', regex: '(x)y' },
+    { name: 'double-a', regex: '(a)\\1' }, // in one alternation with the pattern above, \1 would be its group
+    { name: 'oops', regex: 'oops', flags: 'i' },
+    { name: 'end', regex: 'error$' },
+    { name: 'dotall', regex: 'start.end', flags: 's' },
+  ];
+  const lines = ['host login: ', 'login:  ', 'panic at start', 'a panic', 'baab', 'OOPS', 'an error', 'error here', 'xy',
+    'start', 'end', 'startXend', 'nothing'];
+  // Each pattern alone (a prefilter of one cannot lean on another's hit), then all together.
+  for (const set of [...patterns.map((p) => [p]), patterns]) {
+    const expected = set.flatMap((p) => lines.filter((l) => new RegExp(p.regex, p.flags).test(l)).map((l) => `${p.name}:${l}`)).sort();
+    const { e, events, waitFor } = engine([...set, { name: 'last', regex: '^the end$', flags: 'u' }]); // other flags: never in one prefilter with the set
+    e.setLabels('n1', {});
+    e.onLines('n1', lines, new Date());
+    // One more batch whose match is known, so nothing of the first can still be on its way.
+    e.onLines('n1', ['the end'], new Date());
+    await waitFor((all) => all.some((x) => x.pattern === 'last'), 'the last match');
+    assert.deepEqual(events.filter((x) => x.pattern !== 'last').map((x) => `${x.pattern}:${x.line}`).sort(), expected, set.map((p) => p.name).join());
+  }
+});
+
 test('when matching falls behind, the oldest lines are dropped and counted, never the console', async () => {
   const { e, waitFor } = engine([{ name: 'n', regex: 'line' }], { maxQueuedLines: 10 });
   const t = new Date();
