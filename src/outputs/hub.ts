@@ -98,8 +98,8 @@ export class OutputHub {
     return { maxBytes: this.opts.maxLineBytes, idleMs: this.opts.idleFlushMs };
   }
 
-  /** The console lines of one chunk, all of one time. */
-  lines(node: string, lines: readonly string[], time: Date): void {
+  /** The console lines of one chunk, all of one time; `plain`: none needs JSON escaping. */
+  lines(node: string, lines: readonly string[], time: Date, plain = false): void {
     for (const observer of this.observers) {
       try {
         observer(node, lines, time);
@@ -107,7 +107,7 @@ export class OutputHub {
         this.opts.logger.error({ node, err: (err as Error).message }, 'line observer failed');
       }
     }
-    if (this.entries.length > 0) this.deliver(node, RecordBatch.console(node, lines, time.toISOString()));
+    if (this.entries.length > 0) this.deliver(node, RecordBatch.console(node, lines, time.toISOString(), plain));
   }
 
   deliver(node: string, batch: RecordBatch, labels?: Record<string, string>): void {
@@ -130,7 +130,7 @@ class SessionOutput implements ConsoleOutput {
   write(chunk: Buffer): void {
     this.log.write(chunk);
     if (!this.hub.wantsLines) return;
-    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (lines) => this.hub.lines(this.node, lines, new Date()));
+    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (lines, plain) => this.hub.lines(this.node, lines, new Date(), plain));
     this.splitter.push(chunk);
   }
 

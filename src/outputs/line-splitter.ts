@@ -3,9 +3,17 @@
 // idleMs without more output. Records are text for a log stack, not a terminal: ANSI escape
 // sequences and other control characters are stripped (the log file keeps every byte), and lines
 // that are empty once stripped are not sent.
+//
+// A console floods at tens of MB/s in ~4 KiB chunks, so the work is per chunk where it can be: the
+// chunk is decoded once, split with one regex, and tested once for anything to strip or escape —
+// a plain chunk (the usual case) skips both for every line, which the record batch relies on.
+import { StringDecoder } from 'node:string_decoder';
+
 
 const CR = 0x0d;
 const LF = 0x0a;
+
+const LINE_END = /\r\n|\r|\n/;
 
 /** CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), other ESC sequences (charset, keypad), then C0 controls but TAB, and DEL. */
 // eslint-disable-next-line no-control-regex
@@ -14,6 +22,10 @@ const ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1
 /** Any control character: most lines have none, and this test is much cheaper than the replace. */
 // eslint-disable-next-line no-control-regex
 const ANY_CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
+
+/** What makes text not plain: a control to strip (but CR and LF, the line ends) or a character JSON escapes (", \, TAB). */
+// eslint-disable-next-line no-control-regex
+const NOT_PLAIN = /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f"\\]/;
 
 export function stripControls(text: string): string {
   return ANY_CONTROL.test(text) ? text.replace(ESCAPES, '') : text;
@@ -26,47 +38,41 @@ export interface LineSplitterOptions {
 
 /**
  * Calls onLines once per pushed chunk with the lines it completed (and once per idle or forced
- * flush): the receivers work per chunk, not per line.
+ * flush): the receivers work per chunk, not per line. `plain` says no line holds a character JSON
+ * would escape, so a line can be quoted as it is.
  */
 export class LineSplitter {
-  private partial: Buffer[] = [];
-  /** Lines completed by the push in progress. */
-  private lines: string[] = [];
-  private partialBytes = 0;
-  /** The last byte seen was a CR: an LF right after it ends nothing. */
+  private readonly decoder = new StringDecoder('utf8');
+  /** The line in progress (no end seen yet), and whether it is plain. */
+  private partial = '';
+  private partialPlain = true;
+  /** The last character seen was a CR: an LF right after it ends nothing. */
   private afterCr = false;
+  /** Lines completed by the push in progress, and whether all are plain. */
+  private lines: string[] = [];
+  private plain = true;
   private idleTimer?: NodeJS.Timeout;
 
-  constructor(private readonly opts: LineSplitterOptions, private readonly onLines: (lines: string[]) => void) {}
+  constructor(private readonly opts: LineSplitterOptions, private readonly onLines: (lines: string[], plain: boolean) => void) {}
 
   push(chunk: Buffer): void {
-    let start = 0;
-    if (this.afterCr && chunk[0] === LF) start = 1;
-    this.afterCr = false;
-    // indexOf runs in native code: far cheaper than a loop over every byte in JS.
-    let lf = chunk.indexOf(LF, start);
-    let cr = chunk.indexOf(CR, start);
-    while (start < chunk.length) {
-      const end = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
-      const room = this.opts.maxBytes - this.partialBytes;
-      if (end < 0 || end - start > room) {
-        if (chunk.length - start < room) break; // the rest fits in the partial line
-        this.take(chunk.subarray(start, start + room));
-        this.emit();
-        start += room;
-        continue;
-      }
-      this.take(chunk.subarray(start, end));
-      this.emit();
-      start = end + 1;
-      if (chunk[end] === CR) {
-        if (chunk[start] === LF) start++;
-        else if (start === chunk.length) this.afterCr = true;
-      }
-      if (lf >= 0 && lf < start) lf = chunk.indexOf(LF, start);
-      if (cr >= 0 && cr < start) cr = chunk.indexOf(CR, start);
+    let text = this.decoder.write(chunk);
+    if (text.length === 0) return;
+    if (this.afterCr && text.charCodeAt(0) === LF) text = text.slice(1);
+    this.afterCr = text.charCodeAt(text.length - 1) === CR;
+    const plain = !NOT_PLAIN.test(text);
+    const parts = text.split(LINE_END);
+    const last = parts.length - 1;
+    if (last > 0) {
+      this.emit(this.partial + parts[0], plain && this.partialPlain);
+      for (let i = 1; i < last; i++) this.emit(parts[i], plain);
+      this.partial = parts[last];
+      this.partialPlain = plain || !NOT_PLAIN.test(this.partial);
+    } else {
+      this.partial += parts[0];
+      this.partialPlain &&= plain;
     }
-    this.take(chunk.subarray(start));
+    this.cutPartial();
     this.armIdle();
     this.deliver();
   }
@@ -75,7 +81,10 @@ export class LineSplitter {
   flush(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    this.emit();
+    const partial = this.partial;
+    this.partial = '';
+    if (partial) this.emit(partial, this.partialPlain);
+    this.partialPlain = true;
     this.deliver();
   }
 
@@ -83,30 +92,44 @@ export class LineSplitter {
     this.flush();
   }
 
-  private take(part: Buffer): void {
-    if (part.length === 0) return;
-    this.partial.push(part);
-    this.partialBytes += part.length;
+  /** A whole line: in pieces of maxBytes if longer (a string of n UTF-16 units is at most 3n bytes: most lines need no count). */
+  private emit(line: string, plain: boolean): void {
+    const max = this.opts.maxBytes;
+    if (line.length * 3 <= max) return this.add(line, plain);
+    const bytes = Buffer.from(line);
+    let at = 0;
+    for (; bytes.length - at > max; at += max) this.add(bytes.toString('utf8', at, at + max), plain);
+    this.add(at === 0 ? line : bytes.toString('utf8', at), plain);
   }
 
-  private emit(): void {
-    if (this.partialBytes === 0) return;
-    const raw = this.partial.length === 1 ? this.partial[0] : Buffer.concat(this.partial, this.partialBytes);
-    this.partial = [];
-    this.partialBytes = 0;
-    const line = stripControls(raw.toString('utf8')).trimEnd();
-    if (line) this.lines.push(line);
+  /** A line in progress as long as maxBytes goes out in pieces of that size; the rest waits for its end. */
+  private cutPartial(): void {
+    const max = this.opts.maxBytes;
+    if (this.partial.length * 3 < max) return;
+    const bytes = Buffer.from(this.partial);
+    if (bytes.length < max) return;
+    let at = 0;
+    for (; bytes.length - at >= max; at += max) this.add(bytes.toString('utf8', at, at + max), this.partialPlain);
+    this.partial = bytes.toString('utf8', at);
+  }
+
+  private add(line: string, plain: boolean): void {
+    const text = (plain ? line : stripControls(line)).trimEnd();
+    if (!text) return;
+    this.lines.push(text);
+    if (!plain) this.plain = false;
   }
 
   private deliver(): void {
     if (this.lines.length === 0) return;
-    const lines = this.lines;
+    const [lines, plain] = [this.lines, this.plain];
     this.lines = [];
-    this.onLines(lines);
+    this.plain = true;
+    this.onLines(lines, plain);
   }
 
   private armIdle(): void {
-    if (this.partialBytes === 0) {
+    if (this.partial.length === 0) {
       clearTimeout(this.idleTimer);
       this.idleTimer = undefined;
       return;

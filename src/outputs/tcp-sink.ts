@@ -9,6 +9,14 @@ import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js'
 import { RecordQueue, type RecordBatch } from './record-batch.js';
 import type { Sink, SinkStats } from './types.js';
 
+/**
+ * Records wait up to FLUSH_MS to leave together unless FLUSH_CHARS are queued: a flooding console
+ * would otherwise cost a system call (and a wake-up of the receiver) per chunk per sink, the
+ * largest share of a sink's cost. A log stack does not notice 5 ms.
+ */
+const FLUSH_MS = 5;
+const FLUSH_CHARS = 64 * 1024;
+
 export interface TcpSinkOptions {
   name: string;
   host: string;
@@ -26,7 +34,8 @@ export class TcpSink implements Sink {
   private readonly reconnector: Reconnector;
   private socket?: net.Socket;
   private connected = false;
-  private pumpScheduled = false;
+  private flushTimer?: NodeJS.Timeout;
+  private pumpNow = false;
   private sent = 0;
   /** Whether the last failure was logged: a receiver that stays away is reported once, not per retry. */
   private reportedDown = false;
@@ -40,13 +49,15 @@ export class TcpSink implements Sink {
 
   send(batch: RecordBatch): void {
     this.queue.push(batch);
-    // Once per turn of the event loop, not per batch: what came in one turn leaves in one write.
-    if (this.pumpScheduled) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.pump();
-    });
+    if (this.queue.length >= FLUSH_CHARS) {
+      // Enough for a full write: at the end of this turn of the event loop.
+      if (this.pumpNow) return;
+      this.pumpNow = true;
+      setImmediate(() => {
+        this.pumpNow = false;
+        this.pump();
+      });
+    } else this.flushTimer ??= setTimeout(() => this.pump(), FLUSH_MS);
   }
 
   stats(): SinkStats {
@@ -88,6 +99,8 @@ export class TcpSink implements Sink {
    * leaves in one system call (writev), not one per batch.
    */
   private pump(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     const socket = this.socket;
     if (!this.connected || !socket || socket.writableNeedDrain) return;
     socket.cork();
@@ -99,6 +112,8 @@ export class TcpSink implements Sink {
   }
 
   async close(): Promise<void> {
+    this.pump(); // what waits for its flush time leaves now
+    clearTimeout(this.flushTimer);
     this.reconnector.stop();
     const socket = this.socket;
     this.socket = undefined;

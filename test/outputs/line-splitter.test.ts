@@ -9,9 +9,11 @@ import { waitUntil } from '../support/wait.js';
 function splitter(opts: Partial<{ maxBytes: number; idleMs: number }> = {}) {
   const lines: string[] = [];
   const calls: string[][] = [];
+  const plains: boolean[] = [];
   const wakers = new Set<() => void>();
-  const s = new LineSplitter({ maxBytes: 4096, idleMs: 60_000, ...opts }, (l) => {
+  const s = new LineSplitter({ maxBytes: 4096, idleMs: 60_000, ...opts }, (l, plain) => {
     calls.push(l);
+    plains.push(plain);
     lines.push(...l);
     for (const w of wakers) w();
   });
@@ -19,7 +21,7 @@ function splitter(opts: Partial<{ maxBytes: number; idleMs: number }> = {}) {
     wakers.add(wake);
     return () => wakers.delete(wake);
   };
-  return { s, lines, calls, subscribe };
+  return { s, lines, calls, plains, subscribe };
 }
 
 test('CR, LF and CRLF each end one line, also when split across chunks; a chunk\'s lines come together', () => {
@@ -34,6 +36,30 @@ test('a line longer than the maximum is sent in pieces of that size', () => {
   const { s, lines } = splitter({ maxBytes: 10 });
   s.push(Buffer.from(`${'a'.repeat(25)}\nshort\n`));
   assert.deepEqual(lines, ['a'.repeat(10), 'a'.repeat(10), 'a'.repeat(5), 'short']);
+  s.close();
+});
+
+test('a character cut between chunks is decoded whole; a long line of multi-byte characters is cut by bytes', () => {
+  const { s, lines } = splitter({ maxBytes: 10 });
+  const text = Buffer.from('é✓\n');
+  s.push(text.subarray(0, 1));
+  s.push(text.subarray(1, 3));
+  s.push(text.subarray(3));
+  s.push(Buffer.from(`${'é'.repeat(8)}\n`)); // 16 bytes: 10, then 6
+  assert.deepEqual(lines, ['é✓', 'é'.repeat(5), 'é'.repeat(3)]);
+  s.close();
+});
+
+test('a chunk is plain when no line needs stripping or JSON escaping, and says so', () => {
+  const { s, calls, plains } = splitter();
+  s.push(Buffer.from('plain line\r\nanother\r\n'));
+  s.push(Buffer.from('a "quote"\r\n'));
+  s.push(Buffer.from('back\\slash\n'));
+  s.push(Buffer.from('a\ttab\n'));
+  s.push(Buffer.from('\x1b[1mbold\x1b[0m\n'));
+  s.push(Buffer.from('plain again\n'));
+  assert.deepEqual(calls, [['plain line', 'another'], ['a "quote"'], ['back\\slash'], ['a\ttab'], ['bold'], ['plain again']]);
+  assert.deepEqual(plains, [true, false, false, false, false, true]);
   s.close();
 });
 
@@ -63,6 +89,9 @@ test('a batch of console lines is the JSON records one by one would be, escapes 
   assert.deepEqual(batch.records(), expected);
   assert.equal(batch.bytes.toString('utf8'), batch.text);
   assert.deepEqual(batch.last(2).records(), expected.slice(1));
+  // A plain chunk (nothing to escape) is quoted as it is: the same text.
+  const plainLines = ['kernel: [ 1.0] eth0: link up', 'é ✓ fine'];
+  assert.equal(RecordBatch.console('n1', plainLines, iso, true).text, RecordBatch.console('n1', plainLines, iso).text);
 });
 
 test('the bounded queue drops the oldest records, cutting a batch if need be, and counts what it dropped', () => {
