@@ -9,6 +9,9 @@ import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
 import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
 
+/** How long lines gather before a batch goes to the worker (unless batchLines are waiting). */
+const GATHER_MS = 10;
+
 export interface WatchEngineOptions {
   patterns: WatchPatternSpec[];
   logger: Logger;
@@ -72,7 +75,9 @@ export class WatchEngine {
   private worker?: Worker;
   private progress = new Int32Array(new SharedArrayBuffer(4));
   private inFlight?: InFlight;
-  private scheduled = false;
+  /** A dispatch is due at the end of this turn of the event loop, or after GATHER_MS. */
+  private immediate = false;
+  private gatherTimer?: NodeJS.Timeout;
   private closed = false;
   /** Whether the worker tests patterns of the same flags as one prefilter (off to find the pattern that blew the budget). */
   private combine = true;
@@ -150,6 +155,7 @@ export class WatchEngine {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.gatherTimer);
     if (this.inFlight) clearTimeout(this.inFlight.timer);
     this.inFlight = undefined;
     for (const w of this.webhooks.values()) w.close();
@@ -157,14 +163,27 @@ export class WatchEngine {
     this.worker = undefined;
   }
 
+  /**
+   * A batch goes to the worker once batchLines wait, else after GATHER_MS: a worker that answers at
+   * once would otherwise be handed each console chunk on its own, a message (and a copy) per chunk.
+   */
   private schedule(): void {
-    if (this.scheduled || this.inFlight) return;
-    this.scheduled = true;
-    // A tick's worth of lines goes in one batch rather than one message per line.
-    setImmediate(() => {
-      this.scheduled = false;
-      this.dispatch();
-    });
+    if (this.inFlight || this.immediate) return;
+    if (this.queuedLines >= this.batchLines) {
+      clearTimeout(this.gatherTimer);
+      this.gatherTimer = undefined;
+      this.immediate = true;
+      setImmediate(() => {
+        this.immediate = false;
+        this.dispatch();
+      });
+    } else if (!this.gatherTimer) {
+      this.gatherTimer = setTimeout(() => {
+        this.gatherTimer = undefined;
+        this.dispatch();
+      }, GATHER_MS);
+      this.gatherTimer.unref();
+    }
   }
 
   private dispatch(): void {
