@@ -1,6 +1,8 @@
 // The audit log: one JSON line per security-relevant action, appended to <dataDir>/audit.jsonl
 // (0640) and rotated by size (`audit.jsonl.1` is the newest rotated file, as logrotate names them).
-// Writes go through one queue, so lines never interleave; a failed write is logged, never thrown.
+// Writes go through one queue, so lines never interleave; a failed write is logged, never thrown,
+// and its lines are kept (up to MAX_BACKLOG, oldest dropped and counted) and written again with
+// backoff, so a full disk that is cleared loses nothing recorded meanwhile.
 import { open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 
@@ -38,6 +40,11 @@ export interface AuditFilter {
   limit: number;
 }
 
+/** Lines kept in memory while the file cannot be written. */
+export const MAX_BACKLOG = 10_000;
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
 export interface AuditLogOptions {
   file: string;
   /** Rotate before a write would take the file past this many bytes. */
@@ -45,6 +52,8 @@ export interface AuditLogOptions {
   /** Rotated files kept besides the live one. */
   keep: number;
   logger: Logger;
+  /** First wait before a failed write is tried again (doubling up to 30 s); default 1 s. */
+  retryMinMs?: number;
 }
 
 export class AuditLog implements AuditRecorder {
@@ -54,8 +63,14 @@ export class AuditLog implements AuditRecorder {
   private writing: Promise<void> = Promise.resolve();
   private failed = false;
   private closed = false;
+  /** Lines lost because the backlog was full while the file could not be written. */
+  private lost = 0;
+  private retryMs: number;
+  private retryTimer?: NodeJS.Timeout;
 
-  private constructor(private readonly opts: AuditLogOptions) {}
+  private constructor(private readonly opts: AuditLogOptions) {
+    this.retryMs = opts.retryMinMs ?? RETRY_MIN_MS;
+  }
 
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(opts);
@@ -83,6 +98,7 @@ export class AuditLog implements AuditRecorder {
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
+    clearTimeout(this.retryTimer);
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
   }
@@ -119,30 +135,47 @@ export class AuditLog implements AuditRecorder {
   private async drain(): Promise<void> {
     const lines = this.pending;
     this.pending = [];
+    let written = 0; // lines known to be in the file
     try {
       // As many lines per write as fit before the file must rotate.
       let chunk = '';
       let chunkBytes = 0;
+      let inChunk = 0;
       for (const line of lines) {
         const bytes = Buffer.byteLength(line);
         if (this.size + chunkBytes > 0 && this.size + chunkBytes + bytes > this.opts.maxBytes) {
           await this.write(chunk, chunkBytes);
-          chunk = '';
-          chunkBytes = 0;
+          written += inChunk;
+          [chunk, chunkBytes, inChunk] = ['', 0, 0];
           await this.rotate();
         }
         chunk += line;
         chunkBytes += bytes;
+        inChunk++;
       }
       await this.write(chunk, chunkBytes);
-      if (this.failed) this.opts.logger.info({ file: this.opts.file }, 'audit log writable again');
+      if (this.failed) this.opts.logger.info({ file: this.opts.file, lines: lines.length, lost: this.lost }, 'audit log writable again; kept lines written');
       this.failed = false;
+      this.lost = 0;
+      this.retryMs = this.opts.retryMinMs ?? RETRY_MIN_MS;
     } catch (err) {
-      // A full disk must not take the daemon down: say it once per outage, try again next time.
-      if (!this.failed) this.opts.logger.error({ file: this.opts.file, err: (err as Error).message }, 'audit log write failed');
+      // A full disk must not take the daemon down: say it once per outage, keep the lines, try again.
+      if (this.failed) this.opts.logger.debug({ file: this.opts.file, err: (err as Error).message, kept: lines.length }, 'audit log still not writable');
+      else this.opts.logger.error({ file: this.opts.file, err: (err as Error).message }, 'audit log write failed; keeping lines in memory and retrying');
       this.failed = true;
       await this.handle?.close().catch(() => {});
       this.handle = undefined;
+      this.pending = [...lines.slice(written), ...this.pending];
+      const excess = this.pending.length - MAX_BACKLOG;
+      if (excess > 0) {
+        this.pending.splice(0, excess);
+        this.lost += excess;
+      }
+      if (!this.closed) {
+        this.retryTimer = setTimeout(() => (this.writing = this.writing.then(() => this.drain())), this.retryMs);
+        this.retryTimer.unref();
+        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 // AuditLog on its own: many writers at once never interleave a line, the rotated files stay
-// searchable, and a write that fails is logged and retried, never thrown.
+// searchable, and a write that fails is logged, never thrown, and its lines are written once the
+// file can be written again.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -8,14 +9,26 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import pino from 'pino';
 import { AuditLog } from '../../src/audit/index.js';
+import { waitUntil } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-audit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const logger = pino(new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done(); } }));
-  return { logger, lines };
+  const wakers = new Set<() => void>();
+  const logger = pino({ level: 'debug' }, new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      for (const w of wakers) w();
+      done();
+    },
+  }));
+  const subscribe = (wake: () => void) => {
+    wakers.add(wake);
+    return () => wakers.delete(wake);
+  };
+  return { logger, lines, subscribe };
 }
 
 test('concurrent records are whole lines, in order, across rotations; the query sees them all', async () => {
@@ -32,27 +45,29 @@ test('concurrent records are whole lines, in order, across rotations; the query 
   await log.close();
 });
 
-test('a failed write is logged once and never thrown; the log writes again when it can', async () => {
+test('a failed write is logged once and never thrown; what was recorded meanwhile is written when the file can be written again', async () => {
   const sub = mkdtempSync(path.join(dir, 'fail-'));
   const file = path.join(sub, 'audit.jsonl');
-  const { logger, lines } = capture();
-  const log = await AuditLog.open({ file, maxBytes: 1024, keep: 2, logger });
+  const { logger, lines, subscribe } = capture();
+  const log = await AuditLog.open({ file, maxBytes: 1024, keep: 2, logger, retryMinMs: 20 });
   log.record({ action: 'api', identity: 'admin', details: { pad: 'x'.repeat(1000) } });
   await log.flush();
   // Rotation cannot shift the files: a directory with something in it sits where audit.jsonl.1 goes next.
   writeFileSync(`${file}.1`, '');
   mkdirSync(`${file}.2`);
   writeFileSync(path.join(`${file}.2`, 'blocker'), '');
-  log.record({ action: 'lost', identity: 'admin' });
-  log.record({ action: 'lost', identity: 'admin' });
+  log.record({ action: 'held', identity: 'admin', details: { n: 1 } });
+  log.record({ action: 'held', identity: 'admin', details: { n: 2 } });
   await log.flush();
-  log.record({ action: 'lost', identity: 'admin' });
-  await log.flush();
-  assert.equal(lines.filter((l) => l.msg === 'audit log write failed').length, 1, 'said once per outage');
+  const failed = () => lines.filter((l) => String(l.msg).startsWith('audit log write failed')).length;
+  assert.equal(failed(), 1);
+  log.record({ action: 'held', identity: 'admin', details: { n: 3 } });
+  // The retry fails again, and says so only at debug level.
+  await waitUntil(() => lines.some((l) => l.msg === 'audit log still not writable' && l.kept === 3) || undefined, { what: 'a later failed try with all three lines', subscribe });
+  assert.equal(failed(), 1, 'said once per outage');
   rmSync(`${file}.2`, { recursive: true });
   log.record({ action: 'back', identity: 'admin' });
-  await log.flush();
-  assert.ok(lines.some((l) => l.msg === 'audit log writable again'));
-  assert.deepEqual((await log.query({ limit: 10 })).map((e) => e.action), ['back', 'api']);
+  await waitUntil(() => lines.some((l) => String(l.msg).startsWith('audit log writable again')) || undefined, { what: 'the kept lines written', subscribe });
+  assert.deepEqual((await log.query({ limit: 10 })).map((e) => `${e.action}${e.details?.n ?? ''}`), ['back', 'held3', 'held2', 'held1', 'api']);
   await log.close();
 });
