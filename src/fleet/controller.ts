@@ -218,9 +218,15 @@ export class FleetController extends EventEmitter {
     return this.store.list(filter);
   }
 
-  /** The record once it is final (and a file reply written), or as it is after `timeoutMs` (a long poll). */
+  /**
+   * The record once it is final (and a file reply written), or as it is after `timeoutMs` (a long
+   * poll). JetStream is asked about `delivered` only when the answer is not final: a look with no
+   * wait, or a wait that ran out — not before every wait, where it cost a round trip to the server
+   * on the way of every `switchboard run`.
+   */
   async waitFinal(id: string, timeoutMs: number): Promise<FleetMessageRecord> {
-    return this.poll(id, () => this.get(id), isDone, timeoutMs, await this.refreshDelivered(await this.get(id)));
+    const record = await this.poll(id, () => this.get(id), isDone, timeoutMs);
+    return isDone(record) ? record : this.refreshDelivered(record);
   }
 
   /**
