@@ -147,9 +147,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authorize(identity, params[config?.scope?.param ?? 'name'] ?? '', config?.scope?.need);
   });
 
-  // One line per request, with any token in the URL redacted.
+  // One line per request, with any token in the URL redacted. A scrape or health check that
+  // succeeds comes every few seconds from a machine, not a person: debug level, not a line per scrape.
+  const QUIET_ROUTES = new Set(['/healthz', '/metrics']);
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({
+    const level = reply.statusCode < 400 && QUIET_ROUTES.has(req.routeOptions.url ?? '') ? 'debug' : 'info';
+    req.log[level]({
       method: req.method,
       url: redactUrl(req.url),
       status: reply.statusCode,

@@ -39,8 +39,12 @@ describe('metrics: consoles and the API, /metrics behind metricsToken', () => {
     const ok = await scrape(d, METRICS_TOKEN);
     assert.equal(ok.types.get('switchboard_console_bytes_total'), 'COUNTER');
     assert.equal((await fetch(`${d.url}/healthz`)).status, 200, '/healthz stays public');
-    // The request line is logged as the answer goes out: it may still be on its way down the pipe.
-    await d.waitForLog((l) => l.msg === 'request' && l.url === '/metrics' && l.status === 200, 'scrapes are logged');
+    // Refused scrapes are logged; a request line is logged as the answer goes out, so one after the
+    // good scrape, once seen, says the scrape's line would have been seen too.
+    await d.waitForLog((l) => l.msg === 'request' && l.url === '/metrics' && l.status === 401, 'refused scrapes are logged');
+    assert.equal((await api(d, 'GET', '/api/v1/nodes')).status, 200);
+    await d.waitForLog((l) => l.msg === 'request' && l.url === '/api/v1/nodes', 'the request after the scrape');
+    assert.ok(!d.logs.some((l) => l.msg === 'request' && (l.url === '/metrics' || l.url === '/healthz') && l.status === 200), 'a good scrape or health check is not a line at info level');
     assert.ok(!d.rawOutput.some((l) => l.includes(METRICS_TOKEN)), 'the metrics token is in no log line');
   });
 
