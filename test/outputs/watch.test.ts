@@ -66,12 +66,15 @@ test('thousands of lines in one tick are batched and every match is counted', as
   assert.equal(e.stats().dropped, 0);
 });
 
+/** A pattern that backtracks for ages on 40 a's and a b, and one that does not. */
+function slowAndPanic() {
+  const made = engine([{ name: 'catastrophic', regex: '(a+)+$' }, { name: 'panic', regex: 'panic' }], { budgetMs: 200 });
+  made.e.setLabels('n1', {});
+  return made;
+}
+
 test('a pathological pattern is disabled after the budget; the worker restarts and the other patterns keep matching', async () => {
-  const { e, events, waitFor } = engine([
-    { name: 'catastrophic', regex: '(a+)+$' },
-    { name: 'panic', regex: 'panic' },
-  ], { budgetMs: 200 });
-  e.setLabels('n1', {});
+  const { e, events, waitFor } = slowAndPanic();
   const t = new Date();
   e.onLine('n1', 'panic before', t);
   e.onLine('n1', `${'a'.repeat(40)}b`, t);
@@ -91,11 +94,7 @@ test('a pathological pattern is disabled after the budget; the worker restarts a
 });
 
 test('a slow pattern inside the combined prefilter is still found, disabled, and the others keep matching', async () => {
-  const { e, events, waitFor } = engine([
-    { name: 'catastrophic', regex: '(a+)+$' },
-    { name: 'panic', regex: 'panic' },
-  ], { budgetMs: 200 });
-  e.setLabels('n1', {});
+  const { e, events, waitFor } = slowAndPanic();
   const t = new Date();
   // The slow line comes first, so the prefilter of both patterns is what gets stuck, not one pattern.
   e.onLines('n1', [`${'a'.repeat(40)}b`, 'panic after the slow line'], t);
