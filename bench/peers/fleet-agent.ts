@@ -35,6 +35,8 @@ export class FleetAgentPeer {
     const logFd = openSync(path.join(dataDir, 'agent.log'), 'a');
     try {
       this.proc = start(process.execPath, [
+        // e.g. BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the agents
+        ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
         path.join(REPO, 'bin', 'switchboard.js'), 'agent', '--node', node, '--nats', natsUrl, '--prefix', prefix,
         '--allow-signer', allowSigner, '--data-dir', dataDir, '--log-level', 'info',
       ], { cwd: dataDir, stdio: ['ignore', logFd, logFd] });

@@ -132,7 +132,9 @@ export class FleetController extends EventEmitter {
       id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
       replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
     })));
-    await this.audit.append(addressed.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) })));
+    // Not awaited before publishing (it is before answering): appends keep their order, so `submitted`
+    // is in the file before any later line of these messages, and the write is off the way of a reply.
+    const audited = this.audit.append(addressed.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) })));
     // One node's messages one after another, so the stream holds them in the order given; nodes in parallel.
     const byNode = new Map<string, AddressedMessage[]>();
     for (const m of addressed) {
@@ -151,6 +153,7 @@ export class FleetController extends EventEmitter {
         : `PUBLISH_FAILED: ${text}`;
       await this.setState(message.id, 'failed', { error });
     }
+    await audited;
     const failed = failures.length;
     if (failed === addressed.length) throw new errors.FLEET_UNAVAILABLE(`no message could be published (${failed} failed): see the daemon log`);
     this.log.info({ messages: addressed.length, failed, nodes: new Set(addressed.map((m) => m.toNode)).size }, 'fleet messages submitted');
