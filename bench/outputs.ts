@@ -1,15 +1,16 @@
-// Output sinks and watch patterns: console throughput with 0, 1 and 3 tcp outputs, and with 20 watch patterns. One node runs `yes` (a line of
-// typical length); each output's receiver (in this process) reads and counts records. Over a
-// fixed window once the console streams: log file growth (MB/s, the console's pace), records the
-// receivers got, records dropped, and the daemon's CPU. The receivers share the 2 cores with the
-// daemon, as a log shipper on the same box would.
-//   npm run build && node --import tsx bench/outputs.ts
-import { statSync, writeFileSync } from 'node:fs';
+// Output sinks and watch patterns: console throughput with 0, 1 and 3 tcp outputs, and with 20
+// watch patterns; conserver logging the same flood alongside, as the peer. One node runs `yes` (a
+// line of typical length); each output's receiver (in this process) reads and counts records. Over
+// a fixed window once the console streams: log file growth (MB/s, the console's pace), records the
+// receivers got, records dropped, and every process's CPU. The receivers share the 2 cores with
+// the daemon, as a log shipper on the same box would.
+//   npm run bench:outputs      BENCH_REPS (3 rounds)  BENCH_WINDOW_MS (3000)
+import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { cpuDeltaMs, cpuTicksByPid, fmt, log, machineBusyPct, markdownTable, MB, removeDir, sleep, tmpDir } from './lib.js';
+import { allProcs, cpuDeltaMs, cpuTicksByPid, fmt, log, machineBusyPct, markdownTable, MB, removeDir, sleep, tmpDir, waitFor } from './lib.js';
+import { Conserver } from './peers/conserver.js';
 import { Switchboard } from './peers/switchboard.js';
-import { STAMP_BYTES } from '../src/outputs/log-file.js';
 
 const SINK_COUNTS = [0, 1, 3];
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 3000);
@@ -46,6 +47,24 @@ async function receiver(): Promise<Receiver> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   r.port = (server.address() as net.AddressInfo).port;
   return r;
+}
+
+/**
+ * Bytes per console line in a log, read off its tail: LINE, its line end as the pty made it, and
+ * Switchboard's time stamp (conserver's log has none).
+ */
+function bytesPerLine(file: string): number {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, Math.max(0, size(file) - buf.length));
+    const at: number[] = [];
+    for (let i = buf.indexOf(LINE); i >= 0 && i < n; i = buf.indexOf(LINE, i + 1)) at.push(i);
+    const gaps = at.slice(1).map((x, i) => x - at[i]).sort((a, b) => a - b);
+    return gaps[Math.floor(gaps.length / 2)];
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function size(file: string): number {
@@ -87,8 +106,8 @@ async function run(sinks: number, patterns = 0): Promise<string[]> {
     const scrape = patterns ? await (await fetch(`${sb.http}/metrics`)).text() : '';
     const skipped = /^switchboard_watch_lines_skipped_total (\d+)/m.exec(scrape)?.[1] ?? '-';
     const s = (t1 - t0) / 1000;
-    // Every log line is LINE plus its time stamp (logTimestamps, the default); MB/s counts the console's own bytes.
-    const lines = (log1 - log0) / (LINE.length + 1 + STAMP_BYTES);
+    // MB/s counts the console's own bytes (LINE and a newline), not the log's time stamps.
+    const lines = (log1 - log0) / bytesPerLine(logFile);
     const mbs = (lines * (LINE.length + 1)) / MB / s;
     const received = got1.reduce((a, n, i) => a + n - got0[i], 0) / Math.max(1, sinks);
     const cpu = cpuDeltaMs(cpu0, cpu1);
@@ -102,15 +121,41 @@ async function run(sinks: number, patterns = 0): Promise<string[]> {
   }
 }
 
+/** The peer: conserver logging the same flood to its file (it has no sinks or patterns to compare). */
+async function runConserver(): Promise<string[]> {
+  const dir = tmpDir('outputs-conserver');
+  const cs = new Conserver({ dir, consoles: [{ name: 'flood', exec: `yes '${LINE}'` }] });
+  await cs.start();
+  try {
+    await waitFor('conserver console up', 10_000, async () => (await cs.status()).get('flood') === 'up', 50);
+    await sleep(SETTLE_MS);
+    const logFile = cs.logFile('flood');
+    const procs = allProcs();
+    const [server, programs] = [cs.serverPids(procs), cs.programPids(procs)];
+    const [log0, cpu0, prog0, t0] = [size(logFile), cpuTicksByPid(server), cpuTicksByPid(programs), performance.now()];
+    const busy = await machineBusyPct(WINDOW_MS);
+    const [log1, cpu1, prog1, t1] = [size(logFile), cpuTicksByPid(server), cpuTicksByPid(programs), performance.now()];
+    const lines = (log1 - log0) / bytesPerLine(logFile);
+    const mbs = (lines * (LINE.length + 1)) / MB / ((t1 - t0) / 1000);
+    const cpu = cpuDeltaMs(cpu0, cpu1);
+    const pct = (ms: number) => fmt((ms / (t1 - t0)) * 100, 0);
+    return ['conserver 8.2.7 (peer, log file only)', '-', fmt(mbs), fmt(lines / ((t1 - t0) / 1000) / 1000, 0), '-', '-', '-',
+      pct(cpu), fmt(cpu / ((lines * (LINE.length + 1)) / MB), 0), pct(cpuDeltaMs(prog0, prog1)), '-', fmt(busy * 2, 0)];
+  } finally {
+    await cs.stop();
+    removeDir(dir);
+  }
+}
+
 // The machine's noise between runs is ~25 %: every setup runs REPS times, the rounds interleaved so
 // a slow minute hurts all setups alike, and the table shows each setup's median run (by MB/s).
 const REPS = Number(process.env.BENCH_REPS ?? 3);
-const setups = [...SINK_COUNTS.map((n) => [n, 0]), [0, 20], [3, 20]];
+const setups = [...SINK_COUNTS.map((n) => [n, 0]), [0, 20], [3, 20], [-1, 0]];
 const runs: string[][][] = setups.map(() => []);
 for (let rep = 1; rep <= REPS; rep++) {
   for (const [i, [n, p]] of setups.entries()) {
-    log(`outputs: ${n} tcp sink(s), ${p} watch patterns, ${WINDOW_MS} ms window, round ${rep}/${REPS}`);
-    runs[i].push(await run(n, p));
+    log(n < 0 ? `outputs: conserver, round ${rep}/${REPS}` : `outputs: ${n} tcp sink(s), ${p} watch patterns, ${WINDOW_MS} ms window, round ${rep}/${REPS}`);
+    runs[i].push(n < 0 ? await runConserver() : await run(n, p));
   }
 }
 const rows = runs.map((r) => {
