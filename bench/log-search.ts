@@ -4,7 +4,9 @@
 //   node --import tsx bench/log-search.ts
 //     BENCH_LOG_MB (1024): total size written   BENCH_LOG_NODES (64)   BENCH_LOG_FILES (4 per node)
 // The files were just written, so they are likely in the page cache: this measures the search's
-// CPU cost, not the disk. Prints a markdown table on stdout; progress on stderr.
+// CPU cost, not the disk. The peer is GNU grep over the same files (what a conserver user searches
+// its logs with; it has no time window). Prints a markdown table on stdout; progress on stderr.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -61,6 +63,24 @@ async function timeSearch(what: string, run: () => AsyncIterable<unknown>): Prom
   return { what, ms, hits };
 }
 
+/** GNU grep over every file, lines counted from its output (the peer). */
+async function timeGrep(what: string, targets: SearchTarget[], args: string[]): Promise<{ what: string; ms: number; hits: number }> {
+  const files = targets.flatMap((t) => t.filesOldestFirst);
+  const t = performance.now();
+  const hits = await new Promise<number>((resolve, reject) => {
+    const p = spawn('grep', ['-h', ...args, ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let n = 0;
+    p.stdout.on('data', (c: Buffer) => {
+      for (let i = c.indexOf(10); i >= 0; i = c.indexOf(10, i + 1)) n++;
+    });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 || code === 1 ? resolve(n) : reject(new Error(`grep exited ${code}`))));
+  });
+  const ms = performance.now() - t;
+  log(`${what}: ${hits} hits in ${fmt(ms, 0)} ms`);
+  return { what, ms, hits };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sbbench-logsearch-'));
   try {
@@ -86,6 +106,9 @@ async function main(): Promise<void> {
       await timeSearch('literal, rare, one day in the middle (since/until)', () => searchLogs(targets, rare, midDay)),
       await timeSearch('literal, no match at all, all time', () => searchLogs(targets, { literal: 'no such text anywhere' }, {})),
       await timeSearch('regex (worker), rare (/soft lockup - CPU#\\d+ stuck/), all time', () => regexSearch({ targets, pattern: 'soft lockup - CPU#\\d+ stuck', flags: '', window: {}, limit: 100_000 }, 600_000)),
+      await timeGrep('peer: grep -F "soft lockup", all time', targets, ['-F', 'soft lockup']),
+      await timeGrep('peer: grep -F, no match at all', targets, ['-F', 'no such text anywhere']),
+      await timeGrep('peer: grep -E "soft lockup - CPU#[0-9]+ stuck"', targets, ['-E', 'soft lockup - CPU#[0-9]+ stuck']),
     ];
     const totalMB = (TOTAL_MB * MB) / MB;
     process.stdout.write(`\n### Log search over ${TOTAL_MB} MB (${NODES} nodes x ${FILES} files, ${lines} lines, files just written: page cache warm)\n\n`);

@@ -205,7 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
     await api.register(fleetRoutes, { fleet: deps.fleet });
-    await api.register(outputRoutes, { nodes: deps.nodes, outputs: deps.outputs });
+    await api.register(outputRoutes, { nodes: deps.nodes, consoles: deps.consoles, outputs: deps.outputs });
     await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes, audit: deps.audit });
     if (deps.audit) await api.register(auditRoutes, { audit: deps.audit });
   }, { prefix: API_PREFIX });

@@ -171,23 +171,23 @@ export const obmdCompatRoutes: FastifyPluginAsyncTypebox<ObmdRoutesOptions> = as
   });
 
   app.post('/node/:id/power_cycle', powerRoute('OBMd: reboot: hard reset with force, else power cycle; a node that is off is powered on', PowerCycleBody), async (req, reply) => {
-    await powerCycle(await nodes.record(req.params.id), (req.body as Static<typeof PowerCycleBody>).force);
+    await powerCycle(await nodes.record(req.params.id), (req.body as Static<typeof PowerCycleBody>).force, req.identity!.id);
     return emptyOk(reply);
   });
 
   app.post('/node/:id/power_on', powerRoute('OBMd: power on'), async (req, reply) => {
-    await power.control(await nodes.record(req.params.id), 'on');
+    await power.control(await nodes.record(req.params.id), 'on', req.identity!.id);
     return emptyOk(reply);
   });
 
   app.post('/node/:id/power_off', powerRoute('OBMd: power off (hard)'), async (req, reply) => {
-    await power.control(await nodes.record(req.params.id), 'off');
+    await power.control(await nodes.record(req.params.id), 'off', req.identity!.id);
     return emptyOk(reply);
   });
 
   app.put('/node/:id/boot_device', powerRoute('OBMd: the boot device, for every boot from now on', BootDeviceBody), async (req, reply) => {
     const { bootdev } = req.body as Static<typeof BootDeviceBody>;
-    await power.setBootDevice(await nodes.record(req.params.id), bootdev, { persistent: true, efi: false });
+    await power.setBootDevice(await nodes.record(req.params.id), bootdev, { persistent: true, efi: false }, req.identity!.id);
     return emptyOk(reply);
   });
 
@@ -201,8 +201,8 @@ export const obmdCompatRoutes: FastifyPluginAsyncTypebox<ObmdRoutesOptions> = as
    * a power cycle, as OBMd's `ipmitool chassis power reset|cycle`. Asking first, rather than
    * waiting for the BMC to refuse, keeps the promise with BMCs that accept a reset while off.
    */
-  async function powerCycle(rec: NodeRecord, force: boolean): Promise<void> {
+  async function powerCycle(rec: NodeRecord, force: boolean, by: string): Promise<void> {
     const on = (await power.status(rec)) === 'on';
-    await power.control(rec, !on ? 'on' : force ? 'reset' : 'cycle');
+    await power.control(rec, !on ? 'on' : force ? 'reset' : 'cycle', by);
   }
 };

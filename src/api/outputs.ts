@@ -1,7 +1,8 @@
-// /api/v1/outputs (the sinks' counters) and /api/v1/nodes/:name/notes (an operator's note into
-// the node's log and the sinks).
+// /api/v1/outputs (the sinks' counters) and /api/v1/nodes/:name/notes (an operator's note to the
+// node's attached clients, its log and the sinks).
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ConsoleManager } from '../console/manager.js';
 import { errors } from '../errors.js';
 import type { NodeService } from '../nodes/service.js';
 import { noteEvent } from '../outputs/events.js';
@@ -21,10 +22,11 @@ const OutputStatsSchema = Type.Object({
 
 export interface OutputRoutesOptions {
   nodes: NodeService;
+  consoles: ConsoleManager;
   outputs: OutputHub;
 }
 
-export const outputRoutes: FastifyPluginAsyncTypebox<OutputRoutesOptions> = async (app, { nodes, outputs }) => {
+export const outputRoutes: FastifyPluginAsyncTypebox<OutputRoutesOptions> = async (app, { nodes, consoles, outputs }) => {
   app.get('/outputs', {
     schema: {
       summary: 'The configured output sinks and their counters',
@@ -37,7 +39,7 @@ export const outputRoutes: FastifyPluginAsyncTypebox<OutputRoutesOptions> = asyn
     // A console:rw token may annotate its node's log; a read-only (spy) one may not.
     config: { scope: { need: 'console' } },
     schema: {
-      summary: "Write an operator's note into the node's console log and send it to the output sinks",
+      summary: "Write an operator's note to the node's attached clients and console log, and send it to the output sinks",
       tags: ['outputs'],
       params: NameParams,
       body: Type.Object({
@@ -50,7 +52,8 @@ export const outputRoutes: FastifyPluginAsyncTypebox<OutputRoutesOptions> = asyn
     if (!canWrite(identity)) throw new errors.FORBIDDEN('a read-only console token may not write notes');
     const rec = await nodes.record(req.params.name);
     const event = noteEvent(req.body.text, identity.id);
-    outputs.event(rec.name, event, rec.labels);
+    // Through the session when it runs, so its clients see the note as one typed at the console.
+    if (!consoles.announce(rec.name, event)) outputs.event(rec.name, event, rec.labels);
     return { node: rec.name, message: event.message };
   });
 };

@@ -51,7 +51,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox<PowerRoutesOptions> = async 
     },
   }, async (req) => {
     const rec = await nodes.record(req.params.name);
-    await power.control(rec, req.body.action);
+    await power.control(rec, req.body.action, req.identity!.id);
     return { node: rec.name, action: req.body.action };
   });
 
@@ -71,7 +71,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox<PowerRoutesOptions> = async 
   }, async (req) => {
     const rec = await nodes.record(req.params.name);
     const { device, persistent = false, efi = false } = req.body;
-    await power.setBootDevice(rec, device, { persistent, efi });
+    await power.setBootDevice(rec, device, { persistent, efi }, req.identity!.id);
     return { node: rec.name, device, persistent, efi };
   });
 
@@ -92,7 +92,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox<PowerRoutesOptions> = async 
       try {
         const rec = await nodes.record(name as string);
         if (action === 'status') return { index, name: shown, status: 'done', power: await power.status(rec) };
-        await power.control(rec, action);
+        await power.control(rec, action, req.identity!.id);
         return { index, name: shown, status: 'done' };
       } catch (err) {
         const e = err as { code?: string; statusCode?: number; message: string };

@@ -1,6 +1,6 @@
 // Response and shared schemas; request schemas sit beside their routes.
 import { Type } from '@sinclair/typebox';
-import { Labels, NodeName, NodeSpecSchema, PowerSpecSchema, VncPassword, VncSpecSchema } from '../model/node.js';
+import { Labels, NodeName, NodeSpecSchema, NodeWatchPatterns, PowerSpecSchema, VncPassword, VncSpecSchema } from '../model/node.js';
 
 export const ErrorSchema = Type.Object(
   { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
@@ -35,6 +35,7 @@ export const NodeViewSchema = Type.Object({
     Type.Object({ host: Type.String(), port: Type.Integer(), password: Type.Optional(Type.String({ description: "always '***' when set" })) }),
     Type.Null(),
   ], { description: 'graphical console (VNC); attach with the WebSocket at /nodes/{name}/vnc' }),
+  watchPatterns: NodeWatchPatterns,
   createdAt: Type.String(),
   updatedAt: Type.String(),
   session: SessionStatusSchema,
@@ -48,11 +49,11 @@ export const NodeViewSchema = Type.Object({
     version: Type.String({ description: "the agent's switchboard version" }),
   }), Type.Null()], { description: 'the fleet agent of the node with this name, as last heard; null: never heard' }),
   watch: Type.Array(Type.Object({
-    pattern: Type.String({ description: 'the watch pattern (config watchPatterns)' }),
+    pattern: Type.String({ description: "the watch pattern (config watchPatterns, or the node's own)" }),
     count: Type.Integer({ description: 'console lines it matched since the daemon started' }),
     last: Type.Union([Type.Object({ line: Type.String(), time: Type.String({ format: 'date-time' }) }), Type.Null()], { description: 'the last matching line' }),
     disabled: Type.Union([Type.String(), Type.Null()], { description: 'why the pattern no longer runs (it took too long); null while it runs' }),
-  }), { description: 'the watch patterns watching this node (by their label selectors)' }),
+  }), { description: "the watch patterns watching this node: the config's (by their label selectors), then the node's own" }),
 });
 
 /** PUT body: the whole spec; the name may be left out (the path names the node). */
@@ -77,6 +78,9 @@ export const NodePatchSchema = Type.Object(
       port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
       password: Type.Optional(Type.Union([Type.Null(), VncPassword])),
     }, { additionalProperties: false })])),
+    // A list is replaced whole (RFC 7396); null removes every pattern. The list comes first: with
+    // coerceTypes: "array" a one-item list would be unwrapped while the null branch is tried.
+    watchPatterns: Type.Optional(Type.Union([NodeWatchPatterns, Type.Null()])),
   },
   { additionalProperties: false },
 );

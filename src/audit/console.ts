@@ -5,7 +5,8 @@ import type { AuditEntry } from './log.js';
 
 export type ClientEvent = 'attach' | 'detach' | 'force';
 
-export function clientEntry(node: string, event: ClientEvent, client: ClientView, now = Date.now()): Omit<AuditEntry, 'ts'> {
+/** `reason`: why Switchboard ended the client (a detach it did not ask for). */
+export function clientEntry(node: string, event: ClientEvent, client: ClientView, reason?: string, now = Date.now()): Omit<AuditEntry, 'ts'> {
   return {
     action: `console.${event}`,
     identity: client.identity,
@@ -13,6 +14,6 @@ export function clientEntry(node: string, event: ClientEvent, client: ClientView
     node,
     mode: client.mode,
     ...(event === 'detach' ? { durationMs: Math.max(0, now - Date.parse(client.attachedAt)) } : {}),
-    details: { client: client.id, via: client.kind },
+    details: { client: client.id, via: client.kind, ...(reason ? { reason } : {}) },
   };
 }

@@ -23,6 +23,14 @@ export function parseKeyValue(s: string, what: string): [string, string] {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** `--watch NAME=REGEX` options → the node's own watch patterns (flags and webhooks: the API or an import file). */
+function watchOption(values: string[]): { name: string; regex: string }[] {
+  return values.map((v) => {
+    const [name, regex] = parseKeyValue(v, '--watch');
+    return { name, regex };
+  });
+}
+
 function client(cmd: Command): { api: ApiClient; opts: GlobalOpts } {
   const opts = cmd.optsWithGlobals<GlobalOpts>();
   return { api: new ApiClient({ url: opts.url, token: opts.token, ca: opts.ca }), opts };
@@ -75,6 +83,7 @@ function showNode(n: NodeView, format: OutputFormat): void {
     ['labels', formatLabels(n.labels) || '-'],
     ['console port', rawPortText(n)],
     ['vnc', vncText(n)],
+    ['watch', n.watchPatterns.map((p) => `${p.name}=${p.regex}`).join(', ') || '-'],
     ['power', n.power ? `${n.power.driver}${n.power.params ? '' : ` (params shared with the ${n.driver} console)`}` : '-'],
     ...Object.entries(n.power?.params ?? {}).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
     ['state', `${stateText(n)} (for ${age(n.session.since)})`],
@@ -131,6 +140,7 @@ export function nodeCommand(): Command {
     .option('--vnc <host:port>', 'graphical console: the VNC server (port 5900 if left out)')
     .option('--vnc-password-file <file>', "the VNC server's password, from a file or '-' for stdin (it stays on the daemon)")
     .option('--no-vnc', 'no graphical console (the default)')
+    .option('--watch <name=regex>', "the node's own watch pattern, repeatable (e.g. disk-error='I/O error on dev \\w+')", collect)
     .action(async (name: string, o, cmd: Command) => {
       const { api, opts } = client(cmd);
       const consolePort = consolePortOption(o.consolePort);
@@ -148,6 +158,7 @@ export function nodeCommand(): Command {
         ...(o.power ? { power: { driver: o.power, ...(o.powerParam ? { params: await paramsFrom(o.powerParam, readStdin, '--power-param') } : {}) } } : {}),
         ...(consolePort !== undefined ? { consolePort } : {}),
         ...(vnc ? { vnc } : {}),
+        ...(o.watch ? { watchPatterns: watchOption(o.watch) } : {}),
       };
       if (o.powerParam && !o.power) throw new CliError('USAGE', '--power-param needs --power DRIVER', 2);
       const created = await api.request<NodeView>('POST', '/nodes', body);
@@ -198,6 +209,8 @@ export function nodeCommand(): Command {
     .option('--vnc-password-file <file>', "set the VNC password from a file, or '-' for stdin")
     .option('--no-vnc-password', 'the VNC server needs no password')
     .option('--no-vnc', 'remove the graphical console')
+    .option('--watch <name=regex>', "the node's own watch patterns, repeatable: they replace the node's current ones", collect)
+    .option('--no-watch', "remove the node's own watch patterns")
     .action(async (name: string, o, cmd: Command) => {
       const { api, opts } = client(cmd);
       const patch: Record<string, unknown> = {};
@@ -231,6 +244,8 @@ export function nodeCommand(): Command {
           ...(o.vncPassword === false ? { password: null } : {}),
         };
       }
+      if (o.watch === false) patch.watchPatterns = null;
+      else if (o.watch) patch.watchPatterns = watchOption(o.watch);
       if (Object.keys(patch).length === 0) throw new CliError('USAGE', 'nothing to change: give at least one option (see --help)', 2);
       const updated = await api.request<NodeView>('PATCH', `/nodes/${encodeURIComponent(name)}`, patch, 'application/merge-patch+json');
       showNode(updated, opts.output);

@@ -6,7 +6,7 @@ import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import type { HostKeyStore } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import type { NodeSpec } from '../model/node.js';
-import type { ConsoleOutput } from '../outputs/types.js';
+import type { ConsoleOutput, SessionEvent } from '../outputs/types.js';
 import { ConsoleSession, type Attachment } from './session.js';
 import type { ClientMode, ClientView, ConsoleClient, ConsoleMeter, SessionOptions, SessionState, SessionStatus } from './types.js';
 
@@ -27,7 +27,7 @@ export interface ConsoleCensus {
 
 const NO_SESSION: Omit<SessionStatus, 'since'> = { state: 'disconnected', lastError: null, clients: 0, info: {} };
 
-/** Events: 'state' (node: string, status: SessionStatus); 'client' (node, 'attach' | 'detach' | 'force', ClientView). */
+/** Events: 'state' (node: string, status: SessionStatus); 'client' (node, 'attach' | 'detach' | 'force', ClientView, reason?: string). */
 export class ConsoleManager extends EventEmitter {
   private readonly sessions = new Map<string, ConsoleSession>();
   private readonly startedAt = new Date().toISOString();
@@ -63,7 +63,7 @@ export class ConsoleManager extends EventEmitter {
       meter: this.deps.meter,
     });
     session.on('state', (status: SessionStatus) => this.emit('state', spec.name, status));
-    session.on('client', (event: string, view: ClientView) => this.emit('client', spec.name, event, view));
+    session.on('client', (event: string, view: ClientView, reason?: string) => this.emit('client', spec.name, event, view, reason));
     this.sessions.set(spec.name, session);
     session.start();
   }
@@ -79,9 +79,16 @@ export class ConsoleManager extends EventEmitter {
     return this.sessions.get(name)?.status() ?? { ...NO_SESSION, since: this.startedAt };
   }
 
-  /** The labels of a node with a session; undefined without one. */
-  labels(name: string): Record<string, string> | undefined {
-    return this.sessions.get(name)?.labels;
+  /** The spec of a node with a session as the session has it now; undefined without one. */
+  spec(name: string): NodeSpec | undefined {
+    return this.sessions.get(name)?.nodeSpec;
+  }
+
+  /** An event from outside to the node's session and its clients; false when the node has no session. */
+  announce(name: string, event: SessionEvent): boolean {
+    const session = this.sessions.get(name);
+    session?.announce(event);
+    return session !== undefined;
   }
 
   census(): ConsoleCensus {

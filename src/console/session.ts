@@ -71,7 +71,7 @@ export class Attachment {
   /** Switchboard ends this client (its token expired or was revoked): it is told why, then closed. */
   kick(reason: string): void {
     this.notice(reason);
-    this.session.detach(this);
+    this.session.detach(this, reason);
     this.client.close(reason);
   }
 
@@ -107,7 +107,8 @@ export class Attachment {
 
 /**
  * Events: 'state' (SessionStatus) whenever the state or the client count changes;
- * 'client' ('attach' | 'detach' | 'force', ClientView) for the audit log.
+ * 'client' ('attach' | 'detach' | 'force', ClientView, reason?: string) for the audit log, the
+ * reason when Switchboard ended the client (the session stopped, it was too slow, its token died).
  */
 export class ConsoleSession extends EventEmitter {
   private spec: NodeSpec;
@@ -153,9 +154,9 @@ export class ConsoleSession extends EventEmitter {
     return this.spec.name;
   }
 
-  /** The node's labels as of its latest spec (the output sinks select nodes by them). */
-  get labels(): Record<string, string> {
-    return this.spec.labels;
+  /** The node's latest spec: the output sinks select nodes by its labels, the watch patterns by its labels and its own patterns. */
+  get nodeSpec(): NodeSpec {
+    return this.spec;
   }
 
   private get logger(): Logger {
@@ -200,10 +201,11 @@ export class ConsoleSession extends EventEmitter {
     return a;
   }
 
-  detach(a: Attachment): void {
+  /** `reason` when Switchboard ends the client rather than the client leaving. */
+  detach(a: Attachment, reason?: string): void {
     if (!this.attachments.delete(a)) return;
-    this.logger.info({ node: this.name, client: a.id, identity: a.client.identity }, 'client detached');
-    this.client('detach', a);
+    this.logger.info({ node: this.name, client: a.id, identity: a.client.identity, reason }, 'client detached');
+    this.client('detach', a, reason);
     for (const other of this.attachments) other.notice(`${a.label()} detached`);
     this.emitState();
     this.clientDrained(); // a slow client leaving may let the console run again
@@ -237,7 +239,7 @@ export class ConsoleSession extends EventEmitter {
     for (const a of [...this.attachments]) {
       a.notice(reason);
       a.client.close(reason);
-      this.emit('client', 'detach', a.view());
+      this.client('detach', a, reason);
     }
     this.attachments.clear();
     await this.disconnect(reason);
@@ -394,12 +396,21 @@ export class ConsoleSession extends EventEmitter {
   }
 
   /** A client came, went or took the write: a record for the outputs, a 'client' event for the audit log. */
-  private client(kind: 'attach' | 'detach' | 'force', a: Attachment): void {
+  private client(kind: 'attach' | 'detach' | 'force', a: Attachment, reason?: string): void {
     const c = a.client;
     if (kind === 'attach') this.record({ event: 'attach', message: `${a.label()} attached ${a.mode}`, client: c.identity, from: c.from, mode: a.mode });
-    else if (kind === 'detach') this.record({ event: 'detach', message: `${a.label()} detached`, client: c.identity, from: c.from });
-    else this.record({ event: 'force-write', message: `${a.label()} forced write access`, client: c.identity, from: c.from, mode: a.mode });
-    this.emit('client', kind, a.view());
+    else if (kind === 'detach') {
+      this.record({ event: 'detach', message: `${a.label()} detached${reason ? `: ${reason}` : ''}`, client: c.identity, from: c.from, ...(reason ? { reason } : {}) });
+    } else this.record({ event: 'force-write', message: `${a.label()} forced write access`, client: c.identity, from: c.from, mode: a.mode });
+    this.emit('client', kind, a.view(), reason);
+  }
+
+  /**
+   * An event from outside the session (an operator's note through the API): the clients are told
+   * as they are of the session's own events and of a note typed at the console, the outputs keep it.
+   */
+  announce(event: SessionEvent): void {
+    this.event(event.message, event);
   }
 
   /** An event for the outputs only: the log keeps it on a line of its own, the sinks as a record. */
@@ -434,9 +445,10 @@ export class ConsoleSession extends EventEmitter {
     for (const a of [...this.attachments]) {
       if (a.client.bufferedBytes() > high) {
         this.logger.warn({ node: this.name, client: a.id, identity: a.client.identity }, 'dropping slow client');
+        const reason = 'client too slow: it held the console back';
         this.attachments.delete(a);
-        a.client.close('client too slow: it held the console back');
-        this.emit('client', 'detach', a.view());
+        a.client.close(reason);
+        this.client('detach', a, reason);
       }
     }
     this.emitState();

@@ -19,6 +19,7 @@ import { FleetController } from '../fleet/controller.js';
 import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
 import { DaemonMetrics } from '../metrics/index.js';
+import type { NodeSpec } from '../model/node.js';
 import { DEFAULT_MAX_AGE_MS } from '../fleet/signing.js';
 import { NodeService } from '../nodes/service.js';
 import { builtinPowerDrivers, PowerPoller, PowerService, type PowerActionEvent } from '../power/index.js';
@@ -112,11 +113,12 @@ export class Daemon {
     // Before the store: nothing else is open yet should the data dir refuse the file.
     const audit = await AuditLog.open({ file: path.join(dataDir, 'audit.jsonl'), maxBytes: config.auditMaxBytes, keep: config.auditKeep, logger });
     const logOpts = { dir: logDir, maxBytes: config.logMaxBytes, keep: config.logKeep, timestamps: config.logTimestamps };
-    // The sessions' labels, read when a line goes out, so a relabelled node is selected at once.
-    let labelsOf: (node: string) => Record<string, string> | undefined = () => undefined;
+    // The sessions' specs, read when a line goes out, so a relabelled node is selected (by the sinks
+    // and the watch patterns) at once.
+    let specOf: (node: string) => NodeSpec | undefined = () => undefined;
     const outputs = await OutputHub.create({
       outputs: config.outputs, maxLineBytes: config.outputMaxLineBytes, idleFlushMs: config.outputIdleFlushMs,
-      openLog: (node) => new ConsoleLogFile(node, logOpts, logger), labelsOf: (node) => labelsOf(node), logger,
+      openLog: (node) => new ConsoleLogFile(node, logOpts, logger), labelsOf: (node) => specOf(node)?.labels, logger,
     });
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
     const metrics = new DaemonMetrics();
@@ -124,7 +126,7 @@ export class Daemon {
     metrics.registerSinks(() => outputs.stats());
     const drivers = builtinDrivers();
     const watch = new WatchEngine({
-      patterns: config.watchPatterns, logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
+      patterns: config.watchPatterns, nodeOf: (node) => specOf(node), logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
       onEvent: (node, ev) => {
         if (ev.event === 'watch') metrics.watchMatches.inc({ pattern: String(ev.pattern) });
         outputs.event(node, ev); // to the sinks, and the node's log
@@ -151,9 +153,9 @@ export class Daemon {
         rows: 24,
       },
     });
-    labelsOf = (node) => consoles.labels(node);
+    specOf = (node) => consoles.spec(node);
     // Every attach point (WebSocket, TCP, raw ports, OBMd's stream) goes through a session, which tells who came and went.
-    consoles.on('client', (node: string, event: ClientEvent, view: ClientView) => audit.record(clientEntry(node, event, view)));
+    consoles.on('client', (node: string, event: ClientEvent, view: ClientView, reason?: string) => audit.record(clientEntry(node, event, view, reason)));
     metrics.registerConsoles(() => consoles.census());
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
@@ -164,14 +166,11 @@ export class Daemon {
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
     const nodes = new NodeService({
-      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), knownWatch: (name, labels) => watch.status(name, labels), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
+      store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), knownWatch: (name, spec) => watch.status(name, spec), configWatchNames: config.watchPatterns.map((p) => p.name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
       rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
     });
     const auth = new Authenticator(admin.token, tokens);
     nodes.on('deleted', (name: string) => power.forget(name));
-    // Label selectors decide which patterns watch a node: the engine follows each node's labels.
-    for (const rec of await store.nodes.list()) watch.setLabels(rec.name, rec.labels);
-    nodes.on('changed', (name: string) => void store.nodes.get(name).then((rec) => rec && watch.setLabels(name, rec.labels), () => {})); // a failed read: the store is closing
     nodes.on('deleted', (name: string) => watch.forget(name));
     const poller = new PowerPoller(power, () => store.nodes.list(), logger); // records: views mask the passwords
 

@@ -1,5 +1,6 @@
 // What a node is, independent of where it is stored or how it is served.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_NODE_WATCH_PATTERNS, NodeWatchPatternSchema, type NodeWatchPattern } from './watch-pattern.js';
 
 /** Node names become file names (logs) and URL segments: keep them boring. */
 export const NODE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -58,6 +59,11 @@ export interface VncSpec {
   password?: string;
 }
 
+export const NodeWatchPatterns = Type.Array(NodeWatchPatternSchema, {
+  maxItems: MAX_NODE_WATCH_PATTERNS,
+  description: "the node's own watch patterns, run beside the config's watchPatterns that select it: [{name, regex, flags?, webhook?}]",
+});
+
 /** The node as a client writes it (POST/PUT body, import file, bulk item). */
 export const NodeSpecSchema = Type.Object(
   {
@@ -72,6 +78,7 @@ export const NodeSpecSchema = Type.Object(
       description: 'a raw TCP port bridged to the shared console (ironic socat, nova-serialproxy, scripts); null or absent: none',
     })),
     vnc: Type.Optional(Type.Union([VncSpecSchema, Type.Null()], { description: 'graphical console (VNC); null or absent: none' })),
+    watchPatterns: Type.Optional(NodeWatchPatterns),
   },
   { additionalProperties: false, $id: 'NodeSpec' },
 );
@@ -89,6 +96,8 @@ export interface NodeSpec {
   consolePort: number | null;
   /** The graphical console, or null. */
   vnc: VncSpec | null;
+  /** The node's own watch patterns (the config's select nodes by label). */
+  watchPatterns: NodeWatchPattern[];
 }
 
 export interface NodeRecord extends NodeSpec {
@@ -110,6 +119,7 @@ export function normalizeSpec(input: NodeSpecInput | NodeSpec): NodeSpec {
     vnc: input.vnc
       ? { host: input.vnc.host, port: input.vnc.port ?? VNC_DEFAULT_PORT, ...(input.vnc.password !== undefined ? { password: input.vnc.password } : {}) }
       : null,
+    watchPatterns: (input.watchPatterns ?? []).map((p) => ({ ...p })),
   };
 }
 

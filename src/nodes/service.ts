@@ -11,6 +11,7 @@ import { SECRET_MASK, type DriverRegistry } from '../drivers/registry.js';
 import type { ConsoleDriverDefinition } from '../drivers/types.js';
 import { errors } from '../errors.js';
 import { isValidNodeName, matchesLabels, normalizeSpec, NodeSpecSchema, type NodeRecord, type NodeSpec, type VncSpec } from '../model/node.js';
+import { watchPatternsProblem } from '../model/watch-pattern.js';
 import type { WatchState } from '../outputs/watch.js';
 import { resolvePower, type KnownPower, type PowerRegistry } from '../power/index.js';
 import type { Store } from '../store/types.js';
@@ -44,8 +45,10 @@ export interface NodeServiceDeps {
   knownPower?: (name: string) => KnownPower | undefined;
   /** The last hello of the node's fleet agent (KnownAgents.get). */
   knownAgent?: (name: string) => { lastSeen: string; version: string } | undefined;
-  /** The node's watch patterns and their matches (WatchEngine.status). */
-  knownWatch?: (name: string, labels: Record<string, string>) => WatchState[];
+  /** The patterns watching the node and their matches (WatchEngine.status). */
+  knownWatch?: (name: string, spec: Pick<NodeSpec, 'labels' | 'watchPatterns'>) => WatchState[];
+  /** The config's watch pattern names: a node's own pattern may not take one (its events would be ambiguous). */
+  configWatchNames?: readonly string[];
   /** A deleted node's tokens are revoked (and their connections closed). */
   tokens?: { revokeNode(node: string, reason: string): Promise<number> };
   /** Every file of a node's console log (live and rotated). */
@@ -106,10 +109,18 @@ export class NodeService extends EventEmitter {
       throw new errors.VALIDATION(`${field}: ${e?.message ?? 'invalid'}`);
     }
     const spec = normalizeSpec(input);
+    this.checkWatchPatterns(spec);
     spec.params = this.deps.drivers.validate(spec.name, spec.driver, spec.params).params;
     const power = resolvePower(spec, this.deps.power);
     if (spec.power?.params && power) spec.power.params = power.params;
     return spec;
+  }
+
+  private checkWatchPatterns(spec: NodeSpec): void {
+    const problem = watchPatternsProblem(spec.watchPatterns, 'watchPatterns');
+    if (problem) throw new errors.VALIDATION(problem);
+    const i = spec.watchPatterns.findIndex((p) => this.deps.configWatchNames?.includes(p.name));
+    if (i >= 0) throw new errors.VALIDATION(`watchPatterns[${i}] (${spec.watchPatterns[i].name}): the name is used by a pattern of the config (watchPatterns)`);
   }
 
   /** Start every node's console session (raw ports follow in openRawPorts). */
@@ -142,7 +153,7 @@ export class NodeService extends EventEmitter {
       powerState: (rec.power && this.deps.knownPower?.(rec.name)) || null,
       rawPort: this.rawPortStatus(rec),
       agent: this.agentStatus(rec.name),
-      watch: this.deps.knownWatch?.(rec.name, rec.labels) ?? [],
+      watch: this.deps.knownWatch?.(rec.name, rec) ?? [],
     };
   }
 

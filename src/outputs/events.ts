@@ -1,11 +1,11 @@
 // Events that come from outside a console session, as the outputs record them.
 import type { SessionEvent } from './types.js';
 
-/** A power or boot-device action that ended (PowerService 'action'). */
-export function powerEvent(e: { action: string; error?: string }): SessionEvent {
+/** A power or boot-device action that ended (PowerService 'action'); `by` is an identity (admin or token:<id>), never a token. */
+export function powerEvent(e: { action: string; by: string; error?: string }): SessionEvent {
   return e.error === undefined
-    ? { event: 'power', message: `power ${e.action} done`, action: e.action, ok: true }
-    : { event: 'power', message: `power ${e.action} failed: ${e.error}`, action: e.action, ok: false, reason: e.error };
+    ? { event: 'power', message: `power ${e.action} by ${e.by} done`, action: e.action, client: e.by, ok: true }
+    : { event: 'power', message: `power ${e.action} by ${e.by} failed: ${e.error}`, action: e.action, client: e.by, ok: false, reason: e.error };
 }
 
 /** An operator's note; `by` is an identity (admin or token:<id>), never a token. */

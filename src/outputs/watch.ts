@@ -1,9 +1,12 @@
-// Watch patterns: console lines matching a named regex become events, per-node counters and webhook
-// calls. Matching runs in a worker thread over batches of lines with a time budget, so the console
-// never waits for it: onLine only queues (bounded, oldest dropped and counted), and a pattern that
-// blows the budget is disabled and its worker replaced, the other patterns carry on.
+// Watch patterns: console lines matching a named regex (the config's, by label selector, and each
+// node's own) become events, per-node counters and webhook calls. Matching runs in a worker thread
+// over batches of lines with a time budget, so the console never waits for it: onLine only queues
+// (bounded, oldest dropped and counted), and a pattern that blows the budget is disabled and its
+// worker replaced, the other patterns carry on.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { NodeSpec } from '../model/node.js';
+import { samePattern, type NodeWatchPattern } from '../model/watch-pattern.js';
 import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
 import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
@@ -12,8 +15,18 @@ import { WebhookSender, type WebhookOptions } from './webhook.js';
 /** How long lines gather before a batch goes to the worker (unless batchLines are waiting). */
 const GATHER_MS = 10;
 
+/** What decides the patterns watching a node: its labels select the config's, and it has its own. */
+export type WatchedNode = Pick<NodeSpec, 'labels' | 'watchPatterns'>;
+
 export interface WatchEngineOptions {
+  /** The config's patterns. */
   patterns: WatchPatternSpec[];
+  /**
+   * The node as its console session has it now (undefined without one): the source the output hub
+   * selects sinks by, so a relabelled node is watched by the right patterns from its next line.
+   * A changed node comes as a new object.
+   */
+  nodeOf(node: string): WatchedNode | undefined;
   logger: Logger;
   /** Where match and disable events go (the output hub's event()). */
   onEvent(node: string, event: SessionEvent): void;
@@ -53,19 +66,35 @@ interface QueuedChunk {
   time: Date;
 }
 
+interface Pattern {
+  spec: NodeWatchPattern;
+  /** The node whose own pattern this is; absent for the config's. */
+  node?: string;
+}
+
+/** The patterns watching one node, worked out from the node object they were worked out for. */
+interface Watching {
+  node: WatchedNode | undefined;
+  /** Ids of the node's own patterns, in its order. */
+  own: number[];
+  /** Ids of every pattern that runs on its lines (disabled ones left out). */
+  ids: number[];
+}
+
 interface InFlight {
   batch: WorkerBatch;
   /** Per group: the node, and where each chunk's lines start in the group with the chunk's time. */
   meta: { node: string; lines: string[]; starts: number[]; times: Date[] }[];
-  timer: NodeJS.Timeout;
+  /** Set once the worker runs: see send(). */
+  timer?: NodeJS.Timeout;
 }
 
 export class WatchEngine {
-  private readonly patterns: WatchPatternSpec[];
+  /** By id: the config's are 0..n-1, a node's own get the next free id (never reused). */
+  private readonly patterns = new Map<number, Pattern>();
+  private nextId: number;
   private readonly disabled = new Map<number, string>();
-  private readonly labels = new Map<string, Record<string, string>>();
-  /** Pattern ids watching each node, recomputed when labels change or a pattern is disabled. */
-  private readonly watching = new Map<string, number[]>();
+  private readonly watching = new Map<string, Watching>();
   private readonly state = new Map<string, Map<number, { count: number; last: { line: string; time: string } }>>();
   private readonly webhooks = new Map<string, WebhookSender>();
   private queue: QueuedChunk[] = [];
@@ -73,6 +102,8 @@ export class WatchEngine {
   /** Lines in queue[head..]. */
   private queuedLines = 0;
   private worker?: Worker;
+  /** A node's pattern was added since the worker started: the next batch goes to a new worker that compiles it. */
+  private workerStale = false;
   private progress = new Int32Array(new SharedArrayBuffer(4));
   private inFlight?: InFlight;
   /** A dispatch is due at the end of this turn of the event loop, or after GATHER_MS. */
@@ -81,6 +112,8 @@ export class WatchEngine {
   private closed = false;
   /** Whether the worker tests patterns of the same flags as one prefilter (off to find the pattern that blew the budget). */
   private combine = true;
+  /** Workers whose thread has started. */
+  private readonly online = new WeakSet<Worker>();
   private seq = 0;
   private readonly counts = { dropped: 0, matches: 0, restarts: 0 };
   private readonly budgetMs: number;
@@ -89,29 +122,24 @@ export class WatchEngine {
   private readonly maxLineLength: number;
 
   constructor(private readonly opts: WatchEngineOptions) {
-    this.patterns = opts.patterns;
+    opts.patterns.forEach((spec, id) => this.patterns.set(id, { spec }));
+    this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
     this.batchLines = opts.batchLines ?? 512;
     this.maxQueued = opts.maxQueuedLines ?? 10_000;
     this.maxLineLength = opts.maxLineLength ?? 4096;
   }
 
-  /** The node's labels, which decide the patterns with a label selector. */
-  setLabels(node: string, labels: Record<string, string>): void {
-    this.labels.set(node, labels);
-    this.watching.delete(node);
-  }
-
-  /** A deleted node: its labels and counters go. */
+  /** A deleted node: its own patterns and its counters go. */
   forget(node: string): void {
-    this.labels.delete(node);
+    for (const id of this.watching.get(node)?.own ?? []) this.drop(id);
     this.watching.delete(node);
     this.state.delete(node);
   }
 
   /** The console lines of one chunk (no line endings). Only queues: the console never waits for matching. */
   onLines(node: string, lines: readonly string[], time: Date): void {
-    if (this.closed || this.patterns.length === 0 || lines.length === 0) return;
+    if (this.closed || lines.length === 0 || this.watchingNode(node).length === 0) return;
     this.queue.push({ node, lines, time });
     this.queuedLines += lines.length;
     while (this.queuedLines > this.maxQueued) {
@@ -137,16 +165,19 @@ export class WatchEngine {
     this.onLines(node, [line], time);
   }
 
-  /** Every pattern watching the node (by its labels) with its counters. */
-  status(node: string, labels: Record<string, string>): WatchState[] {
+  /** Every pattern watching the node with its counters: the config's its labels select, then its own. */
+  status(node: string, spec: WatchedNode): WatchState[] {
     const seen = this.state.get(node);
-    const out: WatchState[] = [];
-    this.patterns.forEach((spec, id) => {
-      if (!watchesNode(spec, labels)) return;
-      const s = seen?.get(id);
-      out.push({ pattern: spec.name, count: s?.count ?? 0, last: s?.last ?? null, disabled: this.disabled.get(id) ?? null });
-    });
-    return out;
+    const own = this.watching.get(node)?.own ?? [];
+    // A pattern of the node the engine has not run yet (its lines are still to come) has counted nothing.
+    const row = (id: number | undefined, pattern: string): WatchState => {
+      const s = id === undefined ? undefined : seen?.get(id);
+      return { pattern, count: s?.count ?? 0, last: s?.last ?? null, disabled: (id !== undefined && this.disabled.get(id)) || null };
+    };
+    return [
+      ...this.configIds(spec.labels).map((id) => row(id, this.opts.patterns[id].name)),
+      ...spec.watchPatterns.map((p) => row(own.find((id) => samePattern(this.patterns.get(id)!.spec, p)), p.name)),
+    ];
   }
 
   stats(): WatchStats {
@@ -216,17 +247,32 @@ export class WatchEngine {
   }
 
   private send(batch: WorkerBatch, meta: InFlight['meta']): void {
+    if (this.workerStale && this.worker) {
+      // Not a restart for the metrics: nothing went wrong, the worker only lacks a node's new pattern.
+      void this.worker.terminate();
+      this.worker = undefined;
+    }
     const worker = this.worker ?? this.startWorker();
     this.progress[PROGRESS_PATTERN] = -1;
-    this.inFlight = { batch, meta, timer: setTimeout(() => this.overBudget(), this.budgetMs) };
+    const flight: InFlight = { batch, meta };
+    this.inFlight = flight;
+    // The budget is the matching's, not the thread's start-up: on a loaded machine a new worker can
+    // take longer to start than the budget, and that is no reason to skip a batch.
+    const arm = () => {
+      if (this.inFlight === flight) flight.timer = setTimeout(() => this.overBudget(), this.budgetMs);
+    };
+    if (this.online.has(worker)) arm();
+    else worker.once('online', arm);
     worker.postMessage(batch);
   }
 
   private startWorker(): Worker {
     this.progress = new Int32Array(new SharedArrayBuffer(4));
-    const patterns = this.patterns.map((p, id) => ({ id, regex: p.regex, flags: p.flags ?? '' }));
+    this.workerStale = false;
+    const patterns = [...this.patterns].map(([id, p]) => ({ id, regex: p.spec.regex, flags: p.spec.flags ?? '' }));
     const worker = new Worker(WATCH_WORKER_SOURCE, { eval: true, workerData: { patterns, progress: this.progress.buffer, combine: this.combine } });
     worker.unref(); // an idle matcher does not keep the process alive
+    worker.once('online', () => this.online.add(worker));
     worker.on('message', (reply: WorkerReply) => this.onReply(reply));
     worker.on('error', (err) => {
       this.opts.logger.error({ err: err.message }, 'watch pattern worker failed; restarting it');
@@ -263,7 +309,7 @@ export class WatchEngine {
       this.combine = false;
       return this.send({ ...flight.batch, seq: ++this.seq }, flight.meta);
     }
-    if (id < 0 || id >= this.patterns.length) {
+    if (!this.patterns.has(id)) {
       this.opts.logger.error({ budgetMs: this.budgetMs }, 'watch pattern worker did not answer in time; a batch of lines was skipped');
       return this.schedule();
     }
@@ -286,19 +332,21 @@ export class WatchEngine {
   }
 
   private disable(id: number, why: string): void {
-    const name = this.patterns[id].name;
+    const name = this.patterns.get(id)!.spec.name;
     this.disabled.set(id, why);
     this.combine = true; // the culprit is out; the next worker may combine again
-    this.watching.clear();
     this.opts.logger.error({ pattern: name, budgetMs: this.budgetMs }, `watch pattern disabled: ${why}`);
-    // Every node it watched (of those with known labels) hears of it, so its page and the sinks say why it went quiet.
-    for (const node of this.labels.keys()) {
-      if (watchesNode(this.patterns[id], this.labels.get(node))) this.emit(node, { event: 'watch-disabled', message: `watch pattern ${name} disabled: ${why}`, pattern: name });
+    // Every node it watched (of those whose lines it has run on) hears of it, so its page and the sinks say why it went quiet.
+    for (const [node, w] of this.watching) {
+      if (!w.ids.includes(id)) continue;
+      w.ids = w.ids.filter((other) => other !== id);
+      this.emit(node, { event: 'watch-disabled', message: `watch pattern ${name} disabled: ${why}`, pattern: name });
     }
   }
 
   private matched(node: string, id: number, line: string, time: Date): void {
-    const spec = this.patterns[id];
+    const spec = this.patterns.get(id)?.spec;
+    if (!spec) return; // a node's pattern removed while its batch was out
     const iso = time.toISOString();
     let perNode = this.state.get(node);
     if (!perNode) this.state.set(node, (perNode = new Map()));
@@ -326,14 +374,41 @@ export class WatchEngine {
     return sender;
   }
 
+  /** Ids of the patterns that run on the node's lines, worked out again whenever its session has a new node object. */
   private watchingNode(node: string): number[] {
-    let ids = this.watching.get(node);
-    if (!ids) {
-      const labels = this.labels.get(node);
-      ids = this.patterns.flatMap((spec, id) => (!this.disabled.has(id) && watchesNode(spec, labels) ? [id] : []));
-      this.watching.set(node, ids);
-    }
+    const spec = this.opts.nodeOf(node);
+    const prev = this.watching.get(node);
+    if (prev && prev.node === spec) return prev.ids;
+    const own = this.ownPatterns(node, prev?.own ?? [], spec?.watchPatterns ?? []);
+    const ids = [...this.configIds(spec?.labels), ...own].filter((id) => !this.disabled.has(id));
+    this.watching.set(node, { node: spec, own, ids });
     return ids;
+  }
+
+  private configIds(labels: Record<string, string> | undefined): number[] {
+    return this.opts.patterns.flatMap((spec, id) => (watchesNode(spec, labels) ? [id] : []));
+  }
+
+  /** Ids for a node's own patterns: an unchanged one keeps its id and counters, a new or changed one gets a new id. */
+  private ownPatterns(node: string, prev: number[], specs: NodeWatchPattern[]): number[] {
+    const ids = specs.map((spec) => {
+      const kept = prev.find((id) => samePattern(this.patterns.get(id)!.spec, spec));
+      if (kept !== undefined) return kept;
+      const id = this.nextId++;
+      this.patterns.set(id, { spec, node });
+      this.workerStale = true;
+      return id;
+    });
+    for (const id of prev) if (!ids.includes(id)) this.drop(id);
+    return ids;
+  }
+
+  /** A node's own pattern that is gone: its definition, counters and disabled mark. */
+  private drop(id: number): void {
+    const node = this.patterns.get(id)?.node;
+    if (node !== undefined) this.state.get(node)?.delete(id);
+    this.patterns.delete(id);
+    this.disabled.delete(id);
   }
 
   /** Drop the consumed head of the queue now and then, not on every batch. */

@@ -53,6 +53,8 @@ export interface PowerActionEvent {
   labels: Record<string, string>;
   /** on, off, cycle, reset, soft, or `boot-device <device>`. */
   action: string;
+  /** Who asked: admin or token:<id>, never a token. */
+  by: string;
   /** Why it failed; absent when it was done. */
   error?: string;
 }
@@ -95,8 +97,9 @@ export class PowerService extends EventEmitter {
     }
   }
 
-  async control(spec: NodeSpec, action: PowerAction): Promise<void> {
-    await this.run(spec, action, (d) => d.control(action));
+  /** `by`: who asks (admin or token:<id>), for the action's event. */
+  async control(spec: NodeSpec, action: PowerAction, by: string): Promise<void> {
+    await this.run(spec, action, (d) => d.control(action), by);
     const state = STATE_AFTER[action];
     this.learn(spec.name, { state: state ?? 'unknown', at: new Date().toISOString() });
   }
@@ -107,11 +110,12 @@ export class PowerService extends EventEmitter {
     if (prev?.state !== next.state || prev?.error !== next.error) this.emit('changed', name);
   }
 
-  setBootDevice(spec: NodeSpec, device: BootDeviceName, opts: BootDeviceOptions): Promise<void> {
-    return this.run(spec, `boot-device ${device}`, (d) => d.setBootDevice(device, opts));
+  setBootDevice(spec: NodeSpec, device: BootDeviceName, opts: BootDeviceOptions, by: string): Promise<void> {
+    return this.run(spec, `boot-device ${device}`, (d) => d.setBootDevice(device, opts), by);
   }
 
-  private async run<T>(spec: NodeSpec, action: string, op: (d: PowerDriver) => Promise<T>): Promise<T> {
+  /** `by` for an action (it becomes an event); a status call has none. */
+  private async run<T>(spec: NodeSpec, action: string, op: (d: PowerDriver) => Promise<T>, by?: string): Promise<T> {
     const resolved = resolvePower(spec, this.deps.drivers);
     if (!resolved) throw new errors.POWER_NOT_CONFIGURED(spec.name);
     const driver = resolved.def.create(resolved.params, { node: spec.name, logger: this.deps.logger });
@@ -122,12 +126,12 @@ export class PowerService extends EventEmitter {
     try {
       const result = await queue(() => this.limit(() => op(driver)));
       this.deps.logger.info({ ...log, ms: Date.now() - started, ...(typeof result === 'string' ? { power: result } : {}) }, 'power');
-      if (action !== 'status') this.emit('action', { node: spec.name, labels: spec.labels, action } satisfies PowerActionEvent);
+      if (by !== undefined) this.emit('action', { node: spec.name, labels: spec.labels, action, by } satisfies PowerActionEvent);
       return result;
     } catch (err) {
       const message = (err as Error).message;
       this.deps.logger.warn({ ...log, ms: Date.now() - started, err: message }, 'power failed');
-      if (action !== 'status') this.emit('action', { node: spec.name, labels: spec.labels, action, error: message } satisfies PowerActionEvent);
+      if (by !== undefined) this.emit('action', { node: spec.name, labels: spec.labels, action, by, error: message } satisfies PowerActionEvent);
       if (err instanceof PowerTimeoutError) throw new errors.POWER_TIMEOUT(spec.name, action, message);
       throw new errors.POWER_FAILED(spec.name, action, message);
     } finally {

@@ -2,6 +2,7 @@
 import Database from 'better-sqlite3';
 import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
+import type { NodeWatchPattern } from '../model/watch-pattern.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
 import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
@@ -16,6 +17,7 @@ interface NodeRow {
   power: string | null;
   console_port: number | null;
   vnc: string | null;
+  watch_patterns: string;
   created_at: string;
   updated_at: string;
 }
@@ -31,6 +33,7 @@ function toRecord(row: NodeRow): NodeRecord {
     power: row.power ? (JSON.parse(row.power) as PowerSpec) : null,
     consolePort: row.console_port,
     vnc: row.vnc ? (JSON.parse(row.vnc) as VncSpec) : null,
+    watchPatterns: JSON.parse(row.watch_patterns) as NodeWatchPattern[],
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -55,10 +58,10 @@ class SqliteNodeStore implements NodeStore {
     this.stmts = {
       list: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY name'),
       get: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE name = ?'),
-      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, console_port, vnc, created_at, updated_at)
-        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @console_port, @vnc, @created_at, @updated_at)`),
+      insert: db.prepare(`INSERT INTO nodes (name, driver, params, ondemand, console_enabled, labels, power, console_port, vnc, watch_patterns, created_at, updated_at)
+        VALUES (@name, @driver, @params, @ondemand, @console_enabled, @labels, @power, @console_port, @vnc, @watch_patterns, @created_at, @updated_at)`),
       update: db.prepare(`UPDATE nodes SET driver = @driver, params = @params, ondemand = @ondemand,
-        console_enabled = @console_enabled, labels = @labels, power = @power, console_port = @console_port, vnc = @vnc, updated_at = @updated_at WHERE name = @name`),
+        console_enabled = @console_enabled, labels = @labels, power = @power, console_port = @console_port, vnc = @vnc, watch_patterns = @watch_patterns, updated_at = @updated_at WHERE name = @name`),
       delete: db.prepare<[string]>('DELETE FROM nodes WHERE name = ?'),
       byPort: db.prepare<[number], { name: string }>('SELECT name FROM nodes WHERE console_port = ?'),
     };
@@ -75,6 +78,7 @@ class SqliteNodeStore implements NodeStore {
       power: spec.power ? JSON.stringify(spec.power) : null,
       console_port: spec.consolePort,
       vnc: spec.vnc ? JSON.stringify(spec.vnc) : null,
+      watch_patterns: JSON.stringify(spec.watchPatterns),
       created_at: now,
       updated_at: now,
     };

@@ -50,7 +50,7 @@ class TestClient extends Transcript implements ConsoleClient {
 }
 
 function newSession(driver: ConsoleDriverDefinition<any>, params: Record<string, unknown>, hostKeys: HostKeyStore, logged: Buffer[]): ConsoleSession {
-  const spec: NodeSpec = { name: `contract-${driver.name}`, driver: driver.name, params, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, vnc: null };
+  const spec: NodeSpec = { name: `contract-${driver.name}`, driver: driver.name, params, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, vnc: null, watchPatterns: [] };
   return new ConsoleSession(spec, {
     driver,
     hostKeys,

@@ -91,6 +91,7 @@ describe('audit log', () => {
     const entries = await audit(d, '?node=doomed');
     assert.deepEqual(entries.map((e) => e.action), ['node.delete', 'console.detach', 'console.attach', 'node.create']);
     assert.equal(entries[1].identity, 'admin');
+    assert.equal(entries[1].details?.reason, 'node deleted');
   });
 
   test('a power action by a scoped token and a boot device by the admin', async () => {

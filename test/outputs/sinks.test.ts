@@ -135,6 +135,32 @@ describe('sinks receive console lines and events as JSON records', () => {
     }
   });
 
+  test('a note written through the API reaches the clients attached to the console, as one typed there does', async () => {
+    const ws = await WsConsole.open(d, 'web.1');
+    await ws.waitForNotice(/attached read-write/);
+    // The escape-sequence note first: the API's must reach the client the same way.
+    ws.type('\x05cntyped at the console\r');
+    await ws.waitForNotice(/^note by admin@127\.0\.0\.1: typed at the console$/);
+    const res = await api(d, 'POST', '/api/v1/nodes/web.1/notes', { text: 'maintenance at 14:00' });
+    assert.equal(res.status, 200, res.text);
+    await ws.waitForNotice(/^note by admin: maintenance at 14:00$/);
+    await tcp.got.waitFor((r) => r.node === 'web.1' && r.event === 'note' && r.text === 'maintenance at 14:00', 'the note at the sink');
+    await waitForLogFile(d, 'web.1', 'note by admin: maintenance at 14:00');
+    ws.close();
+  });
+
+  test('a client the daemon detaches (its session stopped) is a detach event with the reason', async () => {
+    const res = await api(d, 'POST', '/api/v1/nodes', { name: 'doomed', driver: 'cmd', params: { cmd: ['/bin/cat'] } });
+    assert.equal(res.status, 201, res.text);
+    const ws = await WsConsole.open(d, 'doomed');
+    await ws.waitForNotice(/attached read-write/);
+    assert.equal((await api(d, 'DELETE', '/api/v1/nodes/doomed')).status, 204);
+    const detach = await tcp.got.waitFor((r) => r.node === 'doomed' && r.event === 'detach', 'the detach event');
+    assert.equal(detach.client, 'admin');
+    assert.equal(detach.reason, 'node deleted');
+    assert.match(detach.message, /^admin@127\.0\.0\.1 detached: node deleted$/);
+  });
+
   test('notes: a read-only console token may not write one; an empty or multi-line note is refused', async () => {
     const tok = await api(d, 'POST', '/api/v1/tokens', { node: 'web.1', rights: ['console:ro'], ttl: '1h' });
     assert.equal(tok.status, 201, tok.text);
@@ -160,9 +186,19 @@ describe('power actions', () => {
     const rec = await got.got.waitFor((r) => r.node === 'pw1' && r.event === 'power', 'power event');
     assert.equal(rec.action, 'on');
     assert.equal(rec.ok, false);
-    assert.match(rec.message, /^power on failed: /);
-    await waitForLogFile(d, 'pw1', 'power on failed');
+    assert.equal(rec.client, 'admin');
+    assert.match(rec.message, /^power on by admin failed: /);
+    await waitForLogFile(d, 'pw1', 'power on by admin failed');
+    // A scoped token is named by its id, never its value.
+    const tok = await api(d, 'POST', '/api/v1/tokens', { node: 'pw1', rights: ['power'], ttl: '1h' });
+    assert.equal(tok.status, 201, tok.text);
+    const off = await api(d, 'POST', '/api/v1/nodes/pw1/power', { action: 'off' }, { authorization: `Bearer ${tok.body.token}` });
+    assert.equal(off.status, 504, off.text);
+    const byToken = await got.got.waitFor((r) => r.node === 'pw1' && r.event === 'power' && r.action === 'off', 'the token holder\'s power event');
+    assert.equal(byToken.client, `token:${tok.body.id}`);
+    assert.match(byToken.message, new RegExp(`^power off by token:${tok.body.id} failed: `));
     assert.ok(!JSON.stringify(got.got.records).includes('secret-bmc-pw'));
+    assert.ok(!JSON.stringify(got.got.records).includes(tok.body.token));
   });
 });
 

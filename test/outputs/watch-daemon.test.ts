@@ -27,26 +27,31 @@ async function daemonWith(config: Record<string, unknown>): Promise<DaemonHandle
   return d;
 }
 
-test('a node printing a kernel panic raises a watch event, shows on the node view and reaches the webhook after retries', async () => {
-  const bodies: Record<string, unknown>[] = [];
-  let requests = 0;
-  const bus = new EventEmitter();
+/** A webhook receiver that answers 503 to the first `failing` requests; `bodies` are those it took. */
+async function webhookReceiver(failing = 0) {
+  const hook = { bodies: [] as Record<string, unknown>[], requests: 0, base: '', bus: new EventEmitter() };
   const { server, base } = await startHttpServer((req, res) => {
     let data = '';
     req.on('data', (c: Buffer) => (data += c));
     req.on('end', () => {
-      requests++;
-      // The first two deliveries fail: the daemon must retry.
-      if (requests <= 2) res.statusCode = 503;
+      if (++hook.requests <= failing) res.statusCode = 503;
       else {
-        bodies.push(JSON.parse(data));
+        hook.bodies.push(JSON.parse(data));
         res.statusCode = 204;
       }
       res.end();
-      bus.emit('request');
+      hook.bus.emit('request');
     });
   });
   after(() => server.close());
+  hook.base = base;
+  return hook;
+}
+
+test('a node printing a kernel panic raises a watch event, shows on the node view and reaches the webhook after retries', async () => {
+  // The first two deliveries fail: the daemon must retry.
+  const hook = await webhookReceiver(2);
+  const { bodies, base } = hook;
   const sink = await tcpReceiver();
   const d = await daemonWith({
     watchPatterns: [{ name: 'kernel-panic', regex: 'Kernel panic - not syncing', webhook: `${base}/page-me` }, { name: 'oops', regex: 'Oops:' }],
@@ -57,8 +62,8 @@ test('a node printing a kernel panic raises a watch event, shows on the node vie
   });
   assert.equal(created.status, 201, created.text);
 
-  await waitUntil(() => bodies.length > 0 || undefined, { what: 'the webhook delivery', subscribe: onEvents(bus, 'request'), timeoutMs: 20_000 });
-  assert.equal(requests, 3, 'delivered on the third try');
+  await waitUntil(() => bodies.length > 0 || undefined, { what: 'the webhook delivery', subscribe: onEvents(hook.bus, 'request'), timeoutMs: 20_000 });
+  assert.equal(hook.requests, 3, 'delivered on the third try');
   assert.equal(bodies.length, 1);
   const body = bodies[0];
   assert.deepEqual({ ...body, time: undefined }, { node: 'p1', pattern: 'kernel-panic', line: 'Kernel panic - not syncing: VFS: Unable to mount root fs', time: undefined });
@@ -120,6 +125,78 @@ test('a pathological regex does not stall the console: typing echoes and the log
   con.type('Kernel panic - not syncing\r');
   await sink.got.waitFor((r) => r.event === 'watch' && r.pattern === 'kernel-panic', 'a match after the restart, at the sink');
   assert.ok(readFileSync(logFile, 'latin1').includes('still here 3'));
+});
+
+test("a node's own watch patterns: checked when written, matched beside the config's, changed with the node; relabelling changes which config patterns watch it", async () => {
+  const hook = await webhookReceiver();
+  const sink = await tcpReceiver();
+  const d = await daemonWith({
+    watchPatterns: [{ name: 'kernel-panic', regex: 'Kernel panic' }, { name: 'compute-login', regex: 'login:', labels: { role: 'compute' } }],
+    outputs: [{ name: 'logstash', type: 'tcp', address: `127.0.0.1:${sink.port}` }],
+  });
+  const refused: [unknown[], RegExp][] = [
+    [[{ name: 'broken', regex: 'Oops:(' }], /^watchPatterns\[0\] \(broken\): invalid regex: .*Unterminated group/],
+    [[{ name: 'disk', regex: 'x' }, { name: 'disk', regex: 'y' }], /^watchPatterns\[1\] \(disk\): the name is used by an earlier pattern/],
+    [[{ name: 'kernel-panic', regex: 'x' }], /^watchPatterns\[0\] \(kernel-panic\): the name is used by a pattern of the config/],
+    [Array.from({ length: 51 }, (_, i) => ({ name: `p${i}`, regex: 'x' })), /watchPatterns: must NOT have more than 50 items/],
+  ];
+  for (const [watchPatterns, message] of refused) {
+    const res = await api(d, 'POST', '/api/v1/nodes', catNode('w1', { watchPatterns }));
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.body.message, message);
+  }
+
+  const created = await runSwitchboard(['node', 'create', 'w1', '--driver', 'cmd', '--param', 'cmd=/bin/cat', '--watch', 'disk-error=I/O error on dev \\w+'], {
+    env: { ...process.env, SWITCHBOARD_URL: d.url, SWITCHBOARD_TOKEN: d.token },
+  });
+  assert.equal(created.code, 0, created.stderr);
+  const view = await api(d, 'GET', '/api/v1/nodes/w1');
+  assert.deepEqual(view.body.watchPatterns, [{ name: 'disk-error', regex: 'I/O error on dev \\w+' }]);
+  assert.deepEqual(view.body.watch.map((w: { pattern: string }) => w.pattern), ['kernel-panic', 'disk-error']);
+  const con = await WsConsole.open(d, 'w1');
+  consoles.push(con);
+  const watchEvent = (pattern: string, text: string) =>
+    sink.got.waitFor((r) => r.event === 'watch' && r.node === 'w1' && r.pattern === pattern && String(r.line).includes(text), `${pattern} matching ${text}`);
+  const seen = (pattern: string, text: string) => sink.got.records.some((r) => r.event === 'watch' && r.pattern === pattern && String(r.line).includes(text));
+
+  con.type('I/O error on dev sda\r');
+  await watchEvent('disk-error', 'sda');
+  await waitForLogFile(d, 'w1', 'watch disk-error: I/O error on dev sda');
+  const scrape = await (await fetch(`${d.url}/metrics`)).text();
+  assert.match(scrape, /^switchboard_watch_matches_total\{pattern="disk-error"\} [1-9]$/m);
+
+  // Changed: the pattern matches something else now, and pages a webhook.
+  const patched = await api(d, 'PATCH', '/api/v1/nodes/w1', { watchPatterns: [{ name: 'disk-error', regex: 'EXT4-fs error', webhook: `${hook.base}/hook` }] });
+  assert.equal(patched.status, 200, patched.text);
+  con.type('I/O error on dev sdb\r');
+  con.type('EXT4-fs error on sdc\r');
+  await watchEvent('disk-error', 'sdc');
+  assert.ok(!seen('disk-error', 'sdb'), 'the old regex no longer runs');
+  await waitUntil(() => hook.bodies.length > 0 || undefined, { what: 'the webhook', subscribe: onEvents(hook.bus, 'request') });
+  assert.equal(hook.bodies[0].pattern, 'disk-error');
+  assert.equal(hook.bodies[0].node, 'w1');
+
+  // Relabelled: the compute-only config pattern watches it from its next line, and stops when the label goes.
+  con.type('login: before\r');
+  con.type('Kernel panic marker 1\r');
+  await watchEvent('kernel-panic', 'marker 1'); // the line before has been matched (or not) by now
+  assert.equal((await api(d, 'PATCH', '/api/v1/nodes/w1', { labels: { role: 'compute' } })).status, 200);
+  con.type('login: while compute\r');
+  await watchEvent('compute-login', 'while compute');
+  assert.equal((await api(d, 'PATCH', '/api/v1/nodes/w1', { labels: { role: null } })).status, 200);
+  con.type('login: after\r');
+  con.type('Kernel panic marker 2\r');
+  await watchEvent('kernel-panic', 'marker 2');
+  assert.ok(!seen('compute-login', 'before') && !seen('compute-login', 'after'), 'only the line typed while labelled matched');
+
+  // Removed: no pattern of its own any more.
+  const removed = await runSwitchboard(['node', 'edit', 'w1', '--no-watch'], { env: { ...process.env, SWITCHBOARD_URL: d.url, SWITCHBOARD_TOKEN: d.token } });
+  assert.equal(removed.code, 0, removed.stderr);
+  con.type('EXT4-fs error on sdd\r');
+  con.type('Kernel panic marker 3\r');
+  await watchEvent('kernel-panic', 'marker 3');
+  assert.ok(!seen('disk-error', 'sdd'));
+  assert.deepEqual((await api(d, 'GET', '/api/v1/nodes/w1')).body.watch.map((w: { pattern: string }) => w.pattern), ['kernel-panic']);
 });
 
 test('a bad regex in the config stops the daemon at start, naming the pattern', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { after, test } from 'node:test';
 import pino from 'pino';
-import { WatchEngine, type WatchEngineOptions } from '../../src/outputs/watch.js';
+import { WatchEngine, type WatchedNode, type WatchEngineOptions } from '../../src/outputs/watch.js';
 import { checkWatchPatterns, type WatchPatternSpec } from '../../src/outputs/watch-patterns.js';
 import { WebhookSender } from '../../src/outputs/webhook.js';
 import { startHttpServer } from '../support/http-server.js';
@@ -19,11 +19,16 @@ interface Seen {
   line?: unknown;
 }
 
+/** A node as its session has it: labels, and its own patterns. */
+const node = (labels: Record<string, string> = {}, watchPatterns: WatchedNode['watchPatterns'] = []): WatchedNode => ({ labels, watchPatterns });
+
 function engine(patterns: WatchPatternSpec[], opts: Partial<WatchEngineOptions> = {}) {
   const events: Seen[] = [];
   const bus = new EventEmitter();
+  // What each node's session has now; a changed node is a new object, as after the API changed it.
+  const nodes = new Map<string, WatchedNode>();
   const e = new WatchEngine({
-    patterns, logger, ...opts,
+    patterns, logger, nodeOf: (name) => nodes.get(name), ...opts,
     onEvent: (node, ev) => {
       events.push({ node, event: ev.event, pattern: ev.pattern, line: ev.line });
       bus.emit('event');
@@ -32,16 +37,16 @@ function engine(patterns: WatchPatternSpec[], opts: Partial<WatchEngineOptions> 
   engines.push(e);
   const waitFor = (pred: (all: Seen[]) => boolean, what: string) =>
     waitUntil(() => pred(events) || undefined, { what, subscribe: onEvents(bus, 'event'), describe: () => JSON.stringify(events.slice(-5)) });
-  return { e, events, waitFor };
+  return { e, events, waitFor, nodes };
 }
 
 test('matching lines become events and per-node counters; label selectors limit which nodes a pattern watches', async () => {
-  const { e, events, waitFor } = engine([
+  const { e, events, waitFor, nodes } = engine([
     { name: 'kernel-panic', regex: 'Kernel panic - not syncing' },
     { name: 'login', regex: 'login:\\s*$', labels: { role: 'compute' } },
   ]);
-  e.setLabels('n1', { role: 'compute' });
-  e.setLabels('n2', {});
+  nodes.set('n1', node({ role: 'compute' }));
+  nodes.set('n2', node());
   const t = new Date('2026-01-02T03:04:05Z');
   e.onLine('n1', 'booting', t);
   e.onLine('n1', 'Kernel panic - not syncing: VFS', t);
@@ -49,12 +54,56 @@ test('matching lines become events and per-node counters; label selectors limit 
   e.onLine('n1', 'host login: ', t);
   await waitFor((all) => all.length >= 2, 'two matches');
   assert.deepEqual(events.map((x) => [x.node, x.event, x.pattern]).sort(), [['n1', 'watch', 'kernel-panic'], ['n1', 'watch', 'login']]);
-  assert.deepEqual(e.status('n1', { role: 'compute' }), [
+  assert.deepEqual(e.status('n1', node({ role: 'compute' })), [
     { pattern: 'kernel-panic', count: 1, last: { line: 'Kernel panic - not syncing: VFS', time: t.toISOString() }, disabled: null },
     { pattern: 'login', count: 1, last: { line: 'host login: ', time: t.toISOString() }, disabled: null },
   ]);
   // n2 lacks the label: the login pattern neither ran nor shows there.
-  assert.deepEqual(e.status('n2', {}), [{ pattern: 'kernel-panic', count: 0, last: null, disabled: null }]);
+  assert.deepEqual(e.status('n2', node()), [{ pattern: 'kernel-panic', count: 0, last: null, disabled: null }]);
+});
+
+test("a node's own patterns run beside the config's on that node only; a changed list is picked up at its next line", async () => {
+  const { e, events, waitFor, nodes } = engine([{ name: 'panic', regex: 'panic' }]);
+  const mce = { name: 'mce', regex: 'machine check', flags: 'i' };
+  nodes.set('n1', node({}, [{ name: 'disk', regex: 'I/O error' }, mce]));
+  nodes.set('n2', node());
+  const t = new Date('2026-01-02T03:04:05Z');
+  // One tick: one batch, whose matches are all reported together.
+  e.onLines('n1', ['sda: I/O error', 'MACHINE CHECK event', 'panic'], t);
+  e.onLines('n2', ['sda: I/O error', 'panic'], t);
+  await waitFor((all) => all.length >= 4, 'four matches');
+  assert.deepEqual(events.map((x) => `${x.node} ${x.pattern}: ${x.line}`).sort(), [
+    'n1 disk: sda: I/O error', 'n1 mce: MACHINE CHECK event', 'n1 panic: panic', 'n2 panic: panic',
+  ]);
+  const one = (line: string) => ({ count: 1, last: { line, time: t.toISOString() }, disabled: null });
+  assert.deepEqual(e.status('n1', nodes.get('n1')!), [
+    { pattern: 'panic', ...one('panic') }, { pattern: 'disk', ...one('sda: I/O error') }, { pattern: 'mce', ...one('MACHINE CHECK event') },
+  ]);
+  assert.deepEqual(e.status('n2', nodes.get('n2')!).map((w) => w.pattern), ['panic']);
+
+  // The node is changed: disk matches something else now, mce is as it was and keeps its count.
+  nodes.set('n1', node({}, [{ name: 'disk', regex: 'EXT4-fs error' }, { ...mce }]));
+  e.onLines('n1', ['sdb: I/O error', 'EXT4-fs error (device sda1)', 'Machine check again'], t);
+  await waitFor((all) => all.length >= 6, 'two more matches');
+  assert.deepEqual(events.slice(4).map((x) => `${x.pattern}: ${x.line}`).sort(), ['disk: EXT4-fs error (device sda1)', 'mce: Machine check again']);
+  assert.deepEqual(e.status('n1', nodes.get('n1')!).map((w) => [w.pattern, w.count]), [['panic', 1], ['disk', 1], ['mce', 2]]);
+  assert.equal(e.stats().restarts, 0, 'a worker replaced for a new pattern is not a failure');
+});
+
+test('a relabelled node is watched by the patterns its labels select from its next line on', async () => {
+  const { e, events, waitFor, nodes } = engine([{ name: 'login', regex: 'login:', labels: { role: 'compute' } }, { name: 'mark', regex: '^mark' }]);
+  const t = new Date();
+  const sent = (n: number) => waitFor((all) => all.some((x) => x.line === `mark ${n}`), `mark ${n}`);
+  nodes.set('n1', node());
+  e.onLines('n1', ['host login: 1', 'mark 1'], t);
+  await sent(1);
+  nodes.set('n1', node({ role: 'compute' }));
+  e.onLines('n1', ['host login: 2', 'mark 2'], t);
+  await sent(2);
+  nodes.set('n1', node({ role: 'storage' }));
+  e.onLines('n1', ['host login: 3', 'mark 3'], t);
+  await sent(3);
+  assert.deepEqual(events.filter((x) => x.pattern === 'login').map((x) => x.line), ['host login: 2']);
 });
 
 test('thousands of lines in one tick are batched and every match is counted', async () => {
@@ -62,15 +111,13 @@ test('thousands of lines in one tick are batched and every match is counted', as
   const t = new Date();
   for (let i = 0; i < 3000; i++) e.onLine('n1', i % 3 === 0 ? `[ ${i}] Oops: 0002` : `line ${i}`, t);
   await waitFor((all) => all.length >= 1000, '1000 matches');
-  assert.equal(e.status('n1', {})[0].count, 1000);
+  assert.equal(e.status('n1', node())[0].count, 1000);
   assert.equal(e.stats().dropped, 0);
 });
 
 /** A pattern that backtracks for ages on 40 a's and a b, and one that does not. */
 function slowAndPanic() {
-  const made = engine([{ name: 'catastrophic', regex: '(a+)+$' }, { name: 'panic', regex: 'panic' }], { budgetMs: 200 });
-  made.e.setLabels('n1', {});
-  return made;
+  return engine([{ name: 'catastrophic', regex: '(a+)+$' }, { name: 'panic', regex: 'panic' }], { budgetMs: 200 });
 }
 
 test('a pathological pattern is disabled after the budget; the worker restarts and the other patterns keep matching', async () => {
@@ -81,7 +128,7 @@ test('a pathological pattern is disabled after the budget; the worker restarts a
   e.onLine('n1', 'panic in the same batch', t);
   await waitFor((all) => all.some((x) => x.event === 'watch-disabled'), 'the pattern disabled');
   await waitFor((all) => all.filter((x) => x.pattern === 'panic' && x.event === 'watch').length === 2, 'both panic lines');
-  const [bad] = e.status('n1', {});
+  const [bad] = e.status('n1', node());
   assert.equal(bad.pattern, 'catastrophic');
   assert.match(bad.disabled ?? '', /longer than 200 ms/);
   assert.equal(e.stats().restarts, 1);
@@ -100,8 +147,8 @@ test('a slow pattern inside the combined prefilter is still found, disabled, and
   e.onLines('n1', [`${'a'.repeat(40)}b`, 'panic after the slow line'], t);
   await waitFor((all) => all.some((x) => x.event === 'watch-disabled'), 'the pattern disabled');
   await waitFor((all) => all.some((x) => x.event === 'watch' && x.pattern === 'panic'), 'the panic line');
-  assert.equal(e.status('n1', {})[0].disabled !== null, true);
-  assert.equal(e.status('n1', {})[1].disabled, null);
+  assert.equal(e.status('n1', node())[0].disabled !== null, true);
+  assert.equal(e.status('n1', node())[1].disabled, null);
   e.onLines('n1', [`${'a'.repeat(40)}b`, 'panic again'], t);
   await waitFor((all) => all.some((x) => x.line === 'panic again'), 'a match after the restart');
   assert.deepEqual(events.filter((x) => x.event === 'watch').map((x) => x.line), ['panic after the slow line', 'panic again']);
@@ -123,7 +170,6 @@ test('patterns match exactly the lines they match one by one: anchors, flags, lo
   for (const set of [...patterns.map((p) => [p]), patterns]) {
     const expected = set.flatMap((p) => lines.filter((l) => new RegExp(p.regex, p.flags).test(l)).map((l) => `${p.name}:${l}`)).sort();
     const { e, events, waitFor } = engine([...set, { name: 'last', regex: '^the end$', flags: 'u' }]); // other flags: never in one prefilter with the set
-    e.setLabels('n1', {});
     e.onLines('n1', lines, new Date());
     // One more batch whose match is known, so nothing of the first can still be on its way.
     e.onLines('n1', ['the end'], new Date());
@@ -138,7 +184,7 @@ test('when matching falls behind, the oldest lines are dropped and counted, neve
   for (let i = 0; i < 100; i++) e.onLine('n1', `line ${i}`, t);
   assert.equal(e.stats().dropped, 90);
   await waitFor((all) => all.length === 10, 'the ten newest lines');
-  assert.equal(e.status('n1', {})[0].last?.line, 'line 99');
+  assert.equal(e.status('n1', node())[0].last?.line, 'line 99');
 });
 
 test('bad patterns are refused at config load with the pattern named', () => {

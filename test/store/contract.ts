@@ -12,7 +12,7 @@ export interface StoreFactory {
 }
 
 const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
-  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, vnc: null, ...extra,
+  name, driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, vnc: null, watchPatterns: [], ...extra,
 });
 
 const token = (id: string, node: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
@@ -81,6 +81,26 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         await assert.rejects(store.nodes.update(spec('n2', { consolePort: 7901 })), { code: 'CONSOLE_PORT_TAKEN' });
         await store.nodes.update(spec('n1'));
         assert.equal((await store.nodes.update(spec('n2', { consolePort: 7901 }))).consolePort, 7901);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("a node's own watch patterns are stored in order, replaced with the node, and survive a reopen", async () => {
+      const store = await factory.open();
+      try {
+        const patterns = [{ name: 'disk', regex: 'I/O error' }, { name: 'mce', regex: 'machine check', flags: 'i', webhook: 'https://hooks.example/x' }];
+        assert.deepEqual((await store.nodes.create(spec('n1', { watchPatterns: patterns }))).watchPatterns, patterns);
+        assert.deepEqual((await store.nodes.get('n1'))?.watchPatterns, patterns);
+        assert.deepEqual((await store.nodes.update(spec('n1', { watchPatterns: [patterns[1]] }))).watchPatterns, [patterns[1]]);
+        await store.close();
+        const reopened = await factory.reopen(store);
+        try {
+          assert.deepEqual((await reopened.nodes.get('n1'))?.watchPatterns, [patterns[1]]);
+          assert.deepEqual((await reopened.nodes.update(spec('n1'))).watchPatterns, []);
+        } finally {
+          await reopened.close();
+        }
       } finally {
         await store.close();
       }

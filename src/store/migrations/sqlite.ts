@@ -106,4 +106,9 @@ export const sqliteMigrations: Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: "nodes' own watch patterns",
+    sql: `ALTER TABLE nodes ADD COLUMN watch_patterns TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
