@@ -102,9 +102,18 @@ async function readEdges(file: string, size: number): Promise<{ first?: number; 
   }
 }
 
+/**
+ * Whether the line at `at` starts with a stamp's shape, `[dddd-dd-ddTdd:dd:dd.dddZ] ` (no date
+ * parsing: this runs for every line a regex is tried on). `code(i)` is the byte or char at i.
+ */
+function stampShaped(code: (i: number) => number, at: number): boolean {
+  return code(at) === 0x5b && code(at + 5) === 0x2d && code(at + 8) === 0x2d && code(at + 11) === 0x54 && code(at + 14) === 0x3a
+    && code(at + 17) === 0x3a && code(at + 20) === 0x2e && code(at + 24) === 0x5a && code(at + 25) === 0x5d && code(at + 26) === 0x20;
+}
+
 /** The text of a line, without its stamp and line ending, cut to MAX_LINE_CHARS. */
 function lineText(buf: Buffer, start: number, end: number): string {
-  const from = stampAt(buf, start) === undefined ? start : start + STAMP_BYTES;
+  const from = stampShaped((i) => buf[i], start) ? start + STAMP_BYTES : start;
   let to = end;
   while (to > from && (buf[to - 1] === 0x0d || buf[to - 1] === NL)) to--;
   return buf.toString('utf8', from, Math.min(to, from + MAX_LINE_CHARS * 4)).slice(0, MAX_LINE_CHARS);
@@ -133,13 +142,30 @@ function* matchingLines(buf: Buffer, len: number, matcher: LineMatcher, needle: 
     }
     return;
   }
+  // A regex: the block is decoded once and each line tried as a slice of it (no copy, no decode
+  // per line). Byte offsets are what the caller needs; in an all-ASCII block (the usual console)
+  // they are the string's, else a cursor converts the (few) matching lines' positions.
   const { regex } = matcher as { regex: RegExp };
-  for (let start = 0; start < len;) {
-    const nl = buf.indexOf(NL, start);
-    const end = nl < 0 || nl >= len ? len : nl + 1;
+  const text = buf.toString('utf8', 0, len);
+  const ascii = text.length === len;
+  const code = (i: number) => text.charCodeAt(i);
+  let [charAt, byteAt] = [0, 0];
+  for (let s = 0; s < text.length;) {
+    const nl = text.indexOf('\n', s);
+    const e = nl < 0 ? text.length : nl + 1;
+    const from = stampShaped(code, s) ? s + STAMP_BYTES : s;
+    let to = e;
+    while (to > from && (code(to - 1) === 0x0d || code(to - 1) === NL)) to--;
     regex.lastIndex = 0;
-    if (regex.test(lineText(buf, start, end))) yield [start, end];
-    start = end;
+    if (regex.test(text.slice(from, Math.min(to, from + MAX_LINE_CHARS)))) {
+      if (ascii) yield [s, e];
+      else {
+        byteAt += Buffer.byteLength(text.slice(charAt, s));
+        charAt = s;
+        yield [byteAt, byteAt + Buffer.byteLength(text.slice(s, e))];
+      }
+    }
+    s = e;
   }
 }
 

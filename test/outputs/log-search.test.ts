@@ -44,6 +44,17 @@ test('a line without a stamp has the time of the last stamped line before it, ac
   assert.deepEqual(re.map(([, l]) => l), ['first match', 'late match']);
 });
 
+test('a regex finds the same lines with the same times after multi-byte text as a literal does', async () => {
+  const file = path.join(dir, 'utf8.log');
+  writeFileSync(file, at(1, 'Grüße aus dem Rechenzentrum ✓') + at(2, 'disk é error sda') + 'ünstamped disk error sdb\r\n' + at(4, 'fine'));
+  const literal = await collect(searchNodeLog('u', [file], { literal: 'error' }, {}));
+  const regex = await collect(searchNodeLog('u', [file], { regex: /error sd[a-z]$/ }, {}));
+  assert.deepEqual(literal, [[T(2).toISOString(), 'disk é error sda'], [T(2).toISOString(), 'ünstamped disk error sdb']]);
+  assert.deepEqual(regex, literal);
+  // ^ is the line's start after its stamp.
+  assert.deepEqual(await collect(searchNodeLog('u', [file], { regex: /^(Grüße|ünstamped)/ }, {})), [[T(1).toISOString(), 'Grüße aus dem Rechenzentrum ✓'], [T(2).toISOString(), 'ünstamped disk error sdb']]);
+});
+
 test('a file with no stamps at all: its lines have the file\'s modification time', async () => {
   const file = path.join(dir, 'old.log');
   writeFileSync(file, 'from before timestamps\r\nanother line\r\n');
