@@ -4,6 +4,7 @@
 // again), logged with the reason, and answered with a failed reply when it names a usable id.
 // A message is acked only once its final reply is stored by JetStream: an agent that dies before
 // that gets the message again, and the seen store (signing.ts) keeps it from running twice.
+// Each reply is tried 1 + replyRetries times, replyACKTimeout apart (steward's fields), then lost.
 // Besides, the agent says hello (hello.ts) at start and every helloIntervalMs.
 // Which methods run, and for which senders, is the method policy's (method-policy.ts); the agent's
 // own errors go to the daemon's central error log (error-report.ts).
@@ -15,7 +16,7 @@ import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { ErrorReporter } from './error-report.js';
 import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
-import type { AddressedMessage } from './message.js';
+import { FLEET_DEFAULTS, type AddressedMessage, type FleetTiming } from './message.js';
 import { MethodPolicy, type PolicyFlags } from './method-policy.js';
 import { runCommand } from './methods/cli-command.js';
 import { streamCommand } from './methods/cli-command-cont.js';
@@ -54,15 +55,15 @@ export interface AgentOptions {
   policy?: PolicyFlags;
 }
 
-/** Tries at storing one part of a streamed reply before the method is stopped. */
-const PART_ATTEMPTS = 5;
-
 /** A NATS user made for another node (nats-permissions.ts) may neither read this node's inbox nor use its consumer. */
 function refusedNode(node: string, err: Error): Error {
   return new errors.FLEET_UNAVAILABLE(`node ${node}: the NATS user may not use this node's subjects (${err.message}); are --node and the credentials for the same node?`);
 }
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
+
+/** How long a reply's store may take: each try waits replyAckTimeout seconds, 1 + replyRetries tries. */
+type ReplyTiming = Pick<FleetTiming, 'replyAckTimeout' | 'replyRetries'>;
 
 /** What a method's run adds to the reply. */
 type Outcome = Omit<FleetReply, 'id' | 'node' | 'at'>;
@@ -173,12 +174,14 @@ export class FleetAgent {
         // Our own redelivery of a message we had taken: we stopped while it ran, or before its
         // reply was stored. It is not run again (at most once); the controller learns it ended.
         const interrupted = err.reason === 'REPLAYED' && msg.info.redelivered;
-        await this.reply({
+        const stored = await this.reply({
           id: err.id, node: this.opts.node, state: 'failed', at: Date.now(),
           ...(interrupted
             ? { errorCode: 'INTERRUPTED', error: 'the agent stopped while this message ran, or before its reply was stored; not run again (at most once)' }
             : { errorCode: `REFUSED_${err.reason}`, error: err.message }),
         });
+        // Not acked: redelivered, it is answered again, until JetStream gives up on it (MAX_DELIVERIES).
+        if (!stored) return;
       }
       await msg.ackAck();
       return;
@@ -187,27 +190,34 @@ export class FleetAgent {
     if (msg.info.deliveryCount > message.retries + 1) {
       // Delivered before but never taken (lost on the way, or the agent died first): its retries are spent.
       this.log.warn({ id: message.id, deliveries: msg.info.deliveryCount, retries: message.retries }, 'fleet message retries exhausted');
-      await this.reply({ ...base, state: 'failed', errorCode: 'RETRIES_EXHAUSTED', error: `delivered ${msg.info.deliveryCount} times, allowed 1 + ${message.retries} retries; not run`, at: Date.now() });
-      await msg.ackAck();
+      const stored = await this.reply({ ...base, state: 'failed', errorCode: 'RETRIES_EXHAUSTED', error: `delivered ${msg.info.deliveryCount} times, allowed 1 + ${message.retries} retries; not run`, at: Date.now() }, message);
+      if (stored) await msg.ackAck(); // else as a refusal's: answered again on the next delivery
       return;
     }
     this.log.info({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
     // Not awaited before the method starts: one connection's publishes are stored in the order sent,
     // so `running` is in the stream before any part or the final reply; both are awaited before the ack.
     // hello, errorLog and op are done at once: their final reply is all there is to say.
-    const runningStored = laneOf(message) === 'ctl' ? Promise.resolve() : this.reply({ ...base, state: 'running', at: Date.now() });
-    runningStored.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
-    // A running method keeps the message ours: without this JetStream would hand it out again after ack_wait.
+    const runningStored = laneOf(message) === 'ctl' ? Promise.resolve(true) : this.reply({ ...base, state: 'running', at: Date.now() }, message);
+    // A running method, and the tries at storing its reply, keep the message ours: without this
+    // JetStream would hand it out again after ack_wait.
     const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
     let final: FleetReply;
+    let stored: boolean;
     this.running.add(message.id, message.method);
     try {
-      final = { ...base, ...(await this.execute(message, typeof from === 'string' ? from : undefined)), at: Date.now() };
+      try {
+        final = { ...base, ...(await this.execute(message, typeof from === 'string' ? from : undefined)), at: Date.now() };
+      } finally {
+        this.running.remove(message.id);
+      }
+      [, stored] = await Promise.all([runningStored, this.reply(final, message)]);
     } finally {
       clearInterval(working);
-      this.running.remove(message.id);
     }
-    await Promise.all([runningStored, this.reply(final)]);
+    // Not acked: the redelivery after ack_wait finds the id in the seen store and says INTERRUPTED,
+    // so the daemon still learns that it ended once the stream takes replies again.
+    if (!stored) return;
     // A plain ack, not a round trip: if it were lost, the redelivery would find the id in the seen
     // store and only say INTERRUPTED, which changes nothing on a message already final.
     msg.ack();
@@ -277,7 +287,7 @@ export class FleetAgent {
   /** cliCommandCont: the output goes out in parts while it runs (wire.ts), the exit code at the end. */
   private async streamCli(message: AddressedMessage): Promise<Outcome> {
     const group = this.trackGroup(message.id);
-    const r = await streamCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message.id), onSpawn: group.spawned }).finally(group.ended);
+    const r = await streamCommand(message.args, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message), onSpawn: group.spawned }).finally(group.ended);
     const output = { exitCode: r.exitCode, signal: r.signal, streamed: true };
     if (r.spawnError) return { ...output, state: 'failed', errorCode: 'SPAWN_FAILED', error: r.spawnError };
     if (r.deliveryError) return { ...output, state: 'failed', errorCode: 'REPLY_FAILED', error: `the output could not be sent, the command was stopped: ${r.deliveryError}` };
@@ -290,7 +300,7 @@ export class FleetAgent {
   /** tailFile: new lines in parts until methodTimeout, which is how a tail is meant to end (replied). */
   private async tail(message: AddressedMessage): Promise<Outcome> {
     const file = message.args[0];
-    const r = await tailFile(file, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message.id) });
+    const r = await tailFile(file, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message) });
     const output = { streamed: true, exitCode: null };
     if (r.reason === 'error') return { ...output, state: 'failed', errorCode: 'TAIL_FAILED', error: `tail ${file}: ${r.error}` };
     if (r.notFound) return { ...output, state: 'failed', errorCode: 'NOT_FOUND', error: `tail ${file}: no such file during the ${message.methodTimeout}s methodTimeout` };
@@ -298,24 +308,16 @@ export class FleetAgent {
   }
 
   /**
-   * Sends each chunk as the next numbered part. A publish that fails (the link is down) is tried
-   * again a few times; the controller keeps a part once however often it comes.
+   * Sends each chunk as the next numbered part; the controller keeps a part once however often it
+   * comes. A part that is lost stops the method: its output would have a hole.
    */
-  private partSender(id: string): (chunk: { text: string; stream?: 'stdout' | 'stderr'; dropped?: number }) => Promise<void> {
+  private partSender(message: AddressedMessage): (chunk: { text: string; stream?: 'stdout' | 'stderr'; dropped?: number }) => Promise<void> {
     let part = 0;
     return async (chunk) => {
       const reply: FleetReply = {
-        id, node: this.opts.node, state: 'running', part: ++part, stream: chunk.stream ?? 'stdout', text: chunk.text, at: Date.now(), ...(chunk.dropped && { dropped: chunk.dropped }),
+        id: message.id, node: this.opts.node, state: 'running', part: ++part, stream: chunk.stream ?? 'stdout', text: chunk.text, at: Date.now(), ...(chunk.dropped && { dropped: chunk.dropped }),
       };
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.reply(reply);
-        } catch (err) {
-          if (attempt >= PART_ATTEMPTS) throw err;
-          this.log.warn({ err, id, part: reply.part, attempt }, 'fleet output part not stored yet; trying again');
-          await delay(attempt * 1000);
-        }
-      }
+      if (!(await this.reply(reply, message))) throw new Error(`part ${reply.part} not stored in ${1 + message.replyRetries} tries of replyACKTimeout ${message.replyAckTimeout}s`);
     };
   }
 
@@ -349,8 +351,31 @@ export class FleetAgent {
     }
   }
 
-  private async reply(reply: FleetReply): Promise<void> {
-    await this.transport.publishJson(this.transport.subjects.reply(this.opts.node, reply.id), reply);
+  /**
+   * Stores one reply in the reply stream, as steward sends one: each try waits up to replyACKTimeout
+   * for JetStream's ack, and a try refused sooner (no stream, a stream limit) waits out the rest of
+   * it, so the tries span a stream that is unavailable for a while. After 1 + replyRetries tries the
+   * reply is lost: reported to the daemon's error log, on core NATS, which needs no stream.
+   * Resolves whether it was stored.
+   */
+  private async reply(reply: FleetReply, timing: ReplyTiming = FLEET_DEFAULTS): Promise<boolean> {
+    const timeoutMs = timing.replyAckTimeout * 1000;
+    const what = { id: reply.id, state: reply.state, ...(reply.part && { part: reply.part }) };
+    for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
+      try {
+        await this.transport.publishJson(this.transport.subjects.reply(this.opts.node, reply.id), reply, { timeoutMs });
+        return true;
+      } catch (err) {
+        if (attempt > timing.replyRetries) {
+          this.log.error({ err, ...what, attempts: attempt }, 'fleet reply lost');
+          this.errors.report({ code: 'REPLY_LOST', id: reply.id, message: `${reply.part ? `part ${reply.part} of the` : `the ${reply.state}`} reply was not stored in ${attempt} tries of replyACKTimeout ${timing.replyAckTimeout}s: ${(err as Error).message}` });
+          return false;
+        }
+        this.log.warn({ err, ...what, attempt }, 'fleet reply not stored yet; trying again');
+        await delay(Math.max(0, started + timeoutMs - Date.now()));
+      }
+    }
   }
 
   /** Stops taking messages, lets the current one finish, closes NATS and the seen store. */

@@ -191,7 +191,7 @@ export class FleetController extends EventEmitter {
   private async publishOne(message: AddressedMessage): Promise<void> {
     const payload: CommandPayload = { message, from: this.fleetName };
     // msgID: a publish retried by the client after a lost ack is stored once.
-    const seq = await this.transport.publishJson(this.transport.subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), message.id);
+    const seq = await this.transport.publishJson(this.transport.subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), { msgID: message.id });
     await this.store.setSeq(message.id, seq);
     void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
   }

@@ -12,7 +12,7 @@ export const ERROR_TEXT_CAP = 2000;
 export const LIMIT_PER_SECOND = 10;
 
 export interface AgentError {
-  /** REFUSED_<reason>, METHOD_DISABLED, SENDER_NOT_ALLOWED, SPAWN_FAILED, HANDLING_FAILED, ERROR_LOG (an errorLog message). */
+  /** REFUSED_<reason>, METHOD_DISABLED, SENDER_NOT_ALLOWED, SPAWN_FAILED, HANDLING_FAILED, REPLY_LOST, ERROR_LOG (an errorLog message). */
   code: string;
   message: string;
   /** The fleet message it is about. */

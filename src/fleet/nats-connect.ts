@@ -48,6 +48,8 @@ export interface NatsClient {
   options: ConnectionOptions;
   /** The server address without credentials, for logs and errors. */
   server: string;
+  /** How it logs in (the setting and its file, never the secret), for a refusal to name. */
+  login: string;
 }
 
 /** Reads the files the settings name and checks them; throws CONFIG naming the setting. */
@@ -77,7 +79,16 @@ export async function natsClientOptions(s: NatsSettings, name: string, extra: { 
     tls.key = await readPem('natsKey', s.natsKey, 'PRIVATE KEY');
   }
   if (tlsScheme || Object.keys(tls).length > 0) options.tls = tls;
-  return { options, server };
+  return { options, server, login: describeLogin(s, urlUser) };
+}
+
+/** The way of logging in, for a refusal to name: the setting and its file or user, never the secret. */
+function describeLogin(s: NatsSettings, urlUser: string): string {
+  if (s.natsCreds) return `${NAMES.natsCreds} ${s.natsCreds}`;
+  if (s.natsNkey) return `${NAMES.natsNkey} ${s.natsNkey}`;
+  if (s.natsUser) return `${NAMES.natsUser} ${s.natsUser} and its password`;
+  if (urlUser) return `the credentials in ${NAMES.natsUrl}`;
+  return `no login was given: ${NAMES.natsUser}, ${NAMES.natsNkey} or ${NAMES.natsCreds}`;
 }
 
 /** Connects; a refusal says what to check (the CA, the credentials), naming the server without credentials. */
@@ -85,7 +96,7 @@ export async function connectNats(client: NatsClient): Promise<NatsConnection> {
   try {
     return await connect(client.options);
   } catch (err) {
-    let why = explainConnectError(err as Error & { code?: string });
+    let why = explainConnectError(err as Error & { code?: string }, client.login);
     // A server that verifies clients drops a TLS client without a certificate: nats.js then only sees a timeout.
     if (client.options.tls && !client.options.tls.cert && /TIMEOUT/.test(why)) why += `; if the server verifies clients (verify: true), give ${NAMES.natsCert} and ${NAMES.natsKey}`;
     throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${why}`);
@@ -94,12 +105,12 @@ export async function connectNats(client: NatsClient): Promise<NatsConnection> {
 
 const TLS_TRUST = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/;
 
-function explainConnectError(err: Error & { code?: string }): string {
+function explainConnectError(err: Error & { code?: string }, login: string): string {
   if (err.code && TLS_TRUST.test(err.code)) {
     return `TLS: the server's certificate is not trusted (${err.code}: ${err.message}); give the CA that signed it with ${NAMES.natsCa}`;
   }
   if (/AUTHORIZATION_VIOLATION|AUTHENTICATION/i.test(err.code ?? '') || /authorization violation/i.test(err.message)) {
-    return `the server refused these credentials (${err.message}); check --nats-user/--nats-password-file, --nats-nkey or --nats-creds`;
+    return `the server refused these credentials (${err.message}); check ${login}`;
   }
   const what = [err.code, err.message].filter(Boolean).join(': ');
   if (/tls|certificate/i.test(what)) return `TLS: ${what}; check tls:// in ${NAMES.natsUrl}, ${NAMES.natsCa} and, if the server verifies clients, ${NAMES.natsCert}`;
@@ -170,12 +181,33 @@ async function readSeed(file: string): Promise<Uint8Array> {
   return new TextEncoder().encode(seed);
 }
 
+/**
+ * The seed must be the key the user JWT was issued to: a JWT and a seed of two different users
+ * would otherwise only show as the server refusing the login. Neither part goes into an error.
+ */
 async function readCreds(file: string): Promise<Uint8Array> {
   const text = await readSetting('natsCreds', file);
-  if (!text.includes('BEGIN NATS USER JWT') || !text.includes('BEGIN USER NKEY SEED')) {
-    throw new errors.CONFIG(`${NAMES.natsCreds}: ${file} is not a NATS creds file (a user JWT and its nkey seed, as nsc writes them)`);
+  const jwt = /-{3,}BEGIN NATS USER JWT-{3,}\s*(\S+)\s*-{3,}END NATS USER JWT/.exec(text)?.[1];
+  const seed = /-{3,}BEGIN USER NKEY SEED-{3,}\s*(\S+)\s*-{3,}END USER NKEY SEED/.exec(text)?.[1];
+  if (!jwt || !seed) throw new errors.CONFIG(`${NAMES.natsCreds}: ${file} is not a NATS creds file (a user JWT and its nkey seed, as nsc writes them)`);
+  let key: string;
+  try {
+    if (!seed.startsWith('SU')) throw new Error('not a user seed');
+    key = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+  } catch {
+    throw new errors.CONFIG(`${NAMES.natsCreds}: ${file} holds no valid nkey user seed`);
   }
+  if (jwtSubject(jwt) !== key) throw new errors.CONFIG(`${NAMES.natsCreds}: in ${file} the seed is not the key the user JWT was issued to`);
   return new TextEncoder().encode(text);
+}
+
+/** The `sub` claim of a JWT, unverified (the server verifies the signatures); undefined when it cannot be read. */
+function jwtSubject(jwt: string): unknown {
+  try {
+    return (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown }).sub;
+  } catch {
+    return undefined;
+  }
 }
 
 async function readPem(key: keyof NatsSettings, file: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'): Promise<string> {

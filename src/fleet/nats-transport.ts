@@ -186,9 +186,10 @@ export class FleetTransport {
     return this.js.consumers.get(this.subjects.replyStream, CONTROLLER_CONSUMER);
   }
 
-  /** Resolves once JetStream has stored it, with the sequence it was stored at. */
-  async publishJson(subject: string, value: unknown, msgID?: string): Promise<number> {
-    return (await this.js.publish(subject, Buffer.from(JSON.stringify(value)), msgID ? { msgID } : undefined)).seq;
+  /** Resolves once JetStream has stored it, with the sequence it was stored at; rejects without its ack within `timeoutMs`. */
+  async publishJson(subject: string, value: unknown, opts: { msgID?: string; timeoutMs?: number } = {}): Promise<number> {
+    const { msgID, timeoutMs: timeout } = opts;
+    return (await this.js.publish(subject, Buffer.from(JSON.stringify(value)), { ...(msgID && { msgID }), ...(timeout && { timeout }) })).seq;
   }
 
   /** Fire-and-forget on core NATS: nobody acks it, nothing keeps it. */

@@ -3,17 +3,15 @@
 // permissions `switchboard fleet nats-permissions` prints (docs/fleet-nats.md).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
 import { connect, nkeyAuthenticator, type NatsConnection } from 'nats';
 import { runCli, runSwitchboard, type CliResult } from '../support/cli.js';
-import { api, BIN, DaemonHandle, startDaemon, tempDir } from '../support/daemon.js';
-import { spawnNatsServer } from '../support/nats.js';
+import { api, type DaemonHandle, startDaemon, tempDir } from '../support/daemon.js';
+import { spawnNatsServer, tryStartAgent } from '../support/nats.js';
 import { freePort } from '../support/ports.js';
-import { spawnTracked } from '../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -59,17 +57,9 @@ describe('fleet over NATS with TLS, passwords, nkeys and per-node permissions', 
 
   /** `switchboard agent` as an operator starts it; resolves once ready, or with its output if it exits first. */
   async function agent(node: string, args: string[], opts: { fleet?: string; env?: Record<string, string> } = {}): Promise<{ agent: DaemonHandle; ready: boolean }> {
-    const dataDir = tempDir('agent');
-    const argv = [BIN, 'agent', '--node', node, '--nats', url, '--prefix', opts.fleet ?? prefix, '--allow-signer', signer, '--data-dir', dataDir, ...args];
-    const proc = spawnTracked(process.execPath, argv, { cwd: dataDir, env: { ...process.env, ...opts.env } });
-    // 'close', not 'exit': an agent that stops at start has its last words still in the pipes at 'exit'.
-    const closed = once(proc, 'close').then(() => false);
-    const handle = new DaemonHandle(proc, dataDir, undefined);
-    const started = handle.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${node} ready`)
-      .then(() => true, (err: Error) => (proc.exitCode === null && proc.signalCode === null ? Promise.reject(err) : closed));
-    const ready = await Promise.race([started, closed]);
-    outputs.push(...handle.rawOutput);
-    return { agent: handle, ready };
+    const started = await tryStartAgent({ node, nats: url, prefix: opts.fleet ?? prefix, allowSigner: signer, args, env: opts.env });
+    outputs.push(...started.agent.rawOutput);
+    return started;
   }
 
   const seedOf: Record<string, string> = {};

@@ -3,6 +3,7 @@
 // deletes its streams when it ends.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,6 +89,9 @@ export interface AgentOptions {
   allowSigner: string;
   dataDir?: string;
   args?: string[];
+  /** Another server than the shared one (natsUrl()). */
+  nats?: string;
+  env?: Record<string, string>;
   /** Many agents starting at once on a small machine take longer than one. */
   readyTimeoutMs?: number;
 }
@@ -98,10 +102,24 @@ export interface AgentOptions {
  * (the agent makes it, as on a machine's first run).
  */
 export async function startAgent(opts: AgentOptions): Promise<DaemonHandle> {
-  const home = opts.dataDir ?? tempDir('agent');
-  const dataDir = opts.dataDir ?? path.join(home, 'agent-data');
-  const args = [BIN, 'agent', '--node', opts.node, '--nats', await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];
-  const agent = new DaemonHandle(spawnTracked(process.execPath, args, { cwd: home }), dataDir, undefined);
+  const agent = await spawnAgent(opts);
   await agent.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${opts.node} ready`, opts.readyTimeoutMs);
   return agent;
+}
+
+/** For an agent that may stop at start: resolves once it is ready, or once it has exited with all its output read. */
+export async function tryStartAgent(opts: AgentOptions): Promise<{ agent: DaemonHandle; ready: boolean }> {
+  const agent = await spawnAgent(opts);
+  // 'close', not 'exit': an agent that stops at start has its last words still in the pipes at 'exit'.
+  const closed = once(agent.proc, 'close').then(() => false);
+  const started = agent.waitForLog((l) => l.msg === 'fleet agent ready', `agent ${opts.node} ready`, opts.readyTimeoutMs)
+    .then(() => true, (err: Error) => (agent.proc.exitCode === null && agent.proc.signalCode === null ? Promise.reject(err) : closed));
+  return { agent, ready: await Promise.race([started, closed]) };
+}
+
+async function spawnAgent(opts: AgentOptions): Promise<DaemonHandle> {
+  const home = opts.dataDir ?? tempDir('agent');
+  const dataDir = opts.dataDir ?? path.join(home, 'agent-data');
+  const args = [BIN, 'agent', '--node', opts.node, '--nats', opts.nats ?? await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];
+  return new DaemonHandle(spawnTracked(process.execPath, args, { cwd: home, env: { ...process.env, ...opts.env } }), dataDir, undefined);
 }

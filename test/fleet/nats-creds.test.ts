@@ -1,0 +1,94 @@
+// The fleet on a nats-server in operator mode (decentralised JWT auth, as nsc sets it up): the
+// daemon and the agent each log in with their own creds file (--nats-creds).
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { runCli, runSwitchboard } from '../support/cli.js';
+import { startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { spawnNatsServer, tryStartAgent } from '../support/nats.js';
+import { makeOperator } from '../support/nats-jwt.js';
+import { freePort } from '../support/ports.js';
+
+describe('fleet over NATS with JWT creds files (operator mode)', () => {
+  const dir = tempDir('nats-creds');
+  const prefix = 'tcreds';
+  const seeds: string[] = [];
+  const outputs: string[] = [];
+  let url: string;
+  let daemon: DaemonHandle;
+  let signer: string;
+
+  /** A creds file of a user of `operator`; its seed is remembered, to check it is never printed. */
+  function credsFile(operator: ReturnType<typeof makeOperator>, name: string, edit: (creds: string) => string = (c) => c): string {
+    const { creds, seed } = operator.user(name);
+    seeds.push(seed);
+    const file = path.join(dir, `${name}.creds`);
+    writeFileSync(file, edit(creds), { mode: 0o600 });
+    return file;
+  }
+
+  async function agent(node: string, creds: string) {
+    const started = await tryStartAgent({ node, nats: url, prefix, allowSigner: signer, args: ['--nats-creds', creds] });
+    outputs.push(...started.agent.rawOutput);
+    return started;
+  }
+
+  let operator: ReturnType<typeof makeOperator>;
+  before(async () => {
+    operator = makeOperator();
+    const port = await freePort();
+    const conf = path.join(dir, 'nats-server.conf');
+    writeFileSync(conf, [
+      `listen: "127.0.0.1:${port}"`,
+      `jetstream { store_dir: ${JSON.stringify(path.join(dir, 'js'))} }`,
+      operator.serverConfig(),
+    ].join('\n'));
+    await spawnNatsServer(['-c', conf]);
+    url = `nats://127.0.0.1:${port}`;
+    daemon = await startDaemon({ args: ['--nats', url, '--fleet-prefix', prefix, '--nats-creds', credsFile(operator, 'controller')] });
+    signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+  });
+
+  test('the daemon and an agent, each with its own creds file, run a command', async () => {
+    const { agent: a, ready } = await agent('node-a', credsFile(operator, 'node-a'));
+    assert.ok(ready, a.rawOutput.join('\n'));
+    const r = await runCli(daemon, ['run', 'node-a', '--', 'sh', '-c', 'echo by creds; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'by creds\n');
+    await a.stop();
+    outputs.push(...a.rawOutput);
+  });
+
+  test('a garbage, mismatched or foreign creds file stops agent and serve with an error naming the file', async () => {
+    const garbage = path.join(dir, 'garbage.creds');
+    writeFileSync(garbage, 'this is not a creds file\n');
+    const other = operator.user('other');
+    seeds.push(other.seed);
+    const cases: [string, RegExp][] = [
+      [garbage, /--nats-creds \(natsCreds\): .*garbage\.creds is not a NATS creds file/],
+      [credsFile(operator, 'bad-seed', (c) => c.replace(/^SU\S+$/m, 'SUNOTAVALIDSEED')), /--nats-creds \(natsCreds\): .*bad-seed\.creds holds no valid nkey user seed/],
+      // The JWT of one user with the seed of another.
+      [credsFile(operator, 'swapped', (c) => c.replace(/^SU\S+$/m, other.seed)), /--nats-creds \(natsCreds\): in .*swapped\.creds the seed is not the key the user JWT was issued to/],
+      // Well formed, but from an operator this server does not trust.
+      [credsFile(makeOperator(), 'foreign'), /the server refused these credentials \(.*\); check --nats-creds \(natsCreds\) .*foreign\.creds/],
+    ];
+    for (const [file, expected] of cases) {
+      const { agent: a, ready } = await agent('node-a', file);
+      assert.equal(ready, false, file);
+      assert.equal((await a.exited()).code, 1);
+      assert.match(a.rawOutput.join('\n'), expected);
+    }
+    const serve = await runSwitchboard(['serve', '--listen', '127.0.0.1:0', '--console-port', '0', '--data-dir', tempDir('serve-creds'), '--nats', url, '--fleet-prefix', prefix,
+      '--nats-creds', path.join(dir, 'foreign.creds')]);
+    outputs.push(serve.stdout, serve.stderr);
+    assert.equal(serve.code, 1);
+    assert.match(serve.stderr, /the server refused these credentials .*--nats-creds \(natsCreds\) .*foreign\.creds/);
+  });
+
+  test('no seed appears in any output of the daemon, the agents or the CLI', () => {
+    outputs.push(...daemon.rawOutput);
+    assert.ok(outputs.length > 10);
+    for (const seed of seeds) assert.equal(outputs.some((l) => l.includes(seed)), false, `a seed (${seed.slice(0, 2)}...) was printed`);
+  });
+});
