@@ -198,7 +198,10 @@ export class FleetAgent {
     // Not awaited before the method starts: one connection's publishes are stored in the order sent,
     // so `running` is in the stream before any part or the final reply; both are awaited before the ack.
     // hello, errorLog and op are done at once: their final reply is all there is to say.
-    const runningStored = laneOf(message) === 'ctl' ? Promise.resolve(true) : this.reply({ ...base, state: 'running', at: Date.now() }, message);
+    let runningStored: Promise<boolean> | undefined;
+    const sayRunning = () => void (runningStored ??= this.reply({ ...base, state: 'running', at: Date.now() }, message));
+    // tailFile says it once it watches the file, so a line appended after `running` is never missed.
+    if (laneOf(message) !== 'ctl' && message.method !== 'tailFile') sayRunning();
     // A running method, and the tries at storing its reply, keep the message ours: without this
     // JetStream would hand it out again after ack_wait.
     const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
@@ -207,11 +210,11 @@ export class FleetAgent {
     this.running.add(message.id, message.method);
     try {
       try {
-        final = { ...base, ...(await this.execute(message, typeof from === 'string' ? from : undefined)), at: Date.now() };
+        final = { ...base, ...(await this.execute(message, typeof from === 'string' ? from : undefined, sayRunning)), at: Date.now() };
       } finally {
         this.running.remove(message.id);
       }
-      [, stored] = await Promise.all([runningStored, this.reply(final, message)]);
+      [, stored] = await Promise.all([runningStored ?? true, this.reply(final, message)]);
     } finally {
       clearInterval(working);
     }
@@ -224,7 +227,8 @@ export class FleetAgent {
     this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
   }
 
-  private async execute(message: AddressedMessage, from: string | undefined): Promise<Outcome> {
+  /** `started`: the method is under way (tailFile calls it itself, once it watches the file). */
+  private async execute(message: AddressedMessage, from: string | undefined, started: () => void): Promise<Outcome> {
     const refusal = this.policy.check(message.method, from);
     if (refusal) {
       this.log.warn({ id: message.id, method: message.method, from, errorCode: refusal.errorCode }, 'fleet message refused by the method policy');
@@ -239,7 +243,7 @@ export class FleetAgent {
       case 'nCliCommandCont':
         return this.streamCli(message);
       case 'tailFile':
-        return this.tail(message);
+        return this.tail(message, started);
       case 'httpGet':
         return this.fetchUrl(message);
       case 'hello':
@@ -298,9 +302,9 @@ export class FleetAgent {
   }
 
   /** tailFile: new lines in parts until methodTimeout, which is how a tail is meant to end (replied). */
-  private async tail(message: AddressedMessage): Promise<Outcome> {
+  private async tail(message: AddressedMessage, started: () => void): Promise<Outcome> {
     const file = message.args[0];
-    const r = await tailFile(file, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message) });
+    const r = await tailFile(file, { timeoutMs: message.methodTimeout * 1000, onChunk: this.partSender(message), onStarted: started });
     const output = { streamed: true, exitCode: null };
     if (r.reason === 'error') return { ...output, state: 'failed', errorCode: 'TAIL_FAILED', error: `tail ${file}: ${r.error}` };
     if (r.notFound) return { ...output, state: 'failed', errorCode: 'NOT_FOUND', error: `tail ${file}: no such file during the ${message.methodTimeout}s methodTimeout` };

@@ -2,7 +2,7 @@
 // whole lines while the command runs, and tailFile following appends, truncation and rotation.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync, watch } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, watch } from 'node:fs';
 import { appendFile, mkdir, rename, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -262,7 +262,7 @@ function waitForFile(file: string): Promise<true> {
 }
 
 /** A tail that resolves `opened` each time it opens a file at the path. */
-function startTail(file: string, opts: { timeoutMs?: number; fromEnd?: boolean; pollMs?: number } = {}) {
+function startTail(file: string, opts: { timeoutMs?: number; fromEnd?: boolean; pollMs?: number; onStarted?: () => void } = {}) {
   const c = collector<TextChunk>();
   const abort = new AbortController();
   const opens: { path: string; position: number }[] = [];
@@ -273,6 +273,7 @@ function startTail(file: string, opts: { timeoutMs?: number; fromEnd?: boolean; 
     flushMs: 20,
     ...(opts.fromEnd !== undefined && { fromEnd: opts.fromEnd }),
     ...(opts.pollMs !== undefined && { pollMs: opts.pollMs }),
+    ...(opts.onStarted && { onStarted: opts.onStarted }),
     onChunk: c.onChunk,
     onOpen: (o) => {
       opens.push(o);
@@ -297,6 +298,20 @@ describe('tailFile', () => {
     await t.until('the partial line, once idle', () => t.text().endsWith('no newline yet'));
     t.abort.abort();
     assert.deepEqual(await t.result, { reason: 'aborted', bytes: 30, lines: 2 });
+  });
+
+  test('once it says it started (the agent\'s `running`), a line appended at once is not missed, whether the file exists or not', async () => {
+    const file = path.join(tempDir('tail-started'), 'app.log');
+    await writeFile(file, 'before\n');
+    const t = startTail(file, { onStarted: () => appendFileSync(file, 'right after the start\n') });
+    await t.until('the line appended at the start', () => t.text() === 'right after the start\n');
+    t.abort.abort();
+    await t.result;
+    const missing = path.join(tempDir('tail-started-missing'), 'later.log');
+    const m = startTail(missing, { onStarted: () => appendFileSync(missing, 'created right after the start\n') });
+    await m.until('the new file read whole', () => m.text() === 'created right after the start\n');
+    m.abort.abort();
+    await m.result;
   });
 
   test('fromEnd false sends what the file holds first', async () => {

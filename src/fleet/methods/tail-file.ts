@@ -25,6 +25,8 @@ export interface TailFileOptions {
   pollMs?: number;
   /** A file was opened at the path (at the start, when it appears, after rotation) and is read from `position`. */
   onOpen?: (opened: { path: string; position: number }) => void;
+  /** The first look is done: the file is open at its end, or known missing and watched for. What is appended from now on is read. */
+  onStarted?: () => void;
 }
 
 export interface TailResult {
@@ -50,6 +52,7 @@ class FileTail {
   private position = 0;
   private atStart = true;
   private everOpened = false;
+  private startedSaid = false;
   /** The open file is no longer the one at the path (renamed away or deleted). */
   private detached = false;
   private bytes = 0;
@@ -137,7 +140,13 @@ class FileTail {
   }
 
   private async follow(): Promise<void> {
-    if (!this.fh && !(await this.openAtPath())) return;
+    const opened = !!this.fh || (await this.openAtPath());
+    // After the first look (the file open at its end, or known missing), before anything is read.
+    if (!this.startedSaid) {
+      this.startedSaid = true;
+      this.opts.onStarted?.();
+    }
+    if (!opened) return;
     await this.readToEnd();
     const named = await statIfExists(this.file);
     this.detached = !named || named.ino !== this.identity.ino || named.dev !== this.identity.dev;
