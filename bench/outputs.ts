@@ -4,7 +4,7 @@
 // a fixed window once the console streams: log file growth (MB/s, the console's pace), records the
 // receivers got, records dropped, and every process's CPU. The receivers share the 2 cores with
 // the daemon, as a log shipper on the same box would.
-//   npm run bench:outputs      BENCH_REPS (3 rounds)  BENCH_WINDOW_MS (3000)
+//   npm run bench:outputs      BENCH_REPS (3 rounds)  BENCH_WINDOW_MS (3000)  BENCH_SETUPS (all; e.g. 0:0,3:20)
 import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -150,7 +150,10 @@ async function runConserver(): Promise<string[]> {
 // The machine's noise between runs is ~25 %: every setup runs REPS times, the rounds interleaved so
 // a slow minute hurts all setups alike, and the table shows each setup's median run (by MB/s).
 const REPS = Number(process.env.BENCH_REPS ?? 3);
-const setups = [...SINK_COUNTS.map((n) => [n, 0]), [0, 20], [3, 20], [-1, 0]];
+// BENCH_SETUPS picks some, e.g. "0:0,3:20" (-1:0 is conserver).
+const setups = process.env.BENCH_SETUPS
+  ? process.env.BENCH_SETUPS.split(',').map((x) => x.split(':').map(Number))
+  : [...SINK_COUNTS.map((n) => [n, 0]), [0, 20], [3, 20], [-1, 0]];
 const runs: string[][][] = setups.map(() => []);
 for (let rep = 1; rep <= REPS; rep++) {
   for (const [i, [n, p]] of setups.entries()) {

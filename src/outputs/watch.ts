@@ -125,8 +125,8 @@ export class WatchEngine {
     opts.patterns.forEach((spec, id) => this.patterns.set(id, { spec }));
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
-    this.batchLines = opts.batchLines ?? 512;
-    this.maxQueued = opts.maxQueuedLines ?? 10_000;
+    this.batchLines = opts.batchLines ?? 2048;
+    this.maxQueued = opts.maxQueuedLines ?? 50_000;
     this.maxLineLength = opts.maxLineLength ?? 4096;
   }
 
