@@ -125,7 +125,7 @@ export class WatchEngine {
     opts.patterns.forEach((spec, id) => this.patterns.set(id, { spec }));
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
-    this.batchLines = opts.batchLines ?? 2048;
+    this.batchLines = opts.batchLines ?? 256;
     this.maxQueued = opts.maxQueuedLines ?? 50_000;
     this.maxLineLength = opts.maxLineLength ?? 4096;
   }
