@@ -23,10 +23,11 @@ const ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1
 const ANY_CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
 
 /**
- * What makes text not plain: a control to strip (but CR and LF, the line ends) or a character JSON
- * escapes (", \\, TAB). Written as "not one of the allowed" (a negated class): faster to scan.
+ * What makes text not plain: a control to strip (but CR and LF, the line ends), a character JSON
+ * escapes (", \\, TAB), or anything beyond ASCII (plain text is sent as Latin-1 bytes, one per
+ * character). Written as "not one of the allowed" (a negated class): faster to scan.
  */
-const NOT_PLAIN = /[^ -!#-[\]-~\r\n\u0080-\uffff]/;
+const NOT_PLAIN = /[^ -!#-[\]-~\r\n]/;
 
 /**
  * Lines as text.split(/\r\n|\r|\n/) gives them, but for empty ones (never sent anyway): split at
@@ -58,8 +59,8 @@ export interface LineSplitterOptions {
 
 /**
  * Calls onLines once per pushed chunk with the lines it completed (and once per idle or forced
- * flush): the receivers work per chunk, not per line. `plain` says no line holds a character JSON
- * would escape, so a line can be quoted as it is.
+ * flush): the receivers work per chunk, not per line. `plain` says every line is printable ASCII
+ * with nothing JSON would escape, so a line can be quoted as it is.
  */
 export class LineSplitter {
   private readonly decoder = new StringDecoder('utf8');

@@ -7,13 +7,17 @@ import type { OutputRecord } from './types.js';
 export class RecordBatch {
   private buf?: Buffer;
 
-  /** `text` is `count` JSON records, each ending in "\n" (JSON text never holds a raw newline). */
-  constructor(readonly node: string, readonly text: string, readonly count: number) {}
+  /**
+   * `text` is `count` JSON records, each ending in "\n" (JSON text never holds a raw newline);
+   * `ascii`: it is all ASCII, so its UTF-8 bytes are its Latin-1 bytes (twice as fast to make).
+   */
+  constructor(readonly node: string, readonly text: string, readonly count: number, private readonly ascii = false) {}
 
   /**
-   * The console lines of one chunk, all with the chunk's time (ISO 8601). `plain`: no line holds a
-   * character JSON escapes (the splitter knows), so each is quoted as it is — JSON.stringify per
-   * line was most of the cost of a flood.
+   * The console lines of one chunk, all with the chunk's time (ISO 8601). `plain`: every line is
+   * printable ASCII with nothing JSON escapes (the splitter knows), so each is quoted as it is —
+   * JSON.stringify per line was most of the cost of a flood — and the text is all ASCII (node
+   * names are).
    */
   static console(node: string, lines: readonly string[], iso: string, plain = false): RecordBatch {
     // Keys in the order JSON.stringify of {node, type, message, time} gives.
@@ -22,7 +26,7 @@ export class RecordBatch {
     let text = '';
     if (plain) for (const line of lines) text += `${head}"${line}"${tail}`;
     else for (const line of lines) text += head + JSON.stringify(line) + tail;
-    return new RecordBatch(node, text, lines.length);
+    return new RecordBatch(node, text, lines.length, plain);
   }
 
   static of(record: OutputRecord): RecordBatch {
@@ -31,7 +35,7 @@ export class RecordBatch {
 
   /** The text as UTF-8, made on first use and shared by every sink. */
   get bytes(): Buffer {
-    return (this.buf ??= Buffer.from(this.text));
+    return (this.buf ??= Buffer.from(this.text, this.ascii ? 'latin1' : 'utf8'));
   }
 
   /** Each record's JSON text, without its newline (for sinks that send a record per message). */
@@ -43,7 +47,7 @@ export class RecordBatch {
   last(n: number): RecordBatch {
     let at = this.text.length - 1; // the final newline
     for (let i = 0; i < n; i++) at = this.text.lastIndexOf('\n', at - 1);
-    return new RecordBatch(this.node, this.text.slice(at + 1), n);
+    return new RecordBatch(this.node, this.text.slice(at + 1), n, this.ascii);
   }
 }
 

@@ -50,7 +50,7 @@ test('a character cut between chunks is decoded whole; a long line of multi-byte
   s.close();
 });
 
-test('a chunk is plain when no line needs stripping or JSON escaping, and says so', () => {
+test('a chunk is plain when every line is printable ASCII with nothing to strip or escape, and says so', () => {
   const { s, calls, plains } = splitter();
   s.push(Buffer.from('plain line\r\nanother\r\n'));
   s.push(Buffer.from('a "quote"\r\n'));
@@ -58,8 +58,9 @@ test('a chunk is plain when no line needs stripping or JSON escaping, and says s
   s.push(Buffer.from('a\ttab\n'));
   s.push(Buffer.from('\x1b[1mbold\x1b[0m\n'));
   s.push(Buffer.from('plain again\n'));
-  assert.deepEqual(calls, [['plain line', 'another'], ['a "quote"'], ['back\\slash'], ['a\ttab'], ['bold'], ['plain again']]);
-  assert.deepEqual(plains, [true, false, false, false, false, true]);
+  s.push(Buffer.from('beyond ASCII: é\n'));
+  assert.deepEqual(calls, [['plain line', 'another'], ['a "quote"'], ['back\\slash'], ['a\ttab'], ['bold'], ['plain again'], ['beyond ASCII: é']]);
+  assert.deepEqual(plains, [true, false, false, false, false, true, false]);
   s.close();
 });
 
@@ -89,9 +90,11 @@ test('a batch of console lines is the JSON records one by one would be, escapes 
   assert.deepEqual(batch.records(), expected);
   assert.equal(batch.bytes.toString('utf8'), batch.text);
   assert.deepEqual(batch.last(2).records(), expected.slice(1));
-  // A plain chunk (nothing to escape) is quoted as it is: the same text.
-  const plainLines = ['kernel: [ 1.0] eth0: link up', 'é ✓ fine'];
-  assert.equal(RecordBatch.console('n1', plainLines, iso, true).text, RecordBatch.console('n1', plainLines, iso).text);
+  // A plain chunk (printable ASCII, nothing to escape) is quoted as it is: the same text and bytes.
+  const plainLines = ['kernel: [ 1.0] eth0: link up', 'all ~ fine {}'];
+  const fast = RecordBatch.console('n1', plainLines, iso, true);
+  assert.equal(fast.text, RecordBatch.console('n1', plainLines, iso).text);
+  assert.deepEqual(fast.bytes, Buffer.from(fast.text, 'utf8'));
 });
 
 test('the bounded queue drops the oldest records, cutting a batch if need be, and counts what it dropped', () => {
