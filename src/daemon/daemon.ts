@@ -159,7 +159,11 @@ export class Daemon {
     metrics.registerConsoles(() => consoles.census());
     const powerDrivers = builtinPowerDrivers();
     const power = new PowerService({ drivers: powerDrivers, logger, concurrency: config.powerConcurrency });
-    power.on('action', (e: PowerActionEvent) => outputs.event(e.node, powerEvent(e), e.labels));
+    // Through the node's session when it runs, so the people attached see who powered it off.
+    power.on('action', (e: PowerActionEvent) => {
+      const event = powerEvent(e);
+      if (!consoles.announce(e.node, event)) outputs.event(e.node, event, e.labels);
+    });
     // Every byte-stream listener (TCP attach, raw console ports) speaks TLS when the daemon has certs.
     const streamServer = (onConnection: (socket: Socket) => void) => createStreamServer(tls, onConnection);
     const rawPorts = new RawPorts({ consoles, logger, host, createServer: streamServer });

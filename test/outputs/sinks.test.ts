@@ -173,7 +173,7 @@ describe('sinks receive console lines and events as JSON records', () => {
 });
 
 describe('power actions', () => {
-  test('an action that ended is an event in the log and at the sinks, failed ones with the reason', async () => {
+  test('an action that ended is an event in the log, at the sinks and on the attached consoles, failed ones with the reason', async () => {
     const got = await tcpReceiver();
     const d = await startDaemon({ args: ['--config', configFile({ outputs: [{ name: 'ls', type: 'tcp', address: `127.0.0.1:${got.port}` }] })] });
     // A BMC address where nothing answers: the action fails fast, as with a BMC that is down.
@@ -181,6 +181,8 @@ describe('power actions', () => {
     const res = await api(d, 'POST', '/api/v1/nodes', { name: 'pw1', driver: 'cmd', params: { cmd: ['/bin/cat'] }, power });
     assert.equal(res.status, 201, res.text);
     await got.got.waitFor((r) => r.node === 'pw1' && r.event === 'session-up', 'session up');
+    const ws = await WsConsole.open(d, 'pw1');
+    await ws.waitForNotice(/attached read-write/);
     const on = await api(d, 'POST', '/api/v1/nodes/pw1/power', { action: 'on' });
     assert.equal(on.status, 504, on.text);
     const rec = await got.got.waitFor((r) => r.node === 'pw1' && r.event === 'power', 'power event');
@@ -189,6 +191,8 @@ describe('power actions', () => {
     assert.equal(rec.client, 'admin');
     assert.match(rec.message, /^power on by admin failed: /);
     await waitForLogFile(d, 'pw1', 'power on by admin failed');
+    await ws.waitForNotice(/^power on by admin failed: /);
+    ws.close();
     // A scoped token is named by its id, never its value.
     const tok = await api(d, 'POST', '/api/v1/tokens', { node: 'pw1', rights: ['power'], ttl: '1h' });
     assert.equal(tok.status, 201, tok.text);
