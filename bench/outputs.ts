@@ -5,10 +5,10 @@
 // receivers got, records dropped, and every process's CPU. The receivers share the 2 cores with
 // the daemon, as a log shipper on the same box would.
 //   npm run bench:outputs      BENCH_REPS (3 rounds)  BENCH_WINDOW_MS (3000)  BENCH_SETUPS (all; e.g. 0:0,3:20)
-import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { allProcs, cpuDeltaMs, cpuTicksByPid, fmt, log, machineBusyPct, markdownTable, MB, removeDir, sleep, tmpDir, waitFor } from './lib.js';
+import { allProcs, cpuDeltaMs, cpuTicksByPid, fmt, freePort, log, machineBusyPct, markdownTable, MB, removeDir, sleep, start, stop, tmpDir, waitFor } from './lib.js';
 import { Conserver } from './peers/conserver.js';
 import { Switchboard } from './peers/switchboard.js';
 
@@ -19,34 +19,77 @@ const LINE = 'kernel: [  123.456789] eth0: link up, 10Gbps, full duplex, flow co
 
 interface Receiver {
   port: number;
-  bytes: number;
-  /** One console record's length with its newline: all are alike here (same node, line and time format). */
-  recordBytes: number;
   readonly records: number;
-  close(): void;
+  /** CPU ms the receiver has used so far. */
+  cpuMs(): number;
+  close(): Promise<void>;
 }
 
+/** One console record's length with its newline: all are alike here (same node, line and time format). */
+const RECORD_BYTES = JSON.stringify({ node: 'flood', type: 'console', message: LINE, time: new Date().toISOString() }).length + 1;
+
 /**
- * Counts bytes, not newlines: a scan per record would cost the receivers (on the daemon's two
- * cores) more CPU than the daemon spends sending, and the bench would measure its own receivers.
+ * BENCH_RECEIVER=node (the default): a receiver in this process, counting bytes (a scan per record
+ * would cost more CPU than the daemon spends sending). BENCH_RECEIVER=socat: `socat -u TCP-LISTEN
+ * /dev/null`, a native process as a log shipper's input would be, its bytes read off /proc/PID/io;
+ * it takes less of the two cores the daemon and the console share.
  */
+const RECEIVER = process.env.BENCH_RECEIVER ?? 'node';
+
 async function receiver(): Promise<Receiver> {
-  const r: Receiver = {
-    port: 0, bytes: 0, close: () => server.close(),
-    recordBytes: JSON.stringify({ node: 'flood', type: 'console', message: LINE, time: new Date().toISOString() }).length + 1,
-    get records() {
-      return Math.floor(this.bytes / this.recordBytes);
-    },
-  };
+  return RECEIVER === 'socat' ? socatReceiver() : nodeReceiver();
+}
+
+async function nodeReceiver(): Promise<Receiver> {
+  let bytes = 0;
   const server = net.createServer((s) => {
     s.on('data', (chunk: Buffer) => {
-      r.bytes += chunk.length;
+      bytes += chunk.length;
     });
     s.on('error', () => {});
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  r.port = (server.address() as net.AddressInfo).port;
-  return r;
+  const cpu0 = process.cpuUsage();
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get records() {
+      return Math.floor(bytes / RECORD_BYTES);
+    },
+    // The whole bench process: the receivers are most of what it does meanwhile.
+    cpuMs: () => {
+      const u = process.cpuUsage(cpu0);
+      return (u.user + u.system) / 1000;
+    },
+    close: async () => void server.close(),
+  };
+}
+
+async function socatReceiver(): Promise<Receiver> {
+  const port = await freePort();
+  const p = start('socat', ['-u', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, 'OPEN:/dev/null'], { stdio: 'ignore' });
+  // Listening once 127.0.0.1:port is in /proc/net/tcp in state 0A (a probe connection would be the one socat serves).
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const listening = () => readFileSync('/proc/net/tcp', 'utf8').split('\n').some((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === local && f[3] === '0A';
+  });
+  await waitFor(`socat listening on ${port}`, 5000, listening, 20);
+  const rchar = () => {
+    try {
+      return Number(/^rchar: (\d+)/m.exec(readFileSync(`/proc/${p.pid}/io`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  const cpu0 = cpuTicksByPid([p.pid]);
+  return {
+    port,
+    get records() {
+      return Math.floor(rchar() / RECORD_BYTES);
+    },
+    cpuMs: () => cpuDeltaMs(cpu0, cpuTicksByPid([p.pid])),
+    close: async () => void (await stop(p)),
+  };
 }
 
 /**
@@ -98,9 +141,10 @@ async function run(sinks: number, patterns = 0): Promise<string[]> {
     await sleep(SETTLE_MS);
     const logFile = path.join(dir, 'logs', 'flood.log');
     const yesPid = (await sb.node('flood')).session?.info.pid ?? 0;
-    const [log0, got0, cpu0, yes0, own0, t0] = [size(logFile), receivers.map((r) => r.records), cpuTicksByPid([sb.pid]), cpuTicksByPid([yesPid]), process.cpuUsage(), performance.now()];
+    const recvCpu = () => (RECEIVER === 'socat' ? receivers.reduce((a, r) => a + r.cpuMs(), 0) : (receivers[0]?.cpuMs() ?? 0));
+    const [log0, got0, cpu0, yes0, recv0, t0] = [size(logFile), receivers.map((r) => r.records), cpuTicksByPid([sb.pid]), cpuTicksByPid([yesPid]), recvCpu(), performance.now()];
     const busy = await machineBusyPct(WINDOW_MS);
-    const [log1, got1, cpu1, yes1, own, t1] = [size(logFile), receivers.map((r) => r.records), cpuTicksByPid([sb.pid]), cpuTicksByPid([yesPid]), process.cpuUsage(own0), performance.now()];
+    const [log1, got1, cpu1, yes1, recv1, t1] = [size(logFile), receivers.map((r) => r.records), cpuTicksByPid([sb.pid]), cpuTicksByPid([yesPid]), recvCpu(), performance.now()];
     const stats = sinks ? (await sb.api<{ outputs: { dropped: number }[] }>('GET', '/outputs')).outputs : [];
     // Lines the watch worker never checked because matching fell behind, from /metrics.
     const scrape = patterns ? await (await fetch(`${sb.http}/metrics`)).text() : '';
@@ -113,10 +157,10 @@ async function run(sinks: number, patterns = 0): Promise<string[]> {
     const cpu = cpuDeltaMs(cpu0, cpu1);
     const pct = (ms: number) => fmt((ms / (t1 - t0)) * 100, 0);
     return [String(sinks), String(patterns), fmt(mbs), fmt(lines / s / 1000, 0), sinks ? fmt(received / s / 1000, 0) : '-', sinks ? String(stats.reduce((a, o) => a + o.dropped, 0)) : '-', skipped,
-      pct(cpu), fmt(cpu / ((lines * (LINE.length + 1)) / MB), 0), pct(cpuDeltaMs(yes0, yes1)), sinks ? pct((own.user + own.system) / 1000) : '-', fmt(busy * 2, 0)];
+      pct(cpu), fmt(cpu / ((lines * (LINE.length + 1)) / MB), 0), pct(cpuDeltaMs(yes0, yes1)), sinks ? pct(recv1 - recv0) : '-', fmt(busy * 2, 0)];
   } finally {
     await sb.stop();
-    for (const r of receivers) r.close();
+    await Promise.all(receivers.map((r) => r.close()));
     removeDir(dir);
   }
 }
