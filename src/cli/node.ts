@@ -72,6 +72,13 @@ function vncText(n: NodeView): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port} (${password ? 'password set' : 'no password'})`;
 }
 
+/** A watch pattern's state: disabled (and why), no match yet, or its count and last match. */
+function watchText(w: NodeView['watch'][number]): string {
+  if (w.disabled) return `disabled: ${w.disabled}`;
+  if (!w.last) return 'no match yet';
+  return `${w.count} match${w.count === 1 ? '' : 'es'}, last ${age(w.last.time)} ago: ${w.last.line}`;
+}
+
 function showNode(n: NodeView, format: OutputFormat): void {
   if (format === 'json') return printJson(n);
   const rows: [string, string][] = [
@@ -84,6 +91,8 @@ function showNode(n: NodeView, format: OutputFormat): void {
     ['console port', rawPortText(n)],
     ['vnc', vncText(n)],
     ['watch', n.watchPatterns.map((p) => `${p.name}=${p.regex}`).join(', ') || '-'],
+    // Every pattern watching the node (the config's and its own), with what it has seen.
+    ...n.watch.map((w): [string, string] => [`  ${w.pattern}`, watchText(w)]),
     ['power', n.power ? `${n.power.driver}${n.power.params ? '' : ` (params shared with the ${n.driver} console)`}` : '-'],
     ...Object.entries(n.power?.params ?? {}).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
     ['state', `${stateText(n)} (for ${age(n.session.since)})`],

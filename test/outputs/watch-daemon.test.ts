@@ -164,6 +164,12 @@ test("a node's own watch patterns: checked when written, matched beside the conf
   await waitForLogFile(d, 'w1', 'watch disk-error: I/O error on dev sda');
   const scrape = await (await fetch(`${d.url}/metrics`)).text();
   assert.match(scrape, /^switchboard_watch_matches_total\{pattern="disk-error"\} [1-9]$/m);
+  // `node show` says what each pattern has seen.
+  const shown = await runSwitchboard(['node', 'show', 'w1'], { env: { ...process.env, SWITCHBOARD_URL: d.url, SWITCHBOARD_TOKEN: d.token } });
+  assert.equal(shown.code, 0, shown.stderr);
+  // The pty echoes the typed line and cat prints it again: one or both matched by now.
+  assert.match(shown.stdout, /^ {2}disk-error +(1 match|2 matches), last \d+s ago: I\/O error on dev sda$/m);
+  assert.match(shown.stdout, /^ {2}kernel-panic +no match yet$/m);
 
   // Changed: the pattern matches something else now, and pages a webhook.
   const patched = await api(d, 'PATCH', '/api/v1/nodes/w1', { watchPatterns: [{ name: 'disk-error', regex: 'EXT4-fs error', webhook: `${hook.base}/hook` }] });
