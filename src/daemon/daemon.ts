@@ -1,5 +1,6 @@
 // The composition root: config → data dir → store → drivers → console sessions → API listeners.
 // Stop runs the same order backwards: listeners (raw console ports first), sessions (flushing logs), store.
+import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
@@ -125,11 +126,13 @@ export class Daemon {
     metrics.registerFleet(() => store.fleet.countByState());
     metrics.registerSinks(() => outputs.stats());
     const drivers = builtinDrivers();
+    const watchMoved = new EventEmitter().setMaxListeners(0); // one listener per open page
     const watch = new WatchEngine({
       patterns: config.watchPatterns, nodeOf: (node) => specOf(node), logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
       onEvent: (node, ev) => {
         if (ev.event === 'watch') metrics.watchMatches.inc({ pattern: String(ev.pattern) });
         outputs.event(node, ev); // to the sinks, and the node's log
+        watchMoved.emit('changed', node); // the node's view (its watch counters) changed: live pages show it
       },
     });
     outputs.addLineObserver((node, lines, time) => watch.onLines(node, lines, time));
@@ -204,7 +207,7 @@ export class Daemon {
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs, audit,
-        metrics, metricsToken: config.metricsToken,
+        metrics, metricsToken: config.metricsToken, watchMoved,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;

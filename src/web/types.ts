@@ -17,6 +17,8 @@ export interface NodeView {
   powerState: { state: 'on' | 'off' | 'unknown'; at: string; error?: string } | null;
   /** The node's fleet agent as last heard (its hello); null: never heard. */
   agent: { lastSeen: string; version: string } | null;
+  /** The watch patterns watching the node: matches so far, the last one, or why one was disabled. */
+  watch?: { pattern: string; count: number; last: { line: string; time: string } | null; disabled: string | null }[];
 }
 
 export interface TokenView {

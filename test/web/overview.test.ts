@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, newPage, screenshot, waitForCount, waitForText } from '../support/browser.js';
+import { WsConsole } from '../support/console-clients.js';
 import { api, catNode, startDaemon, TOKEN, type DaemonHandle } from '../support/daemon.js';
 
 let d: DaemonHandle;
@@ -160,6 +161,31 @@ describe('web console: overview', () => {
     assert.equal(new URL(page.url()).hash, '');
     // The fragment never reached the server: no logged URL carries a token.
     assert.ok(!d.rawOutput.some((l) => l.includes(TOKEN)), 'a token reached the daemon log');
+    await page.context().close();
+  });
+
+  test('a watch pattern that matches shows on the node\'s row without a reload, the line in its title', async () => {
+    const page = await loggedIn();
+    // A node of its own (removed at the end, so the other tests' counts hold), waiting for a line to print.
+    const res = await api(d, 'POST', '/api/v1/nodes', {
+      name: 'panicky', driver: 'cmd', params: { cmd: ['sh', '-c', 'read x; echo "Kernel panic - not syncing: $x"; exec cat'] },
+      watchPatterns: [{ name: 'kernel-panic', regex: 'Kernel panic' }],
+    });
+    assert.equal(res.status, 201, res.text);
+    try {
+      await waitForRows(page, 8);
+      await waitForText(page, 'tr[data-name=panicky] .console', /^connected$/);
+      const ws = await WsConsole.open(d, 'panicky');
+      // The attach's own update has reached the row: only the match can change it now.
+      await waitForText(page, 'tr[data-name=panicky] .clients', /^1$/);
+      ws.type('VFS unable to mount root\r');
+      await waitForText(page, 'tr[data-name=panicky] .console', /kernel-panic ×1/);
+      assert.match(await page.getAttribute('tr[data-name=panicky] .watch-hit', 'title') ?? '', /Kernel panic - not syncing: VFS unable to mount root/);
+      await screenshot(page, 'overview-watch');
+      ws.close();
+    } finally {
+      await api(d, 'DELETE', '/api/v1/nodes/panicky');
+    }
     await page.context().close();
   });
 });

@@ -86,7 +86,17 @@ export class NodeTable {
 /** Starts with the selection flag (see `select`). */
 function signature(n: NodeView, selected: boolean): string {
   const s = n.session;
-  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.vnc ? 1 : 0}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}`;
+  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.vnc ? 1 : 0}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}|${JSON.stringify(n.watch ?? [])}`;
+}
+
+/** A badge per watch pattern that matched (count, the last line in its title) or was disabled: what the people on call look for. */
+function watchBadges(n: NodeView): string {
+  return (n.watch ?? [])
+    .filter((w) => w.count > 0 || w.disabled)
+    .map((w) => w.disabled
+      ? `<span class="watch-off" title="${esc(w.disabled)}">${esc(w.pattern)} off</span>`
+      : `<span class="watch-hit" title="${esc(`${w.last?.time ?? ''} ${w.last?.line ?? ''}`)}">${esc(w.pattern)} ×${w.count}</span>`)
+    .join('');
 }
 
 function stateCell(n: NodeView): string {
@@ -114,7 +124,7 @@ function rowHtml(n: NodeView, selected: boolean): string {
     .join('');
   return `<td class="select"><input type="checkbox" aria-label="select ${esc(n.name)}"${selected ? ' checked' : ''}></td>`
     + `<td class="name"><a href="${esc(href)}">${esc(n.name)}</a>${screen}</td>`
-    + `<td class="console">${stateCell(n)}</td>`
+    + `<td class="console">${stateCell(n)}${watchBadges(n)}</td>`
     + `<td class="clients">${n.session.clients}</td>`
     + `<td class="driver">${esc(n.driver)}</td>`
     + `<td class="power">${powerCell(n)}</td>`
