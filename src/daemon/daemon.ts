@@ -129,6 +129,7 @@ export class Daemon {
     const watchMoved = new EventEmitter().setMaxListeners(0); // one listener per open page
     const watch = new WatchEngine({
       patterns: config.watchPatterns, nodeOf: (node) => specOf(node), logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
+      countersFile: path.join(dataDir, 'watch-state.json'),
       onEvent: (node, ev) => {
         if (ev.event === 'watch') metrics.watchMatches.inc({ pattern: String(ev.pattern) });
         outputs.event(node, ev); // to the sinks, and the node's log

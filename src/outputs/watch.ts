@@ -10,6 +10,7 @@ import { samePattern, type NodeWatchPattern } from '../model/watch-pattern.js';
 import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
 import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
+import { WatchCounterFile, type WatchCounters } from './watch-counters.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
 
 /** How long lines gather before a batch goes to the worker (unless batchLines are waiting). */
@@ -39,6 +40,8 @@ export interface WatchEngineOptions {
   /** Longer lines are cut to this many characters before matching. */
   maxLineLength?: number;
   webhook?: Partial<WebhookOptions>;
+  /** Where the counters are kept across restarts (watch-counters.ts); without it they live in memory only. */
+  countersFile?: string;
 }
 
 /** One pattern as a node view shows it. */
@@ -96,6 +99,9 @@ export class WatchEngine {
   private readonly disabled = new Map<number, string>();
   private readonly watching = new Map<string, Watching>();
   private readonly state = new Map<string, Map<number, { count: number; last: { line: string; time: string } }>>();
+  /** Counters from before the last restart, by node and pattern name, until the pattern matches again. */
+  private restored: WatchCounters = new Map();
+  private readonly countersFile?: WatchCounterFile;
   private readonly webhooks = new Map<string, WebhookSender>();
   private queue: QueuedChunk[] = [];
   private head = 0;
@@ -122,6 +128,10 @@ export class WatchEngine {
   private readonly maxLineLength: number;
 
   constructor(private readonly opts: WatchEngineOptions) {
+    if (opts.countersFile) {
+      this.countersFile = new WatchCounterFile(opts.countersFile, () => this.counters(), opts.logger);
+      this.restored = this.countersFile.load();
+    }
     opts.patterns.forEach((spec, id) => this.patterns.set(id, { spec }));
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
@@ -135,6 +145,23 @@ export class WatchEngine {
     for (const id of this.watching.get(node)?.own ?? []) this.drop(id);
     this.watching.delete(node);
     this.state.delete(node);
+    this.restored.delete(node);
+    this.countersFile?.changed();
+  }
+
+  /** Every counter by node and pattern name: what the counters file keeps. */
+  private counters(): WatchCounters {
+    const out: WatchCounters = new Map();
+    for (const [node, patterns] of this.restored) out.set(node, new Map(patterns));
+    for (const [node, perId] of this.state) {
+      const m = out.get(node) ?? new Map();
+      for (const [id, c] of perId) {
+        const name = this.patterns.get(id)?.spec.name;
+        if (name) m.set(name, { count: c.count, last: c.last });
+      }
+      if (m.size) out.set(node, m);
+    }
+    return out;
   }
 
   /** The console lines of one chunk (no line endings). Only queues: the console never waits for matching. */
@@ -171,7 +198,7 @@ export class WatchEngine {
     const own = this.watching.get(node)?.own ?? [];
     // A pattern of the node the engine has not run yet (its lines are still to come) has counted nothing.
     const row = (id: number | undefined, pattern: string): WatchState => {
-      const s = id === undefined ? undefined : seen?.get(id);
+      const s = (id === undefined ? undefined : seen?.get(id)) ?? this.restored.get(node)?.get(pattern);
       return { pattern, count: s?.count ?? 0, last: s?.last ?? null, disabled: (id !== undefined && this.disabled.get(id)) || null };
     };
     return [
@@ -190,6 +217,7 @@ export class WatchEngine {
     if (this.inFlight) clearTimeout(this.inFlight.timer);
     this.inFlight = undefined;
     for (const w of this.webhooks.values()) w.close();
+    await this.countersFile?.flush();
     await this.worker?.terminate();
     this.worker = undefined;
   }
@@ -354,7 +382,13 @@ export class WatchEngine {
     if (s) {
       s.count++;
       s.last = { line, time: iso };
-    } else perNode.set(id, { count: 1, last: { line, time: iso } });
+    } else {
+      // Its first match since the restart carries on from the count kept before it.
+      const before = this.restored.get(node)?.get(spec.name);
+      this.restored.get(node)?.delete(spec.name);
+      perNode.set(id, { count: (before?.count ?? 0) + 1, last: { line, time: iso } });
+    }
+    this.countersFile?.changed();
     this.counts.matches++;
     this.emit(node, { event: 'watch', message: `watch ${spec.name}: ${line}`, pattern: spec.name, line, time: iso });
     if (spec.webhook) this.webhook(spec.webhook).send({ node, pattern: spec.name, line, time: iso });

@@ -205,6 +205,42 @@ test("a node's own watch patterns: checked when written, matched beside the conf
   assert.deepEqual((await api(d, 'GET', '/api/v1/nodes/w1')).body.watch.map((w: { pattern: string }) => w.pattern), ['kernel-panic']);
 });
 
+test('a node\'s watch counters survive a restart of the daemon and count on from there', async () => {
+  const dataDir = tempDir('watch-keep');
+  const first = await startDaemon({ dataDir });
+  daemons.push(first);
+  // No echo, one panic line per line typed.
+  const node = {
+    name: 'keep1', driver: 'cmd', params: { cmd: ['sh', '-c', 'stty -echo; while read x; do echo "Kernel panic - not syncing: $x"; done'] },
+    watchPatterns: [{ name: 'panic', regex: 'Kernel panic' }],
+  };
+  assert.equal((await api(first, 'POST', '/api/v1/nodes', node)).status, 201);
+  const connected = (d: DaemonHandle) => d.waitForLog((l) => l.msg === 'session state' && l.node === 'keep1' && l.state === 'connected', 'keep1 connected');
+  await connected(first);
+  const con = await WsConsole.open(first, 'keep1');
+  await con.waitForNotice(/attached read-write/);
+  con.type('first\r');
+  // The event is in the log once the match is counted.
+  await waitForLogFile(first, 'keep1', 'watch panic: Kernel panic - not syncing: first');
+  const before = (await api(first, 'GET', '/api/v1/nodes/keep1')).body.watch[0];
+  assert.equal(before.count, 1);
+  con.close();
+  await first.stop();
+
+  const second = await startDaemon({ dataDir });
+  daemons.push(second);
+  assert.deepEqual((await api(second, 'GET', '/api/v1/nodes/keep1')).body.watch[0], before, 'the counter as it was, before any new line');
+  await connected(second);
+  const con2 = await WsConsole.open(second, 'keep1');
+  await con2.waitForNotice(/attached read-write/);
+  con2.type('second\r');
+  await waitForLogFile(second, 'keep1', 'watch panic: Kernel panic - not syncing: second');
+  const next = (await api(second, 'GET', '/api/v1/nodes/keep1')).body.watch[0];
+  assert.equal(next.count, 2);
+  assert.match(next.last.line, /second$/);
+  con2.close();
+});
+
 test('a bad regex in the config stops the daemon at start, naming the pattern', async () => {
   const res = await runSwitchboard(['serve', '--listen', '127.0.0.1:0', '--console-port', '-1', '--data-dir', tempDir('watch-bad')], {
     env: { ...process.env, SWITCHBOARD_WATCH_PATTERNS: JSON.stringify([{ name: 'panic', regex: 'Kernel panic' }, { name: 'broken', regex: 'Oops:(' }]) },
