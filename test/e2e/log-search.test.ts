@@ -34,8 +34,14 @@ async function say(node: string, text: string): Promise<void> {
   await ws.waitFor(new RegExp(`${text}\\r\\n[^]*${text}\\r\\n`));
   ws.close();
   // Watching the directory, not the file: rotation renames the live file away, and may split a line.
-  await waitUntil(() => wholeLog(node).includes(`${text}\r\n`), {
-    what: `${text} in ${node}.log`,
+  // Done when the typist's detach is logged after the text: it comes a moment after the close.
+  const done = () => {
+    const log = wholeLog(node);
+    const at = log.lastIndexOf(`${text}\r\n`);
+    return at >= 0 && log.indexOf('detached --]', at) >= 0;
+  };
+  await waitUntil(() => done() || undefined, {
+    what: `${text} and the detach after it in ${node}.log`,
     subscribe: (wake) => {
       const w = watch(logDir(), wake);
       return () => w.close();
