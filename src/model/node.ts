@@ -123,6 +123,12 @@ export function normalizeSpec(input: NodeSpecInput | NodeSpec): NodeSpec {
   };
 }
 
+/** Whether a node carries every one of `wanted`'s labels with the same value (the outputs' and watch patterns' selectors). */
+export function carriesLabels(labels: Record<string, string>, wanted: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(wanted)) if (labels[k] !== v) return false;
+  return true;
+}
+
 /** `rack=r1` matches the label's value; `rack` alone matches any node that has the label. */
 export function matchesLabels(labels: Record<string, string>, selectors: string[]): boolean {
   return selectors.every((sel) => {

@@ -2,6 +2,7 @@
 // The schema lives here, beside the sinks; daemon/config.ts puts it in the config.
 import { Type, type Static } from '@sinclair/typebox';
 import { errors } from '../errors.js';
+import { carriesLabels } from '../model/node.js';
 
 export const OUTPUT_TYPES = ['tcp', 'udp', 'nats'] as const;
 export type OutputType = (typeof OUTPUT_TYPES)[number];
@@ -59,7 +60,5 @@ export function checkOutputs(outputs: OutputConfig[]): void {
 
 /** Whether a node with these labels gets this output's records. */
 export function selects(o: Pick<OutputConfig, 'labels'>, labels: Record<string, string>): boolean {
-  if (!o.labels) return true;
-  for (const [k, v] of Object.entries(o.labels)) if (labels[k] !== v) return false;
-  return true;
+  return !o.labels || carriesLabels(labels, o.labels);
 }

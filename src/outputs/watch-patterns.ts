@@ -2,7 +2,7 @@
 // Checked once at config load so a typo stops the daemon with the pattern's name, not at the first line.
 import { Type, type Static } from '@sinclair/typebox';
 import { errors } from '../errors.js';
-import { matchesLabels } from '../model/node.js';
+import { carriesLabels } from '../model/node.js';
 import { NodeWatchPatternSchema, watchPatternsProblem } from '../model/watch-pattern.js';
 
 export const WatchPatternSchema = Type.Object({
@@ -21,5 +21,5 @@ export function checkWatchPatterns(specs: WatchPatternSpec[]): void {
 /** Whether a pattern watches a node with these labels: every label it names, with the same value. */
 export function watchesNode(spec: WatchPatternSpec, labels: Record<string, string> | undefined): boolean {
   if (!spec.labels) return true;
-  return labels !== undefined && matchesLabels(labels, Object.entries(spec.labels).map(([k, v]) => `${k}=${v}`));
+  return labels !== undefined && carriesLabels(labels, spec.labels);
 }
