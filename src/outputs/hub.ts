@@ -98,7 +98,7 @@ export class OutputHub {
     return { maxBytes: this.opts.maxLineBytes, idleMs: this.opts.idleFlushMs };
   }
 
-  /** The console lines of one chunk, all of one time; `plain`: none needs JSON escaping. */
+  /** The console lines of one chunk, all of one time; `plain`: printable ASCII with nothing to escape (LineSplitter). */
   lines(node: string, lines: readonly string[], time: Date, plain = false): void {
     for (const observer of this.observers) {
       try {
@@ -107,13 +107,22 @@ export class OutputHub {
         this.opts.logger.error({ node, err: (err as Error).message }, 'line observer failed');
       }
     }
-    if (this.entries.length > 0) this.deliver(node, RecordBatch.console(node, lines, time.toISOString(), plain));
+    // The records are made only for a node some sink takes.
+    const sinks = this.sinksFor(node);
+    if (sinks.length === 0) return;
+    const batch = RecordBatch.console(node, lines, time.toISOString(), plain);
+    for (const sink of sinks) sink.send(batch);
   }
 
   deliver(node: string, batch: RecordBatch, labels?: Record<string, string>): void {
-    if (this.entries.length === 0) return;
+    for (const sink of this.sinksFor(node, labels)) sink.send(batch);
+  }
+
+  /** The sinks whose label selector takes the node (its labels as given, else its session's). */
+  private sinksFor(node: string, labels?: Record<string, string>): Sink[] {
+    if (this.entries.length === 0) return [];
     const nodeLabels = labels ?? this.opts.labelsOf(node) ?? {};
-    for (const { config, sink } of this.entries) if (selects(config, nodeLabels)) sink.send(batch);
+    return this.entries.filter(({ config }) => selects(config, nodeLabels)).map(({ sink }) => sink);
   }
 
   closed(node: string, output: SessionOutput): void {
