@@ -437,10 +437,13 @@ export class WatchEngine {
     return ids;
   }
 
-  /** A node's own pattern that is gone: its definition, counters and disabled mark. */
+  /** A node's own pattern that is gone (or changed): its definition, counters — also those kept from before a restart — and disabled mark. */
   private drop(id: number): void {
-    const node = this.patterns.get(id)?.node;
-    if (node !== undefined) this.state.get(node)?.delete(id);
+    const p = this.patterns.get(id);
+    if (p?.node !== undefined) {
+      this.state.get(p.node)?.delete(id);
+      if (this.restored.get(p.node)?.delete(p.spec.name)) this.countersFile?.changed();
+    }
     this.patterns.delete(id);
     this.disabled.delete(id);
   }
