@@ -1,5 +1,6 @@
 // The audit log: one JSON line per security-relevant action, appended to <dataDir>/audit.jsonl
 // (0640) and rotated by size (`audit.jsonl.1` is the newest rotated file, as logrotate names them).
+// The writer (JsonlLog) also keeps the fleet's audit log (fleet/audit.ts).
 // Writes go through one queue, so lines never interleave; a failed write is logged, never thrown,
 // and its lines are kept (up to MAX_BACKLOG, oldest dropped and counted) and written again with
 // backoff, so a full disk that is cleared loses nothing recorded meanwhile.
@@ -56,7 +57,8 @@ export interface AuditLogOptions {
   retryMinMs?: number;
 }
 
-export class AuditLog implements AuditRecorder {
+/** An append-only JSONL file, rotated by size; each entry gets `ts`. */
+export class JsonlLog<E extends object> {
   private handle?: FileHandle;
   private size = 0;
   private pending: string[] = [];
@@ -68,12 +70,13 @@ export class AuditLog implements AuditRecorder {
   private retryMs: number;
   private retryTimer?: NodeJS.Timeout;
 
-  private constructor(private readonly opts: AuditLogOptions) {
+  /** Use open(): it opens the file first. */
+  constructor(private readonly opts: AuditLogOptions) {
     this.retryMs = opts.retryMinMs ?? RETRY_MIN_MS;
   }
 
-  static async open(opts: AuditLogOptions): Promise<AuditLog> {
-    const log = new AuditLog(opts);
+  static async open<L extends JsonlLog<object>>(this: new (opts: AuditLogOptions) => L, opts: AuditLogOptions): Promise<L> {
+    const log = new this(opts);
     await log.reopen();
     return log;
   }
@@ -83,7 +86,7 @@ export class AuditLog implements AuditRecorder {
     return [this.opts.file, ...Array.from({ length: this.opts.keep }, (_, i) => `${this.opts.file}.${i + 1}`)];
   }
 
-  record(entry: Omit<AuditEntry, 'ts'>): void {
+  record(entry: E): void {
     if (this.closed) return;
     this.pending.push(`${JSON.stringify({ ts: new Date().toISOString(), ...entry })}\n`);
     // One writer at a time; whatever queued meanwhile goes out in the next batch.
@@ -101,35 +104,6 @@ export class AuditLog implements AuditRecorder {
     clearTimeout(this.retryTimer);
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
-  }
-
-  /** Entries newest first, across the live and rotated files. */
-  async query(filter: AuditFilter): Promise<AuditEntry[]> {
-    await this.flush();
-    const out: AuditEntry[] = [];
-    for (const file of this.files()) {
-      const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return '';
-        throw err;
-      });
-      const lines = text.split('\n');
-      for (let i = lines.length - 1; i >= 0; i--) {
-        if (!lines[i]) continue;
-        let entry: AuditEntry;
-        try {
-          entry = JSON.parse(lines[i]) as AuditEntry;
-        } catch {
-          continue; // a line cut short by a crash or a full disk
-        }
-        const ts = Date.parse(entry.ts);
-        // Files are in time order, newest first: past `since`, nothing older can match.
-        if (filter.since && ts < filter.since.getTime()) return out;
-        if (!matches(entry, ts, filter)) continue;
-        out.push(entry);
-        if (out.length >= filter.limit) return out;
-      }
-    }
-    return out;
   }
 
   private async drain(): Promise<void> {
@@ -198,9 +172,40 @@ export class AuditLog implements AuditRecorder {
     await this.reopen();
   }
 
-  private async reopen(): Promise<void> {
+  protected async reopen(): Promise<void> {
     this.handle = await open(this.opts.file, 'a', 0o640);
     this.size = (await stat(this.opts.file)).size;
+  }
+}
+
+export class AuditLog extends JsonlLog<Omit<AuditEntry, 'ts'>> implements AuditRecorder {
+  /** Entries newest first, across the live and rotated files. */
+  async query(filter: AuditFilter): Promise<AuditEntry[]> {
+    await this.flush();
+    const out: AuditEntry[] = [];
+    for (const file of this.files()) {
+      const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return '';
+        throw err;
+      });
+      const lines = text.split('\n');
+      for (let i = lines.length - 1; i >= 0; i--) {
+        if (!lines[i]) continue;
+        let entry: AuditEntry;
+        try {
+          entry = JSON.parse(lines[i]) as AuditEntry;
+        } catch {
+          continue; // a line cut short by a crash or a full disk
+        }
+        const ts = Date.parse(entry.ts);
+        // Files are in time order, newest first: past `since`, nothing older can match.
+        if (filter.since && ts < filter.since.getTime()) return out;
+        if (!matches(entry, ts, filter)) continue;
+        out.push(entry);
+        if (out.length >= filter.limit) return out;
+      }
+    }
+    return out;
   }
 }
 

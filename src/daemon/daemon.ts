@@ -192,7 +192,7 @@ export class Daemon {
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
       // The nats* settings are NatsSettings (nats-connect.ts) by name.
-      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAgeMs(config.fleetMaxAge), fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents });
+      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAgeMs(config.fleetMaxAge), fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents, audit: { maxBytes: config.auditMaxBytes, keep: config.auditKeep } });
       if (fleet) {
         const controller = fleet;
         fleetInputs = await FleetInputs.open({

@@ -1,9 +1,10 @@
 // The fleet audit log: one JSON line per thing that happened to a message, in <data-dir>/fleet/audit.jsonl.
 // Only ids, nodes, method names, states, codes and sizes go in: a message's argv and its output
 // may hold anything (passwords on command lines, secrets in files), so they never do.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { JsonlLog } from '../audit/log.js';
 import type { FleetMessageState } from '../store/types.js';
 
 /** Besides the states a message moves through: refused is a failed whose code is REFUSED_*. */
@@ -26,56 +27,39 @@ export interface AuditEntry {
 
 export const AUDIT_FILE_NAME = 'audit.jsonl';
 
+/** The fleet's audit file: the audit log's writer (rotation, group commit, lines kept through a failed write). */
+class FleetAuditFile extends JsonlLog<AuditEntry> {}
+
+/** How the file rotates: the daemon's auditMaxBytes and auditKeep, as for <data-dir>/audit.jsonl. */
+export interface AuditRotation {
+  maxBytes: number;
+  keep: number;
+}
+
 export class AuditLog {
-  /** Writes one after another, so lines never interleave and keep the order they were logged in. */
-  private tail: Promise<void> = Promise.resolve();
-  /** Lines appended while a write was under way: they go out together in the next one (group commit). */
-  private pending = '';
-  private pendingEntries: AuditEntry[] = [];
-  private next?: Promise<void>;
+  private constructor(private readonly file: FleetAuditFile) {}
 
-  private constructor(
-    private readonly file: FileHandle,
-    private readonly log: Logger,
-  ) {}
-
-  static async open(fleetDir: string, log: Logger): Promise<AuditLog> {
+  static async open(fleetDir: string, logger: Logger, rotation: AuditRotation): Promise<AuditLog> {
     await mkdir(fleetDir, { recursive: true, mode: 0o750 });
-    return new AuditLog(await open(path.join(fleetDir, AUDIT_FILE_NAME), 'a', 0o640), log);
+    return new AuditLog(await FleetAuditFile.open({ file: path.join(fleetDir, AUDIT_FILE_NAME), ...rotation, logger }));
   }
 
   /**
-   * Never throws: a failed append is logged, and the message goes on. Resolves once the lines are
-   * written, and so are all appended before them. What is appended while a write is under way
-   * waits for the next write, with everything else appended meanwhile: a busy fleet's hundreds of
-   * state changes a second cost a few writes, not one each.
+   * Never throws: a failed write is logged, its lines kept and tried again, and the message goes on.
+   * Resolves once the lines are written (or the write failed), and so are all appended before them;
+   * what is appended while a write is under way goes out with the next.
    */
   append(entries: AuditEntry | AuditEntry[]): Promise<void> {
-    const list = Array.isArray(entries) ? entries : [entries];
-    if (list.length === 0) return this.flushed();
-    const ts = new Date().toISOString();
-    for (const entry of list) this.pending += `${JSON.stringify({ ts, ...entry })}\n`;
-    this.pendingEntries.push(...list.slice(0, 1));
-    this.next ??= this.tail = this.tail.then(() => this.write());
-    return this.next;
+    for (const entry of Array.isArray(entries) ? entries : [entries]) this.file.record(entry);
+    return this.file.flush();
   }
 
   /** Resolves once every line appended so far is written. */
   flushed(): Promise<void> {
-    return this.next ?? this.tail;
+    return this.file.flush();
   }
 
-  private async write(): Promise<void> {
-    const [text, firsts] = [this.pending, this.pendingEntries];
-    [this.pending, this.pendingEntries, this.next] = ['', [], undefined];
-    await this.file.appendFile(text).catch((err: Error) => {
-      const first = firsts[0];
-      this.log.error({ err, id: first?.id, node: first?.node, event: first?.event, appends: firsts.length }, 'fleet audit log append failed');
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.flushed();
-    await this.file.close();
+  close(): Promise<void> {
+    return this.file.close();
   }
 }

@@ -12,7 +12,7 @@ import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
 import { laneOf } from './lanes.js';
-import { AuditLog, type AuditEvent } from './audit.js';
+import { AuditLog, type AuditEvent, type AuditRotation } from './audit.js';
 import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage, type FleetMethod } from './message.js';
 import { natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
@@ -37,6 +37,8 @@ export interface ControllerOptions {
   maxAgeMs?: number;
   /** Signed into every message as its sender, for the agents' allowedNodes; default central. */
   fleetName?: string;
+  /** Rotation of <data-dir>/fleet/audit.jsonl: the daemon's auditMaxBytes and auditKeep. */
+  audit: AuditRotation;
 }
 
 /** Publishes of one node's messages on their way at once (publishInOrder). */
@@ -88,7 +90,7 @@ export class FleetController extends EventEmitter {
       throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${err.code ?? ''} ${err.message}`.trim());
     });
     const fleetDir = path.join(opts.dataDir, 'fleet');
-    const audit = await AuditLog.open(fleetDir, log).catch(async (err: Error) => {
+    const audit = await AuditLog.open(fleetDir, log, opts.audit).catch(async (err: Error) => {
       await transport.drain();
       throw err;
     });
