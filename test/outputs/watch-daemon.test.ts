@@ -215,30 +215,26 @@ test('a node\'s watch counters survive a restart of the daemon and count on from
     watchPatterns: [{ name: 'panic', regex: 'Kernel panic' }],
   };
   assert.equal((await api(first, 'POST', '/api/v1/nodes', node)).status, 201);
-  const connected = (d: DaemonHandle) => d.waitForLog((l) => l.msg === 'session state' && l.node === 'keep1' && l.state === 'connected', 'keep1 connected');
-  await connected(first);
-  const con = await WsConsole.open(first, 'keep1');
-  await con.waitForNotice(/attached read-write/);
-  con.type('first\r');
-  // The event is in the log once the match is counted.
-  await waitForLogFile(first, 'keep1', 'watch panic: Kernel panic - not syncing: first');
-  const before = (await api(first, 'GET', '/api/v1/nodes/keep1')).body.watch[0];
+  /** Once keep1's console runs, type a line and wait for its panic to be counted (the event is in the log once it is); the node's watch view then. */
+  const panic = async (d: DaemonHandle, text: string) => {
+    await d.waitForLog((l) => l.msg === 'session state' && l.node === 'keep1' && l.state === 'connected', 'keep1 connected');
+    const con = await WsConsole.open(d, 'keep1');
+    await con.waitForNotice(/attached read-write/);
+    con.type(`${text}\r`);
+    await waitForLogFile(d, 'keep1', `watch panic: Kernel panic - not syncing: ${text}`);
+    con.close();
+    return (await api(d, 'GET', '/api/v1/nodes/keep1')).body.watch[0];
+  };
+  const before = await panic(first, 'first');
   assert.equal(before.count, 1);
-  con.close();
   await first.stop();
 
   const second = await startDaemon({ dataDir });
   daemons.push(second);
   assert.deepEqual((await api(second, 'GET', '/api/v1/nodes/keep1')).body.watch[0], before, 'the counter as it was, before any new line');
-  await connected(second);
-  const con2 = await WsConsole.open(second, 'keep1');
-  await con2.waitForNotice(/attached read-write/);
-  con2.type('second\r');
-  await waitForLogFile(second, 'keep1', 'watch panic: Kernel panic - not syncing: second');
-  const next = (await api(second, 'GET', '/api/v1/nodes/keep1')).body.watch[0];
+  const next = await panic(second, 'second');
   assert.equal(next.count, 2);
   assert.match(next.last.line, /second$/);
-  con2.close();
 });
 
 test('a bad regex in the config stops the daemon at start, naming the pattern', async () => {
