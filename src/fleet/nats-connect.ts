@@ -172,13 +172,18 @@ async function readSecretFile(key: keyof NatsSettings, file: string): Promise<st
 async function readSeed(file: string): Promise<Uint8Array> {
   const text = await readSetting('natsNkey', file);
   const seed = text.split(/\r?\n/).map((l) => l.trim()).find((l) => /^SU[A-Z2-7]+$/.test(l));
-  try {
-    if (!seed) throw new Error('no line starts with SU');
-    nkeys.fromSeed(new TextEncoder().encode(seed));
-  } catch {
-    throw new errors.CONFIG(`${NAMES.natsNkey}: ${file} holds no valid nkey user seed (a line SU..., from \`switchboard fleet nkey\`)`);
-  }
+  if (!seed || !userSeedKey(seed)) throw new errors.CONFIG(`${NAMES.natsNkey}: ${file} holds no valid nkey user seed (a line SU..., from \`switchboard fleet nkey\`)`);
   return new TextEncoder().encode(seed);
+}
+
+/** The public key of a valid nkey user seed (SU...); undefined when it is not one. */
+function userSeedKey(seed: string): string | undefined {
+  if (!seed.startsWith('SU')) return undefined;
+  try {
+    return nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -190,13 +195,8 @@ async function readCreds(file: string): Promise<Uint8Array> {
   const jwt = /-{3,}BEGIN NATS USER JWT-{3,}\s*(\S+)\s*-{3,}END NATS USER JWT/.exec(text)?.[1];
   const seed = /-{3,}BEGIN USER NKEY SEED-{3,}\s*(\S+)\s*-{3,}END USER NKEY SEED/.exec(text)?.[1];
   if (!jwt || !seed) throw new errors.CONFIG(`${NAMES.natsCreds}: ${file} is not a NATS creds file (a user JWT and its nkey seed, as nsc writes them)`);
-  let key: string;
-  try {
-    if (!seed.startsWith('SU')) throw new Error('not a user seed');
-    key = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
-  } catch {
-    throw new errors.CONFIG(`${NAMES.natsCreds}: ${file} holds no valid nkey user seed`);
-  }
+  const key = userSeedKey(seed);
+  if (!key) throw new errors.CONFIG(`${NAMES.natsCreds}: ${file} holds no valid nkey user seed`);
   if (jwtSubject(jwt) !== key) throw new errors.CONFIG(`${NAMES.natsCreds}: in ${file} the seed is not the key the user JWT was issued to`);
   return new TextEncoder().encode(text);
 }
