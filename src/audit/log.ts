@@ -6,6 +6,7 @@
 // backoff, so a full disk that is cleared loses nothing recorded meanwhile.
 import { open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { Reconnector } from '../outputs/backoff.js';
 
 export interface AuditEntry {
   ts: string;
@@ -67,12 +68,12 @@ export class JsonlLog<E extends object> {
   private closed = false;
   /** Lines lost because the backlog was full while the file could not be written. */
   private lost = 0;
-  private retryMs: number;
-  private retryTimer?: NodeJS.Timeout;
+  /** Tries a failed write again, 1 s (retryMinMs) after the failure, doubling up to 30 s. */
+  private readonly retry: Reconnector;
 
   /** Use open(): it opens the file first. */
   constructor(private readonly opts: AuditLogOptions) {
-    this.retryMs = opts.retryMinMs ?? RETRY_MIN_MS;
+    this.retry = new Reconnector(() => (this.writing = this.writing.then(() => this.drain())), { minMs: opts.retryMinMs ?? RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
   }
 
   static async open<L extends JsonlLog<object>>(this: new (opts: AuditLogOptions) => L, opts: AuditLogOptions): Promise<L> {
@@ -101,7 +102,7 @@ export class JsonlLog<E extends object> {
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    this.retry.stop();
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
   }
@@ -131,7 +132,7 @@ export class JsonlLog<E extends object> {
       if (this.failed) this.opts.logger.info({ file: this.opts.file, lines: lines.length, lost: this.lost }, 'audit log writable again; kept lines written');
       this.failed = false;
       this.lost = 0;
-      this.retryMs = this.opts.retryMinMs ?? RETRY_MIN_MS;
+      this.retry.connected();
     } catch (err) {
       // A full disk must not take the daemon down: say it once per outage, keep the lines, try again.
       if (this.failed) this.opts.logger.debug({ file: this.opts.file, err: (err as Error).message, kept: lines.length }, 'audit log still not writable');
@@ -145,11 +146,7 @@ export class JsonlLog<E extends object> {
         this.pending.splice(0, excess);
         this.lost += excess;
       }
-      if (!this.closed) {
-        this.retryTimer = setTimeout(() => (this.writing = this.writing.then(() => this.drain())), this.retryMs);
-        this.retryTimer.unref();
-        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-      }
+      if (!this.closed) this.retry.retry();
     }
   }
 

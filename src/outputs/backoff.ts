@@ -1,5 +1,6 @@
-// Reconnecting with backoff, for the sinks that hold a connection (tcp, nats): the first retry
-// after minMs, doubling up to maxMs; a connection that came up starts over at minMs.
+// Trying again with backoff, for the sinks that hold a connection (tcp, nats) and the audit log's
+// failed writes: the first retry after minMs, doubling up to maxMs; a connection that came up (a
+// write that went through) starts over at minMs.
 
 export interface BackoffOptions {
   minMs: number;
