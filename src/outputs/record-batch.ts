@@ -2,6 +2,7 @@
 // newline-delimited JSON text, serialised once and encoded to bytes once however many sinks take
 // them. A flood of short lines would otherwise cost an object, a JSON.stringify and a queue slot
 // per line per sink, which is what held the daemon's one thread back.
+import { DropOldestQueue } from './drop-oldest-queue.js';
 import type { OutputRecord } from './types.js';
 
 export class RecordBatch {
@@ -52,72 +53,12 @@ export class RecordBatch {
 }
 
 /**
- * A sink's backlog of batches, bounded by records: a push beyond `capacity` drops the oldest
- * records (whole batches first, the newest batch cut to its last records if it alone is too big) and
- * counts them, so a sink that cannot keep up loses old lines, never the console's time or memory.
+ * A sink's backlog of batches, bounded by records: beyond `capacity` the oldest records go, counted
+ * (a batch cut to its last records if only part of it must), so a sink that cannot keep up loses old
+ * lines, never the console's time or memory. `weight` is the characters waiting.
  */
-export class RecordQueue {
-  private batches: RecordBatch[] = [];
-  private head = 0;
-  private records = 0;
-  /** Characters waiting (the batches' text). */
-  private chars = 0;
-  /** Records dropped (oldest first) because the queue was full. */
-  dropped = 0;
-
-  constructor(readonly capacity: number) {}
-
-  /** Records waiting. */
-  get size(): number {
-    return this.records;
-  }
-
-  /** Characters of JSON text waiting, about the bytes a write of it all would send. */
-  get length(): number {
-    return this.chars;
-  }
-
-  push(batch: RecordBatch): void {
-    const cap = Math.max(1, this.capacity);
-    if (batch.count > cap) {
-      this.dropped += batch.count - cap;
-      batch = batch.last(cap);
-    }
-    while (this.records + batch.count > cap) {
-      const oldest = this.batches[this.head];
-      const excess = this.records + batch.count - cap;
-      if (oldest.count <= excess) {
-        this.batches[this.head++] = undefined as unknown as RecordBatch;
-        this.records -= oldest.count;
-        this.chars -= oldest.text.length;
-        this.dropped += oldest.count;
-      } else {
-        const kept = oldest.last(oldest.count - excess);
-        this.batches[this.head] = kept;
-        this.records -= excess;
-        this.chars -= oldest.text.length - kept.text.length;
-        this.dropped += excess;
-      }
-    }
-    this.batches.push(batch);
-    this.records += batch.count;
-    this.chars += batch.text.length;
-    if (this.head > 1024 && this.head * 2 > this.batches.length) {
-      this.batches = this.batches.slice(this.head);
-      this.head = 0;
-    }
-  }
-
-  shift(): RecordBatch | undefined {
-    if (this.head >= this.batches.length) return undefined;
-    const batch = this.batches[this.head];
-    this.batches[this.head++] = undefined as unknown as RecordBatch;
-    this.records -= batch.count;
-    this.chars -= batch.text.length;
-    if (this.head === this.batches.length) {
-      this.batches = [];
-      this.head = 0;
-    }
-    return batch;
+export class RecordQueue extends DropOldestQueue<RecordBatch> {
+  constructor(capacity: number) {
+    super(capacity, { count: (b) => b.count, last: (b, n) => b.last(n), weight: (b) => b.text.length });
   }
 }

@@ -49,7 +49,7 @@ export class TcpSink implements Sink {
 
   send(batch: RecordBatch): void {
     this.queue.push(batch);
-    if (this.queue.length >= FLUSH_CHARS) {
+    if (this.queue.weight >= FLUSH_CHARS) {
       // Enough for a full write: at the end of this turn of the event loop.
       if (this.pumpNow) return;
       this.pumpNow = true;

@@ -10,6 +10,7 @@ import { samePattern, type NodeWatchPattern } from '../model/watch-pattern.js';
 import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
 import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
+import { DropOldestQueue } from './drop-oldest-queue.js';
 import { WatchCounterFile, type WatchCounters } from './watch-counters.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
 
@@ -103,10 +104,8 @@ export class WatchEngine {
   private restored: WatchCounters = new Map();
   private readonly countersFile?: WatchCounterFile;
   private readonly webhooks = new Map<string, WebhookSender>();
-  private queue: QueuedChunk[] = [];
-  private head = 0;
-  /** Lines in queue[head..]. */
-  private queuedLines = 0;
+  /** Lines waiting for the worker, a chunk at a time; when matching falls behind, the oldest go (counted). */
+  private readonly queue: DropOldestQueue<QueuedChunk>;
   private worker?: Worker;
   /** A node's pattern was added since the worker started: the next batch goes to a new worker that compiles it. */
   private workerStale = false;
@@ -121,10 +120,9 @@ export class WatchEngine {
   /** Workers whose thread has started. */
   private readonly online = new WeakSet<Worker>();
   private seq = 0;
-  private readonly counts = { dropped: 0, matches: 0, restarts: 0 };
+  private readonly counts = { matches: 0, restarts: 0 };
   private readonly budgetMs: number;
   private readonly batchLines: number;
-  private readonly maxQueued: number;
   private readonly maxLineLength: number;
 
   constructor(private readonly opts: WatchEngineOptions) {
@@ -136,7 +134,10 @@ export class WatchEngine {
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
     this.batchLines = opts.batchLines ?? 256;
-    this.maxQueued = opts.maxQueuedLines ?? 50_000;
+    this.queue = new DropOldestQueue<QueuedChunk>(opts.maxQueuedLines ?? 50_000, {
+      count: (c) => c.lines.length,
+      last: (c, n) => ({ ...c, lines: c.lines.slice(c.lines.length - n) }),
+    });
     this.maxLineLength = opts.maxLineLength ?? 4096;
   }
 
@@ -168,22 +169,6 @@ export class WatchEngine {
   onLines(node: string, lines: readonly string[], time: Date): void {
     if (this.closed || lines.length === 0 || this.watchingNode(node).length === 0) return;
     this.queue.push({ node, lines, time });
-    this.queuedLines += lines.length;
-    while (this.queuedLines > this.maxQueued) {
-      // Matching fell behind: the oldest lines go, a chunk cut if only part of it must.
-      const oldest = this.queue[this.head];
-      const excess = this.queuedLines - this.maxQueued;
-      if (oldest.lines.length <= excess) {
-        this.head++;
-        this.queuedLines -= oldest.lines.length;
-        this.counts.dropped += oldest.lines.length;
-      } else {
-        this.queue[this.head] = { ...oldest, lines: oldest.lines.slice(excess) };
-        this.queuedLines -= excess;
-        this.counts.dropped += excess;
-      }
-    }
-    this.compact();
     this.schedule();
   }
 
@@ -208,7 +193,7 @@ export class WatchEngine {
   }
 
   stats(): WatchStats {
-    return { ...this.counts, queued: this.queuedLines };
+    return { ...this.counts, dropped: this.queue.dropped, queued: this.queue.size };
   }
 
   async close(): Promise<void> {
@@ -228,7 +213,7 @@ export class WatchEngine {
    */
   private schedule(): void {
     if (this.inFlight || this.immediate) return;
-    if (this.queuedLines >= this.batchLines) {
+    if (this.queue.size >= this.batchLines) {
       clearTimeout(this.gatherTimer);
       this.gatherTimer = undefined;
       this.immediate = true;
@@ -246,12 +231,12 @@ export class WatchEngine {
   }
 
   private dispatch(): void {
-    if (this.closed || this.inFlight || this.head >= this.queue.length) return;
+    if (this.closed || this.inFlight || this.queue.size === 0) return;
     const byNode = new Map<string, { group: WorkerGroup; lines: string[]; starts: number[]; times: Date[] }>();
-    let taken = 0;
-    while (this.head < this.queue.length && taken < this.batchLines) {
-      const { node, lines, time } = this.queue[this.head++];
-      this.queuedLines -= lines.length;
+    for (let taken = 0; taken < this.batchLines;) {
+      const chunk = this.queue.shift();
+      if (!chunk) break;
+      const { node, lines, time } = chunk;
       taken += lines.length;
       let entry = byNode.get(node);
       if (!entry) {
@@ -263,7 +248,6 @@ export class WatchEngine {
       entry.times.push(time);
       for (const line of lines) entry.lines.push(line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line);
     }
-    this.compact();
     const groups = [...byNode].filter(([, e]) => e.lines.length > 0);
     if (groups.length === 0) return this.schedule();
     // One string per group crosses to the worker, not an array of lines: far cheaper to copy.
@@ -448,16 +432,6 @@ export class WatchEngine {
     this.disabled.delete(id);
   }
 
-  /** Drop the consumed head of the queue now and then, not on every batch. */
-  private compact(): void {
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-  }
 }
 
 /** Index of the chunk holding line i, given each chunk's first line (ascending). */
