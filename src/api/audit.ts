@@ -3,9 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { apiCallEntry, bodySummary, STATE_CHANGING, type AuditLog, type AuditRecorder, type BodySummary } from '../audit/index.js';
-import { errors } from '../errors.js';
-import { parseTtl } from '../tokens/service.js';
 import { errorResponses } from './schemas.js';
+import { parseTimeBound } from './time-bound.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,15 +52,6 @@ const AuditEntrySchema = Type.Object({
 
 const Time = Type.String({ maxLength: 64, description: 'an ISO time, or a duration back from now: 30m, 2h, 7d' });
 
-/** An ISO time, or `2h` meaning two hours ago. */
-function parseTime(value: string | undefined, key: string, now = Date.now()): Date | undefined {
-  if (value === undefined) return undefined;
-  if (/^\d+(ms|s|m|h|d)$/.test(value)) return new Date(now - parseTtl(value, key));
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new errors.VALIDATION(`${key}: '${value.slice(0, 64)}' is neither an ISO time nor a duration like 2h`);
-  return new Date(t);
-}
-
 export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditLog }> = async (app, { audit }) => {
   app.get('/audit', {
     schema: {
@@ -80,8 +70,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditLog }> = async
     },
   }, async (req) => {
     const q = req.query;
-    const since = parseTime(q.since, 'since');
-    const until = parseTime(q.until, 'until');
+    const now = Date.now();
+    const [since, until] = [parseTimeBound(q.since, 'since', now), parseTimeBound(q.until, 'until', now)].map((t) => (t === undefined ? undefined : new Date(t)));
     return { entries: await audit.query({ since, until, node: q.node, action: q.action, identity: q.identity, limit: q.limit }) };
   });
 };

@@ -10,9 +10,9 @@ import { searchLogs, type LineMatcher, type LogHit, type SearchTarget, type Sear
 import { regexSearch } from '../outputs/log-search-regex.js';
 import { matchesLabels } from '../model/node.js';
 import { checkNodeName, type NodeService } from '../nodes/service.js';
-import { parseTtl } from '../tokens/service.js';
 import { authorize, type Identity } from './auth.js';
 import { errorResponses, NameParams } from './schemas.js';
+import { parseTimeBound } from './time-bound.js';
 
 export const SEARCH_LIMIT_DEFAULT = 1000;
 export const SEARCH_LIMIT_MAX = 100_000;
@@ -26,15 +26,6 @@ const on = (v: string | undefined) => v === '1' || v === 'true';
 
 export interface LogRoutesOptions {
   nodes: NodeService;
-}
-
-/** `since`/`until`: an ISO time, or a duration back from now (`2h`). */
-export function parseTimeBound(value: string | undefined, field: string, now = Date.now()): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (/^\d+(ms|s|m|h|d)$/.test(value.trim())) return now - parseTtl(value, field);
-  const t = /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(t)) throw new errors.VALIDATION(`${field}: '${value.slice(0, 40)}' is not an ISO time or a duration such as 30m or 2h`);
-  return t;
 }
 
 function matcherFor(q: string, regex: boolean): LineMatcher {
