@@ -205,9 +205,17 @@ for (let rep = 1; rep <= REPS; rep++) {
     runs[i].push(n < 0 ? await runConserver() : await run(n, p));
   }
 }
-const rows = runs.map((r) => {
+// The machine's speed drifts within a run (seen: 20–44 MB/s for the same setup), so each setup's cost
+// is also taken against the no-output run of the same round, the median of those shown.
+const baseIndex = setups.findIndex(([n, p]) => n === 0 && p === 0);
+const costs = (i: number): string => {
+  if (baseIndex < 0 || i === baseIndex || setups[i][0] < 0) return '-';
+  const c = runs[i].map((r, rep) => (1 - Number(r[2]) / Number(runs[baseIndex][rep][2])) * 100).sort((a, b) => a - b);
+  return `${fmt(c[Math.floor(c.length / 2)], 0)} % (${c.map((x) => fmt(x, 0)).join(' / ')})`;
+};
+const rows = runs.map((r, i) => {
   const sorted = [...r].sort((a, b) => Number(a[2]) - Number(b[2]));
   const median = sorted[Math.floor(sorted.length / 2)];
-  return [...median.slice(0, 3), sorted.map((x) => x[2]).join(' / '), ...median.slice(3)];
+  return [...median.slice(0, 3), sorted.map((x) => x[2]).join(' / '), costs(i), ...median.slice(3)];
 });
-process.stdout.write(`${markdownTable(['tcp outputs', 'watch patterns', 'console MB/s (median)', 'every run, slowest first', 'klines/s', 'krecords/s per output', 'dropped (all outputs)', 'lines the patterns skipped (whole run)', 'daemon CPU %', 'daemon CPU ms per MB', 'yes CPU %', 'receivers CPU %', 'machine busy % (of 200)'], rows)}\n`);
+process.stdout.write(`${markdownTable(['tcp outputs', 'watch patterns', 'console MB/s (median)', 'every run, slowest first', 'cost against 0 outputs in the same round (median; every round)', 'klines/s', 'krecords/s per output', 'dropped (all outputs)', 'lines the patterns skipped (whole run)', 'daemon CPU %', 'daemon CPU ms per MB', 'yes CPU %', 'receivers CPU %', 'machine busy % (of 200)'], rows)}\n`);
