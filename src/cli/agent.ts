@@ -1,7 +1,7 @@
 // `switchboard agent`: the fleet agent on a node's own OS, until SIGTERM/SIGINT.
 import path from 'node:path';
 import { envName } from '../daemon/config.js';
-import { createLogger, VERSION } from '../daemon/logger.js';
+import { createLogger, VERSION, type LogFormat } from '../daemon/logger.js';
 import { FleetAgent } from '../fleet/agent.js';
 import { parseMethodList, parseNodeList } from '../fleet/method-policy.js';
 import { NATS_SETTINGS, type NatsSettings } from '../fleet/nats-connect.js';
@@ -18,6 +18,7 @@ export interface AgentFlags extends NatsFlags {
   dataDir?: string;
   prefix?: string;
   logLevel?: string;
+  logFormat?: LogFormat;
   ackWait?: string;
   maxDeliver?: string;
   helloInterval?: string;
@@ -34,7 +35,7 @@ export async function agent(flags: AgentFlags): Promise<void> {
     ...(flags.methods !== undefined && { methods: parseMethodList(flags.methods) }),
     ...(flags.allowedNodes !== undefined && { allowedNodes: parseNodeList(flags.allowedNodes) }),
   };
-  const logger = createLogger(flags.logLevel ?? 'info');
+  const logger = createLogger(flags.logLevel ?? 'info', flags.logFormat);
   const fleetAgent = await FleetAgent.start({
     node: flags.node,
     nats: natsSettings(flags, natsUrl),

@@ -1,7 +1,7 @@
 // The `switchboard` command: the daemon (`serve`) and the client verbs, in one binary.
 import { Command, Option } from 'commander';
 import { generateToken } from '../daemon/admin-token.js';
-import { VERSION } from '../daemon/logger.js';
+import { LOG_FORMATS, VERSION } from '../daemon/logger.js';
 import { auditCommand } from './audit.js';
 import { ApiClient, CliError } from './client.js';
 import { attachConsole } from './console.js';
@@ -14,6 +14,11 @@ import { nodeCommand } from './node.js';
 import { noteCommand, outputsCommand } from './outputs.js';
 import { bootDeviceCommand, powerCommand } from './power.js';
 import { consoleLinkCommand, tokenCommand } from './token.js';
+
+/** serve's and agent's --log-format (serve: also SWITCHBOARD_LOG_FORMAT and logFormat in the config). */
+function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'text: readable lines; json: one JSON object per line (default: text on a terminal, else json)').choices(LOG_FORMATS);
+}
 
 export function buildProgram(): Command {
   const program = new Command('switchboard')
@@ -33,6 +38,7 @@ export function buildProgram(): Command {
     .option('--admin-token <token>', 'admin token (default: generated once into the data dir)')
     .option('--config <file>', 'YAML config file')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .addOption(logFormatOption())
     .option('--demo', 'create a demo node with a simulated serial console')
     .option('--tls-cert <file>', 'PEM certificate (chain): HTTPS, WSS and TLS on the console port (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
@@ -59,7 +65,8 @@ export function buildProgram(): Command {
     .option('--hello-interval <seconds>', 'announce this agent to the daemon this often, and once at start (default 30)')
     .option('--methods <list>', 'run only these methods, comma-separated (cliCommand,httpGet or REQCliCommand,...; default all; op always runs)')
     .option('--allowed-nodes <list>', "take messages only from these senders (the daemon's --fleet-name, default central), comma-separated; default any")
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)'))
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .addOption(logFormatOption()))
     // Loaded when used, and it loads only the fleet side: a small agent forks its commands cheaply.
     .action(async (...args: Parameters<typeof import('./agent.js').agent>) => (await import('./agent.js')).agent(...args));
 

@@ -10,6 +10,7 @@ export interface ServeFlags extends NatsFlags {
   consolePort?: string;
   config?: string;
   logLevel?: string;
+  logFormat?: string;
   demo?: boolean;
   tlsCert?: string;
   tlsKey?: string;

@@ -12,6 +12,7 @@ import { DEFAULT_BREAK_SEQUENCES } from '../console/break-sequence.js';
 import { DEFAULT_SESSION_OPTIONS } from '../console/types.js';
 import { errors } from '../errors.js';
 import { DEFAULT_FLEET_PREFIX, FLEET_PREFIX_PATTERN } from '../fleet/nats-transport.js';
+import { LOG_FORMATS } from './logger.js';
 import { DEFAULT_FLEET_NAME } from '../fleet/wire.js';
 import { NODE_NAME_PATTERN } from '../model/node.js';
 import type { PortRange } from '../nodes/raw-port-allocation.js';
@@ -27,6 +28,7 @@ export const ConfigSchema = Type.Object({
   dbPath: Type.Optional(Type.String({ minLength: 1, description: "the SQLite file (':memory:' keeps nothing); default <dataDir>/switchboard.db" })),
   adminToken: Type.Optional(Type.String({ minLength: 16, description: 'admin token; generated into the data dir if unset' })),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  logFormat: Type.Optional(Type.Union(LOG_FORMATS.map((f) => Type.Literal(f)), { description: 'text (readable lines) or json (one object per line); default text on a terminal, else json' })),
   replayBytes: Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024, default: DEFAULT_SESSION_OPTIONS.replayBytes }),
   replayLines: Type.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_SESSION_OPTIONS.replayLines }),
   logMaxBytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'rotate a console log at this size' }),

@@ -91,7 +91,7 @@ export class Daemon {
   ) {}
 
   static async start(config: Config, opts: StartOptions = {}): Promise<Daemon> {
-    const logger = opts.logger ?? createLogger(config.logLevel);
+    const logger = opts.logger ?? createLogger(config.logLevel, config.logFormat);
     // Before anything is written or opened: a daemon that must not listen should leave no trace.
     const { host, port } = parseListen(config.listen);
     const tls = await loadTlsMaterial(config);
