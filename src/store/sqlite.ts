@@ -1,4 +1,5 @@
 // The default store: one SQLite file in the data dir, migrated by PRAGMA user_version.
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
@@ -374,6 +375,7 @@ export class SqliteStore implements Store {
 
   /** `file` is a path, or ':memory:' for tests. */
   constructor(file: string) {
+    if (file !== ':memory:') ownerOnly(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -391,5 +393,24 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * The store holds BMC and SSH passwords: its file is the owner's alone (0600) whatever the folder
+ * it is in allows (a data dir made by hand or a package may be 0755), made so before SQLite opens
+ * it — SQLite gives its -wal and -shm files the database's mode — and taken back to that if an
+ * older run left it, or them, readable by others.
+ */
+function ownerOnly(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(f).mode & 0o777;
+    } catch {
+      continue; // no -wal or -shm yet
+    }
+    if (mode & 0o077) chmodSync(f, mode & 0o700);
   }
 }

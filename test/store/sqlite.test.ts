@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
+import { after, test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
 import { storeContract } from './contract.js';
@@ -21,4 +22,28 @@ storeContract('sqlite', {
   async reopen(previous) {
     return new SqliteStore(files.get(previous)!);
   },
+});
+
+const modeOf = (f: string) => statSync(f).mode & 0o777;
+
+test('the store file and its -wal and -shm are the owner\'s alone, in a folder anyone may read (it holds BMC passwords)', async () => {
+  const open = path.join(dir, 'open-folder');
+  mkdirSync(open, { mode: 0o755 });
+  chmodSync(open, 0o755);
+  const file = path.join(open, 'switchboard.db');
+  const store = new SqliteStore(file);
+  await store.nodes.create({ name: 'bmc1', driver: 'cmd', params: { cmd: ['/bin/cat'] }, ondemand: false, consoleEnabled: true, labels: {}, power: null, consolePort: null, vnc: null, watchPatterns: [] });
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(modeOf(f), 0o600, f);
+  await store.close();
+});
+
+test('a store an older run left readable by others is made the owner\'s alone when opened', async () => {
+  const file = path.join(dir, 'older.db');
+  // An older run, still open (so its -wal and -shm are there), whose files anyone may read.
+  const older = new SqliteStore(file);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) chmodSync(f, 0o644);
+  const store = new SqliteStore(file);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(modeOf(f), 0o600, f);
+  await store.close();
+  await older.close();
 });
