@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { nkeys } from 'nats';
 import type { NatsSettings } from '../fleet/nats-connect.js';
-import { agentPermissions, controllerPermissions, natsUserEntry, type NatsIdentity } from '../fleet/nats-permissions.js';
+import { agentPermissions, controllerPermissions, natsUserEntry, nscAddUser, type NatsIdentity } from '../fleet/nats-permissions.js';
 import { DEFAULT_FLEET_PREFIX, FleetSubjects } from '../fleet/nats-transport.js';
 import { isValidNodeName } from '../model/node.js';
 import { CliError } from './client.js';
@@ -40,21 +40,29 @@ export function withNatsVerbs(fleet: Command): Command {
     });
 
   fleet.command('nats-permissions')
-    .description("print a nats-server.conf `authorization` user allowed exactly what NODE's agent needs (or, with --controller, what the daemon needs)")
+    .description("print a nats-server.conf `authorization` user allowed exactly what NODE's agent needs (or, with --controller, what the daemon needs); --nsc: the `nsc add user` command for operator mode; -o json: the subject lists")
     .argument('[node]', "the agent's node name")
     .option('--controller', "the daemon's user instead of an agent's")
     .option('--prefix <prefix>', 'subject prefix of the fleet', DEFAULT_FLEET_PREFIX)
     .option('--nkey <public-key>', "the user's nkey public key (U..., from `fleet nkey`)")
     .option('--user <name>', 'a user name instead of an nkey, with --password-file')
     .option('--password-file <file>', "file whose first line is that user's password")
-    .action(async (node: string | undefined, o: { controller?: boolean; prefix: string; nkey?: string; user?: string; passwordFile?: string }) => {
+    .option('--nsc <account>', 'operator mode: print the `nsc add user` command that makes this user in ACCOUNT (JetStream enabled) with these permissions in its JWT')
+    .action(async (node: string | undefined, o: { controller?: boolean; prefix: string; nkey?: string; user?: string; passwordFile?: string; nsc?: string }, cmd: Command) => {
       if (!o.controller && (!node || !isValidNodeName(node))) throw new CliError('USAGE', 'give the agent\'s node name, or --controller', 2);
       const subjects = new FleetSubjects(o.prefix);
+      const permissions = o.controller ? controllerPermissions(subjects) : agentPermissions(subjects, node!);
+      const json = cmd.optsWithGlobals<{ output?: string }>().output === 'json';
+      if (o.nsc !== undefined || json) {
+        // nsc makes the user's key, and the lists carry no identity.
+        if (o.nkey || o.user || o.passwordFile) throw new CliError('USAGE', `${json ? '-o json' : '--nsc'} prints no user entry: leave out --nkey, --user and --password-file`, 2);
+        if (json) return void process.stdout.write(`${JSON.stringify(permissions, null, 2)}\n`);
+        if (!/^[A-Za-z0-9_.-]+$/.test(o.nsc!)) throw new CliError('USAGE', `--nsc: '${o.nsc!.slice(0, 60)}' is not an account name`, 2);
+        return void process.stdout.write(`${nscAddUser(o.nsc!, o.controller ? 'switchboard' : node!, permissions)}\n`);
+      }
       const identity = await userIdentity(o);
-      const entry = o.controller
-        ? natsUserEntry(identity, controllerPermissions(subjects), `switchboard serve (fleet prefix ${o.prefix})`)
-        : natsUserEntry(identity, agentPermissions(subjects, node!), `switchboard agent --node ${node} (fleet prefix ${o.prefix})`);
-      process.stdout.write(`${entry}\n`);
+      const who = o.controller ? `switchboard serve (fleet prefix ${o.prefix})` : `switchboard agent --node ${node} (fleet prefix ${o.prefix})`;
+      process.stdout.write(`${natsUserEntry(identity, permissions, who)}\n`);
     });
   return fleet;
 }

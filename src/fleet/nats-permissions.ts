@@ -80,3 +80,16 @@ export function natsUserEntry(identity: NatsIdentity, permissions: NatsPermissio
     '}',
   ].join('\n');
 }
+
+/**
+ * The same permissions for a nats-server in operator mode, where they live in the user's JWT: the
+ * `nsc add user` command that makes the user with them (nsc makes its key; `nsc generate creds`
+ * then writes the creds file for --nats-creds). Quoted for a POSIX shell: subjects hold $, * and >.
+ */
+export function nscAddUser(account: string, name: string, permissions: NatsPermissions): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return [
+    'nsc add user', `--account ${q(account)}`, `--name ${q(name)}`,
+    `--allow-pub ${q(permissions.publish.join(','))}`, `--allow-sub ${q(permissions.subscribe.join(','))}`,
+  ].join(' ');
+}

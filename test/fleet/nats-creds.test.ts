@@ -20,8 +20,8 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
   let signer: string;
 
   /** A creds file of a user of `operator`; its seed is remembered, to check it is never printed. */
-  function credsFile(operator: ReturnType<typeof makeOperator>, name: string, edit: (creds: string) => string = (c) => c): string {
-    const { creds, seed } = operator.user(name);
+  function credsFile(operator: ReturnType<typeof makeOperator>, name: string, edit: (creds: string) => string = (c) => c, permissions?: { publish: string[]; subscribe: string[] }): string {
+    const { creds, seed } = operator.user(name, permissions);
     seeds.push(seed);
     const file = path.join(dir, `${name}.creds`);
     writeFileSync(file, edit(creds), { mode: 0o600 });
@@ -58,6 +58,27 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
     assert.equal(r.stdout, 'by creds\n');
     await a.stop();
     outputs.push(...a.rawOutput);
+  });
+
+  test("per-node permissions in the user's JWT, as `fleet nats-permissions --nsc` prints them: the agent runs; as another node it is refused", async () => {
+    const printed = await runSwitchboard(['fleet', 'nats-permissions', 'node-j', '--prefix', prefix, '--nsc', 'fleet']);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, /^nsc add user --account 'fleet' --name 'node-j' --allow-pub '[^']+' --allow-sub '[^']+'\n$/);
+    const list = (flag: string) => new RegExp(`--${flag} '([^']+)'`).exec(printed.stdout)![1].split(',');
+    const creds = credsFile(operator, 'node-j', undefined, { publish: list('allow-pub'), subscribe: list('allow-sub') });
+
+    const { agent: j, ready } = await agent('node-j', creds);
+    assert.ok(ready, j.rawOutput.join('\n'));
+    const r = await runCli(daemon, ['run', 'node-j', '--', 'sh', '-c', 'echo within its permissions; exit 5']);
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.stdout, 'within its permissions\n');
+    await j.stop();
+    outputs.push(...j.rawOutput);
+
+    const { agent: imposter, ready: imposterReady } = await agent('node-k', creds);
+    assert.equal(imposterReady, false);
+    assert.equal((await imposter.exited()).code, 1);
+    assert.match(imposter.rawOutput.join('\n'), /node node-k: the NATS user may not use this node's subjects \(.*Permissions Violation.*\)/);
   });
 
   test('a garbage, mismatched or foreign creds file stops agent and serve with an error naming the file', async () => {

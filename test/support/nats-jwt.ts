@@ -29,8 +29,11 @@ function accountLimits(jetstream: boolean) {
 export interface Operator {
   /** The lines of a nats-server.conf that turn operator mode on, with every account preloaded. */
   serverConfig(): string;
-  /** A new user of the (JetStream) account; returns the creds file's text and the user's seed. */
-  user(name: string): { creds: string; seed: string };
+  /**
+   * A new user of the (JetStream) account, allowed everything or only `permissions` (what nsc's
+   * --allow-pub / --allow-sub put in the JWT); returns the creds file's text and the user's seed.
+   */
+  user(name: string, permissions?: { publish: string[]; subscribe: string[] }): { creds: string; seed: string };
 }
 
 export function makeOperator(): Operator {
@@ -49,9 +52,10 @@ export function makeOperator(): Operator {
       'resolver: MEMORY',
       `resolver_preload: {\n${accounts.map(([pub, jwt]) => `  ${pub}: ${jwt}`).join('\n')}\n}`,
     ].join('\n'),
-    user(name) {
+    user(name, permissions) {
       const user = nkeys.createUser();
-      const jwt = signJwt(account, user.getPublicKey(), name, { type: 'user', pub: {}, sub: {}, subs: -1, data: -1, payload: -1 });
+      const [pub, sub] = permissions ? [{ allow: permissions.publish }, { allow: permissions.subscribe }] : [{}, {}];
+      const jwt = signJwt(account, user.getPublicKey(), name, { type: 'user', pub, sub, subs: -1, data: -1, payload: -1 });
       const seed = text(user.getSeed());
       return { creds: credsFile(jwt, seed), seed };
     },
