@@ -79,6 +79,11 @@ function watchText(w: NodeView['watch'][number]): string {
   return `${w.count} match${w.count === 1 ? '' : 'es'}, last ${age(w.last.time)} ago: ${w.last.line}`;
 }
 
+/** What the daemon last learned of the power, and when: `on, 5s ago` or `unknown, 1m ago: why`. */
+function powerStateText(p: NonNullable<NodeView['powerState']>): string {
+  return `${p.state}, ${age(p.at)} ago${p.error ? `: ${p.error}` : ''}`;
+}
+
 function showNode(n: NodeView, format: OutputFormat): void {
   if (format === 'json') return printJson(n);
   const rows: [string, string][] = [
@@ -95,6 +100,8 @@ function showNode(n: NodeView, format: OutputFormat): void {
     ...n.watch.map((w): [string, string] => [`  ${w.pattern}`, watchText(w)]),
     ['power', n.power ? `${n.power.driver}${n.power.params ? '' : ` (params shared with the ${n.driver} console)`}` : '-'],
     ...Object.entries(n.power?.params ?? {}).map(([k, v]): [string, string] => [`  ${k}`, typeof v === 'string' ? v : JSON.stringify(v)]),
+    ...(n.power && n.powerState ? [['  last known', powerStateText(n.powerState)] as [string, string]] : []),
+    ['agent', n.agent ? `seen ${age(n.agent.lastSeen)} ago, version ${n.agent.version}` : '-'],
     ['state', `${stateText(n)} (for ${age(n.session.since)})`],
     ['clients', String(n.session.clients)],
     ...Object.entries(n.session.info).map(([k, v]): [string, string] => [`  ${k}`, String(v)]),

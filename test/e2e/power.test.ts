@@ -221,6 +221,8 @@ describe('switchboard power / boot-device (CLI)', () => {
     for (const n of names) assert.match(on.stdout, new RegExp(`^${n}\\s+on\\s*$`, 'm'));
     assert.match(on.stdout, /5 done, 0 failed/);
     await waitChassis(bmc, 'power on', () => bmc.power() === '1');
+    // What the action left known shows on the node.
+    assert.match((await runCli(d, ['node', 'show', names[0]!])).stdout, /^ {2}last known +on, \d+s ago$/m);
 
     const status = await runCli(d, ['power', 'status', '--label', 'rack=p', 'cli-nopower']);
     assert.equal(status.code, 1);

@@ -115,6 +115,9 @@ describe('fleet over NATS: httpGet and hello', () => {
     assert.deepEqual(view.agent, { lastSeen: seen.lastSeen, version: seen.version });
     const other = await api(daemon, 'POST', '/api/v1/nodes', catNode('deck-2', { ondemand: true }));
     assert.equal(other.body.agent, null, 'a node without an agent has none');
+    const shown = await runCli(daemon, ['node', 'show', 'deck-1']);
+    assert.match(shown.stdout, new RegExp(`^agent +seen \\d+s ago, version ${seen.version.replaceAll('.', '\\.')}$`, 'm'));
+    assert.match((await runCli(daemon, ['node', 'show', 'deck-2'])).stdout, /^agent +-$/m);
 
     const table = await runCli(daemon, ['fleet', 'agents']);
     assert.equal(table.code, 0, table.stderr);
