@@ -90,7 +90,7 @@ export interface AppDeps {
   /** Where security-relevant actions are recorded; without it, nothing is. */
   audit?: AuditLog;
   /** Emits 'changed' (node name) when a watch pattern matched on a node or was disabled there. */
-  watchMoved?: EventEmitter;
+  viewChanged?: EventEmitter;
   metrics: DaemonMetrics;
   /** Scrapers of /metrics must send it as a Bearer token; unset, /metrics is public. */
   metricsToken?: string;
@@ -204,7 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(logRoutes, { nodes: deps.nodes });
     await api.register(bulkRoutes, { nodes: deps.nodes });
     await api.register(powerRoutes, { nodes: deps.nodes, power: deps.power });
-    await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power, watchMoved: deps.watchMoved });
+    await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power, viewChanged: deps.viewChanged });
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
     await api.register(fleetRoutes, { fleet: deps.fleet });

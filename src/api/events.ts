@@ -1,6 +1,6 @@
 // GET /api/v1/events: server-sent events for pages that show the fleet live. On connect one
 // `snapshot` with every node the caller may see; then `node` (a node's view) whenever it changes
-// — its console state, clients, spec, known power state, watch-pattern matches — and `node-deleted`. Changes are coalesced per node over a
+// — its console state, clients, spec, known power state, watch-pattern matches, its agent's hello — and `node-deleted`. Changes are coalesced per node over a
 // short window, so a flapping console or a bulk create sends each node once per window.
 import type { EventEmitter } from 'node:events';
 import type { FastifyPluginAsync } from 'fastify';
@@ -16,11 +16,11 @@ export interface EventRoutesOptions {
   nodes: NodeService;
   consoles: ConsoleManager;
   power: PowerService;
-  /** 'changed' (node name) when a watch pattern matched there or was disabled. */
-  watchMoved?: EventEmitter;
+  /** 'changed' (node name) when the node's view changed otherwise: a watch pattern matched or was disabled, its agent said hello. */
+  viewChanged?: EventEmitter;
 }
 
-export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { nodes, consoles, power, watchMoved }) => {
+export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { nodes, consoles, power, viewChanged }) => {
   app.get('/events', {
     // EventSource cannot set headers; a scoped token sees its own node only.
     config: { queryToken: true, self: true },
@@ -64,7 +64,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, {
     nodes.on('changed', mark);
     nodes.on('deleted', mark);
     power.on('changed', mark);
-    watchMoved?.on('changed', mark);
+    viewChanged?.on('changed', mark);
     res.on('close', () => {
       clearTimeout(timer);
       clearInterval(heartbeat);
@@ -72,7 +72,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, {
       nodes.off('changed', mark);
       nodes.off('deleted', mark);
       power.off('changed', mark);
-      watchMoved?.off('changed', mark);
+      viewChanged?.off('changed', mark);
     });
   });
 };

@@ -126,14 +126,15 @@ export class Daemon {
     metrics.registerFleet(() => store.fleet.countByState());
     metrics.registerSinks(() => outputs.stats());
     const drivers = builtinDrivers();
-    const watchMoved = new EventEmitter().setMaxListeners(0); // one listener per open page
+    // 'changed' (node): the node's view changed for a reason of its own (a watch match, an agent's hello): live pages show it.
+    const viewChanged = new EventEmitter().setMaxListeners(0); // one listener per open page
     const watch = new WatchEngine({
       patterns: config.watchPatterns, nodeOf: (node) => specOf(node), logger, budgetMs: config.watchBudgetMs, webhook: { tries: config.watchWebhookTries },
       countersFile: path.join(dataDir, 'watch-state.json'),
       onEvent: (node, ev) => {
         if (ev.event === 'watch') metrics.watchMatches.inc({ pattern: String(ev.pattern) });
         outputs.event(node, ev); // to the sinks, and the node's log
-        watchMoved.emit('changed', node); // the node's view (its watch counters) changed: live pages show it
+        viewChanged.emit('changed', node); // its watch counters
       },
     });
     outputs.addLineObserver((node, lines, time) => watch.onLines(node, lines, time));
@@ -173,6 +174,7 @@ export class Daemon {
     const rawPorts = new RawPorts({ consoles, logger, host, createServer: streamServer });
     const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
     const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
+    agents.on('heard', (node: string) => viewChanged.emit('changed', node)); // its agent's last-seen time
     const nodes = new NodeService({
       store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), knownWatch: (name, spec) => watch.status(name, spec), configWatchNames: config.watchPatterns.map((p) => p.name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
       rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
@@ -208,7 +210,7 @@ export class Daemon {
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
         authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs, audit,
-        metrics, metricsToken: config.metricsToken, watchMoved,
+        metrics, metricsToken: config.metricsToken, viewChanged,
       });
       await app.listen({ host, port });
       const httpPort = (app.server.address() as { port: number }).port;

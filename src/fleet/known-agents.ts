@@ -5,6 +5,7 @@
 // is written at once; a hello that only says "still here" at most every SEEN_SAVE_MS, so a
 // thousand agents saying hello every 30 s don't rewrite the file 33 times a second. It is a hint:
 // no fsync, and a file that cannot be read is started over.
+import { EventEmitter } from 'node:events';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { isValidNodeName } from '../model/node.js';
@@ -23,13 +24,16 @@ export interface KnownAgent {
 /** The longest a changed last-seen time waits to be written. */
 export const SEEN_SAVE_MS = 30_000;
 
-export class KnownAgents {
+/** Emits 'heard' (node) on every hello recorded. */
+export class KnownAgents extends EventEmitter {
   private readonly agents = new Map<string, KnownAgent>();
   private saving?: Promise<void>;
   private dirty = false;
   private later?: NodeJS.Timeout;
 
-  constructor(private readonly store?: { file: string; logger: Logger }) {}
+  constructor(private readonly store?: { file: string; logger: Logger }) {
+    super();
+  }
 
   /** With the agents of `file` as they were last written; a missing or broken file is an empty list. */
   static async open(file: string, logger: Logger): Promise<KnownAgents> {
@@ -53,6 +57,7 @@ export class KnownAgents {
     this.agents.set(hello.node, agent);
     if (!before || before.pid !== agent.pid || before.version !== agent.version || before.host !== agent.host) this.save();
     else this.later ??= setTimeout(() => this.save(), SEEN_SAVE_MS).unref();
+    this.emit('heard', agent.node);
     return agent;
   }
 

@@ -1,7 +1,7 @@
 // The overview's table body, keyed by node name: a row's HTML is rebuilt only when what it shows
 // changed, and rows are only moved when the order or the filter changed. That keeps an update of
 // one node among 1,000 to one small innerHTML, not a thousand.
-import { esc } from '../html.js';
+import { duration, esc } from '../html.js';
 import type { NodeView } from '../types.js';
 
 interface Row {
@@ -86,7 +86,7 @@ export class NodeTable {
 /** Starts with the selection flag (see `select`). */
 function signature(n: NodeView, selected: boolean): string {
   const s = n.session;
-  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.vnc ? 1 : 0}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}|${JSON.stringify(n.watch ?? [])}`;
+  return `${selected ? 1 : 0}|${s.state}|${s.lastError ?? ''}|${s.clients}|${n.driver}|${n.power?.driver ?? ''}|${JSON.stringify(n.powerState)}|${n.vnc ? 1 : 0}|${n.ondemand}|${n.consoleEnabled}|${JSON.stringify(n.labels)}|${JSON.stringify(n.watch ?? [])}|${n.agent?.lastSeen ?? ''}|${n.agent?.version ?? ''}`;
 }
 
 /** A badge per watch pattern that matched (count, the last line in its title) or was disabled: what the people on call look for. */
@@ -116,6 +116,23 @@ function powerCell(n: NodeView): string {
   return `${esc(n.power.driver)} <span class="power-state power-${esc(known.state)}" title="${esc(title)}">${esc(known.state)}</span>`;
 }
 
+/** "12s ago" for a last-seen time: the overview refreshes it as time passes (refreshAges). */
+export function ago(iso: string, now = Date.now()): string {
+  return `${duration(now - Date.parse(iso))} ago`;
+}
+
+/** The node's fleet agent: when its last hello came (the version and exact time in the title), or nothing heard. */
+function agentCell(n: NodeView): string {
+  if (!n.agent) return '<span class="none">—</span>';
+  const { lastSeen, version } = n.agent;
+  return `<time class="agent-seen" datetime="${esc(lastSeen)}" title="${esc(`agent ${version}, last hello ${lastSeen}`)}">${esc(ago(lastSeen))}</time>`;
+}
+
+/** Brings every last-seen age under `root` up to now (they are drawn once per hello). */
+export function refreshAges(root: ParentNode, now = Date.now()): void {
+  for (const t of root.querySelectorAll<HTMLTimeElement>('time.agent-seen')) t.textContent = ago(t.dateTime, now);
+}
+
 function rowHtml(n: NodeView, selected: boolean): string {
   const href = `/console/${encodeURIComponent(n.name)}`;
   const screen = n.vnc ? ` <a class="screen-link" href="/vnc/${esc(encodeURIComponent(n.name))}" title="graphical console (VNC)">screen</a>` : '';
@@ -128,5 +145,6 @@ function rowHtml(n: NodeView, selected: boolean): string {
     + `<td class="clients">${n.session.clients}</td>`
     + `<td class="driver">${esc(n.driver)}</td>`
     + `<td class="power">${powerCell(n)}</td>`
+    + `<td class="agent">${agentCell(n)}</td>`
     + `<td class="labels">${labels}</td>`;
 }

@@ -5,12 +5,15 @@ import type { Page } from '../main.js';
 import type { BulkPowerResult, NodeView, PowerAction } from '../types.js';
 import { byName, matcher } from './filter.js';
 import { NodeFeed } from './node-feed.js';
-import { NodeTable } from './node-table.js';
+import { NodeTable, refreshAges } from './node-table.js';
 
 export interface OverviewOptions {
   api: Api;
   logout(): void;
 }
+
+/** How often the agents' last-seen ages are brought up to date. */
+const AGE_REFRESH_MS = 5000;
 
 const ACTIONS: { action: PowerAction; label: string; confirm?: string }[] = [
   { action: 'on', label: 'Power on' },
@@ -43,7 +46,7 @@ export function showOverview(root: HTMLElement, { api, logout }: OverviewOptions
     <table class="nodes">
       <thead><tr>
         <th class="select"><input type="checkbox" class="select-all" aria-label="select all shown"></th>
-        <th>Node</th><th>Console</th><th>Clients</th><th>Driver</th><th>Power</th><th>Labels</th>
+        <th>Node</th><th>Console</th><th>Clients</th><th>Driver</th><th>Power</th><th title="the node's fleet agent: when its last hello came">Agent</th><th>Labels</th>
       </tr></thead>
       <tbody></tbody>
     </table>`;
@@ -154,11 +157,14 @@ export function showOverview(root: HTMLElement, { api, logout }: OverviewOptions
   });
   feed.start();
   render();
+  // An agent's last-seen age grows between its hellos (each hello redraws the row).
+  const ages = setInterval(() => refreshAges(root), AGE_REFRESH_MS);
 
   return {
     dispose() {
       feed.stop();
       cancelAnimationFrame(frame);
+      clearInterval(ages);
     },
   };
 }
