@@ -36,7 +36,7 @@ export async function agent(flags: AgentFlags): Promise<void> {
     ...(flags.allowedNodes !== undefined && { allowedNodes: parseNodeList(flags.allowedNodes) }),
   };
   const logger = createLogger(flags.logLevel ?? 'info', flags.logFormat);
-  const fleetAgent = await FleetAgent.start({
+  const options = {
     node: flags.node,
     nats: natsSettings(flags, natsUrl),
     prefix: flags.prefix ?? process.env.SWITCHBOARD_FLEET_PREFIX ?? DEFAULT_FLEET_PREFIX,
@@ -49,7 +49,25 @@ export async function agent(flags: AgentFlags): Promise<void> {
     ...(flags.maxDeliver && { maxDeliver: wholeNumber('--max-deliver', flags.maxDeliver) }),
     ...(flags.concurrency && { concurrency: wholeNumber('--concurrency', flags.concurrency) }),
     ...(flags.helloInterval && { helloIntervalMs: wholeNumber('--hello-interval', flags.helloInterval) * 1000 }),
-  });
+  };
+  // Told to stop while it still waits for NATS (a link that is down): it just ends.
+  const starting = new AbortController();
+  const stopWhileStarting = (sig: NodeJS.Signals) => {
+    logger.info({ signal: sig }, 'fleet agent stopping');
+    starting.abort();
+  };
+  process.once('SIGTERM', stopWhileStarting);
+  process.once('SIGINT', stopWhileStarting);
+  let fleetAgent: FleetAgent;
+  try {
+    fleetAgent = await FleetAgent.start({ ...options, signal: starting.signal });
+  } catch (err) {
+    if (starting.signal.aborted) return; // nothing runs yet: the process ends by itself
+    throw err;
+  } finally {
+    process.off('SIGTERM', stopWhileStarting);
+    process.off('SIGINT', stopWhileStarting);
+  }
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1);

@@ -53,6 +53,8 @@ export interface AgentOptions {
   concurrency?: number;
   /** --methods and --allowed-nodes; run-time changes saved in dataDir win over them. */
   policy?: PolicyFlags;
+  /** Gives up waiting for NATS at start (the process is told to stop): start() rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** A NATS user made for another node (nats-permissions.ts) may neither read this node's inbox nor use its consumer. */
@@ -101,7 +103,19 @@ export class FleetAgent {
     let transport: FleetTransport;
     try {
       const client = await natsClientOptions(opts.nats, `switchboard-agent-${opts.node}`, { inboxPrefix: agentInboxPrefix(opts.node) });
-      transport = await FleetTransport.connect(client, opts.prefix);
+      // A link that is down at start (a ship at sea) is waited for, however long: the messages queue meanwhile.
+      let waitingSince: number | undefined;
+      let lastReason = '';
+      transport = await FleetTransport.connect(client, opts.prefix, {
+        signal: opts.signal,
+        onRetry: (reason, retryMs) => {
+          waitingSince ??= Date.now();
+          // Said when it starts and when the reason changes; each try after that only at debug.
+          log[reason === lastReason ? 'debug' : 'warn']({ err: reason, retryMs }, 'NATS not reachable; trying again');
+          lastReason = reason;
+        },
+      });
+      if (waitingSince !== undefined) log.info({ nats: redactNatsUrl(opts.nats.natsUrl), waitedMs: Date.now() - waitingSince }, 'NATS reachable');
     } catch (err) {
       await seen.close();
       await groups.close();

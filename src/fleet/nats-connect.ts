@@ -4,6 +4,7 @@
 // the start with the setting's name, not with a protocol error later.
 // Secrets (passwords, tokens, seeds, creds) go into the connection options and nowhere else.
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   connect, credsAuthenticator, nkeyAuthenticator, nkeys,
   type ConnectionOptions, type NatsConnection, type TlsOptions,
@@ -91,15 +92,43 @@ function describeLogin(s: NatsSettings, urlUser: string): string {
   return `no login was given: ${NAMES.natsUser}, ${NAMES.natsNkey} or ${NAMES.natsCreds}`;
 }
 
-/** Connects; a refusal says what to check (the CA, the credentials), naming the server without credentials. */
-export async function connectNats(client: NatsClient): Promise<NatsConnection> {
-  try {
-    return await connect(client.options);
-  } catch (err) {
-    let why = explainConnectError(err as Error & { code?: string }, client.login);
-    // A server that verifies clients drops a TLS client without a certificate: nats.js then only sees a timeout.
-    if (client.options.tls && !client.options.tls.cert && /TIMEOUT/.test(why)) why += `; if the server verifies clients (verify: true), give ${NAMES.natsCert} and ${NAMES.natsKey}`;
-    throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${why}`);
+/** For a process that must outlast a link that is down (the agent on a ship): keep trying while the server is unreachable. */
+export interface WaitForServer {
+  /** After each failed try that deserves another (the server could not be reached), with the wait before the next. */
+  onRetry(reason: string, retryMs: number): void;
+  /** Stops waiting: the connect rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The first retry after this long, doubling up to the most. */
+export const WAIT_MIN_MS = 1000;
+export const WAIT_MAX_MS = 30_000;
+
+/**
+ * The server could not be reached (refused, timed out, no route, no name): a link that is down. A
+ * refusal of the credentials or of the server's certificate is not: it will not change by waiting.
+ */
+const UNREACHABLE = /^(CONNECTION_REFUSED|CONNECTION_TIMEOUT|TIMEOUT|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENETDOWN|ENOTFOUND|EAI_AGAIN|EPIPE)$/;
+
+/**
+ * Connects; a refusal says what to check (the CA, the credentials), naming the server without
+ * credentials. With `wait`, an unreachable server is tried again (1 s, doubling to 30 s) until it
+ * answers; anything else still fails at once.
+ */
+export async function connectNats(client: NatsClient, wait?: WaitForServer): Promise<NatsConnection> {
+  for (let delay = WAIT_MIN_MS; ; delay = Math.min(delay * 2, WAIT_MAX_MS)) {
+    try {
+      return await connect(client.options);
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      let why = explainConnectError(e, client.login);
+      // A server that verifies clients drops a TLS client without a certificate: nats.js then only sees a timeout.
+      if (client.options.tls && !client.options.tls.cert && /TIMEOUT/.test(why)) why += `; if the server verifies clients (verify: true), give ${NAMES.natsCert} and ${NAMES.natsKey}`;
+      const failure = new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${why}`);
+      if (!wait || !UNREACHABLE.test(e.code ?? '')) throw failure;
+      wait.onRetry(failure.message, delay);
+      await sleep(delay, undefined, { signal: wait.signal });
+    }
   }
 }
 

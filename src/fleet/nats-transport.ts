@@ -20,7 +20,7 @@ import {
 } from 'nats';
 import { errors } from '../errors.js';
 import { isOrdered, LANES, type Lane } from './lanes.js';
-import { connectNats, isPermissionError, type NatsClient } from './nats-connect.js';
+import { connectNats, isPermissionError, type NatsClient, type WaitForServer } from './nats-connect.js';
 import { DEFAULT_MAX_AGE_MS } from './signing.js';
 
 export const DEFAULT_FLEET_PREFIX = 'sb';
@@ -105,9 +105,10 @@ export class FleetTransport {
     readonly subjects: FleetSubjects,
   ) {}
 
-  static async connect(client: NatsClient, prefix: string): Promise<FleetTransport> {
+  /** `wait`: an unreachable server is waited for (connectNats). */
+  static async connect(client: NatsClient, prefix: string, wait?: WaitForServer): Promise<FleetTransport> {
     const subjects = new FleetSubjects(prefix);
-    const nc = await connectNats(client);
+    const nc = await connectNats(client, wait);
     try {
       const jsm = await nc.jetstreamManager();
       const transport = new FleetTransport(nc, nc.jetstream(), jsm, subjects);

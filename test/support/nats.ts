@@ -117,7 +117,8 @@ export async function tryStartAgent(opts: AgentOptions): Promise<{ agent: Daemon
   return { agent, ready: await Promise.race([started, closed]) };
 }
 
-async function spawnAgent(opts: AgentOptions): Promise<DaemonHandle> {
+/** A `switchboard agent` process, not waited for: its log says how it gets on. */
+export async function spawnAgent(opts: AgentOptions): Promise<DaemonHandle> {
   const home = opts.dataDir ?? tempDir('agent');
   const dataDir = opts.dataDir ?? path.join(home, 'agent-data');
   const args = [BIN, 'agent', '--node', opts.node, '--nats', opts.nats ?? await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];

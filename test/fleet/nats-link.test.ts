@@ -1,0 +1,58 @@
+// A link that is down (a ship at sea): the agent starts while NATS cannot be reached, waits for it
+// instead of giving up, and runs what was queued once the link is back. Its own nats-server, so
+// the test can take it away and bring it back (same port, same JetStream store).
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../support/cli.js';
+import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { spawnAgent, spawnNatsServer } from '../support/nats.js';
+import { freePort } from '../support/ports.js';
+import { stopProcess } from '../support/processes.js';
+
+describe('fleet: an agent whose link to NATS is down at start', () => {
+  const prefix = 'tlink';
+  const store = tempDir('nats-link');
+  let port: number;
+  let url: string;
+  let server: ChildProcess | undefined;
+  let daemon: DaemonHandle;
+  let signer: string;
+
+  const startServer = async () => {
+    server = await spawnNatsServer(['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store]);
+  };
+
+  before(async () => {
+    port = await freePort();
+    url = `nats://127.0.0.1:${port}`;
+    await startServer();
+    daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: url, SWITCHBOARD_FLEET_PREFIX: prefix } });
+    signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+  });
+  after(async () => {
+    await daemon?.stop();
+    if (server) await stopProcess(server);
+  });
+
+  test('waits for NATS, says so once, and runs the queued message when the link is back', async () => {
+    const { body: [{ id }] } = await api(daemon, 'POST', '/api/v1/fleet/messages', [{ toNode: 'ship-a', method: 'cliCommand', methodArgs: ['echo', 'ashore at last'], replyMethod: 'console' }]);
+    await stopProcess(server!);
+    server = undefined;
+
+    const agent = await spawnAgent({ node: 'ship-a', prefix, allowSigner: signer, nats: url });
+    await agent.waitForLog((l) => l.msg === 'NATS not reachable; trying again' && /CONNECTION_REFUSED/.test(String(l.err)), 'the agent waiting for NATS');
+    // It waits rather than stopping.
+    assert.equal(agent.proc.exitCode, null);
+
+    await startServer();
+    await agent.waitForLog((l) => l.msg === 'NATS reachable', 'the agent reaching NATS', 60_000);
+    await agent.waitForLog((l) => l.msg === 'fleet agent ready', 'the agent ready');
+    const { body } = await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`);
+    assert.equal(body.state, 'replied', JSON.stringify(body));
+    assert.equal(body.reply.stdout, 'ashore at last\n');
+    // Said once, however many tries it took: the repeats are debug lines.
+    assert.equal(agent.logs.filter((l) => l.msg === 'NATS not reachable; trying again').length, 1);
+    await agent.stop();
+  });
+});
