@@ -121,6 +121,7 @@ export class FleetAgent {
       await groups.close();
       throw isPermissionError(err) ? refusedNode(opts.node, err as Error) : err;
     }
+    transport.logConnection(log, redactNatsUrl(opts.nats.natsUrl));
     const agent = new FleetAgent(opts, transport, verifier, seen, log, policy, groups);
     const ackWaitMs = opts.ackWaitMs ?? AGENT_DEFAULTS.ackWaitMs;
     const concurrency = opts.concurrency ?? DEFAULT_N_CONCURRENCY;

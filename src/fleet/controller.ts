@@ -89,6 +89,7 @@ export class FleetController extends EventEmitter {
       if (isSwitchboardError(err)) throw err; // already says what and where
       throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${err.code ?? ''} ${err.message}`.trim());
     });
+    transport.logConnection(log, client.server);
     const fleetDir = path.join(opts.dataDir, 'fleet');
     const audit = await AuditLog.open(fleetDir, log, opts.audit).catch(async (err: Error) => {
       await transport.drain();
@@ -157,7 +158,13 @@ export class FleetController extends EventEmitter {
     }
     await audited;
     const failed = failures.length;
-    if (failed === addressed.length) throw new errors.FLEET_UNAVAILABLE(`no message could be published (${failed} failed): see the daemon log`);
+    if (failed === addressed.length) {
+      const lost = this.transport.lostSince;
+      const why = lost
+        ? `the connection to NATS is lost since ${lost.toISOString()} and being retried`
+        : `the first with ${(failures[0].err as Error & { code?: string }).code ?? failures[0].err.message}`;
+      throw new errors.FLEET_UNAVAILABLE(`no message could be published (${failed} failed; ${why}): see the daemon log`);
+    }
     this.log.info({ messages: addressed.length, failed, nodes: new Set(addressed.map((m) => m.toNode)).size }, 'fleet messages submitted');
     return addressed.map((m) => ({ id: m.id, node: m.toNode, index: m.index }));
   }

@@ -18,6 +18,7 @@ import {
   AckPolicy, DeliverPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType,
   type JetStreamClient, type JetStreamManager, type NatsConnection,
 } from 'nats';
+import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { isOrdered, LANES, type Lane } from './lanes.js';
 import { connectNats, isPermissionError, type NatsClient, type WaitForServer } from './nats-connect.js';
@@ -104,6 +105,32 @@ export class FleetTransport {
     readonly jsm: JetStreamManager,
     readonly subjects: FleetSubjects,
   ) {}
+
+  /**
+   * Says in `log` when the connection to NATS is lost and when it is back (nats.js reconnects by
+   * itself, forever): what the fleet does meanwhile (publishes fail, nothing is delivered) has a
+   * reason an operator can see. Ends with the connection.
+   */
+  logConnection(log: Logger, server: string): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect' && this.lostAt === undefined) {
+          this.lostAt = Date.now();
+          log.warn({ nats: server }, 'NATS connection lost; reconnecting');
+        } else if (s.type === 'reconnect' && this.lostAt !== undefined) {
+          log.info({ nats: server, downMs: Date.now() - this.lostAt }, 'NATS connection back');
+          this.lostAt = undefined;
+        }
+      }
+    })();
+  }
+
+  /** Since when the connection is lost (logConnection watches it); undefined while connected. */
+  get lostSince(): Date | undefined {
+    return this.lostAt === undefined ? undefined : new Date(this.lostAt);
+  }
+
+  private lostAt?: number;
 
   /** `wait`: an unreachable server is waited for (connectNats). */
   static async connect(client: NatsClient, prefix: string, wait?: WaitForServer): Promise<FleetTransport> {

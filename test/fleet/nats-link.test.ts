@@ -53,6 +53,23 @@ describe('fleet: an agent whose link to NATS is down at start', () => {
     assert.equal(body.reply.stdout, 'ashore at last\n');
     // Said once, however many tries it took: the repeats are debug lines.
     assert.equal(agent.logs.filter((l) => l.msg === 'NATS not reachable; trying again').length, 1);
+
+    // Running, it rides out the link going down and up again; both sides say so (the daemon said so
+    // for the first outage too: only lines from now on count).
+    const earlier = new Set(daemon.logs);
+    const fromNow = (msg: string) => (l: { msg?: unknown }) => l.msg === msg && !earlier.has(l as (typeof daemon.logs)[number]);
+    await stopProcess(server!);
+    await agent.waitForLog((l) => l.msg === 'NATS connection lost; reconnecting', 'the agent losing NATS');
+    await daemon.waitForLog(fromNow('NATS connection lost; reconnecting'), 'the daemon losing NATS');
+    const down = await runCli(daemon, ['run', 'ship-a', '--', 'true']);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /FLEET_UNAVAILABLE: fleet messaging: no message could be published \(1 failed; the connection to NATS is lost since \d{4}-\d\d-\d\dT[\d:.]+Z and being retried\)/);
+    await startServer();
+    await agent.waitForLog((l) => l.msg === 'NATS connection back', 'the agent back on NATS', 30_000);
+    await daemon.waitForLog(fromNow('NATS connection back'), 'the daemon back on NATS', 30_000);
+    const r = await runCli(daemon, ['run', 'ship-a', '--', 'echo', 'after the second outage']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'after the second outage\n');
     await agent.stop();
   });
 });
