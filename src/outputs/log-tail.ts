@@ -1,8 +1,7 @@
 // `tail -n N -F` for a node's live log file: its last lines, then what is appended, across
 // rotation (the renamed file is read to its end, then the new one from its start).
-import { watch, type FSWatcher } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { open } from 'node:fs/promises';
+import { followFile } from '../util/follow-file.js';
 
 /** Bytes looked at, at most, for the last lines of a file. */
 const TAIL_MAX_BYTES = 8 * 1024 * 1024;
@@ -44,47 +43,6 @@ function count(buf: Buffer): number {
 }
 
 /** What is appended to `file` from `offset` on, until the signal aborts. */
-export async function* followLog(file: string, offset: number, signal: AbortSignal): AsyncGenerator<Buffer> {
-  let wake: () => void = () => {};
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(path.dirname(file), (_event, name) => {
-      if (name === null || String(name).startsWith(path.basename(file))) wake();
-    });
-  } catch {
-    // No log directory yet (the console never printed): the poll notices the first file.
-  }
-  const poll = setInterval(() => wake(), POLL_MS);
-  const onAbort = () => wake();
-  signal.addEventListener('abort', onAbort);
-  let fh: FileHandle | undefined;
-  let pos = offset;
-  try {
-    while (!signal.aborted) {
-      const changed = new Promise<void>((resolve) => (wake = resolve));
-      fh ??= await open(file, 'r').catch(() => undefined);
-      if (fh) {
-        const buf = Buffer.alloc(READ_BYTES);
-        let n: number;
-        while (!signal.aborted && (n = (await fh.read(buf, 0, READ_BYTES, pos)).bytesRead) > 0) {
-          pos += n;
-          yield Buffer.from(buf.subarray(0, n));
-        }
-        // Rotated: the open file was renamed away (and read to its end above); the name is a new file.
-        const [now, cur] = await Promise.all([stat(file).catch(() => undefined), fh.stat()]);
-        if (now && (now.ino !== cur.ino || now.size < pos)) {
-          await fh.close();
-          fh = undefined;
-          pos = 0;
-          continue;
-        }
-      }
-      await changed;
-    }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    clearInterval(poll);
-    watcher?.close();
-    await fh?.close();
-  }
+export function followLog(file: string, offset: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+  return followFile(file, { from: offset, signal, pollMs: POLL_MS });
 }

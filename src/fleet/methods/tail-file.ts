@@ -1,16 +1,10 @@
-// tailFile: hand on the lines appended to a file until methodTimeout, like `tail -F -n 0`. It
-// follows the name: a truncated file is read again from its start; a file renamed away (log
-// rotation) is drained, then the new file at the path is read from its start; a file that does
-// not exist yet is waited for. fs.watch on the directory says when to look; it can miss events
-// (network file systems, a directory created later), so a slow poll looks as well.
-import { watch, type FSWatcher } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+// tailFile: hand on the lines appended to a file until methodTimeout, like `tail -F -n 0`. The
+// file is followed by its name (util/follow-file.ts: truncation, rotation, a file that does not
+// exist yet); here its bytes are cut into batches of lines and delivered as replies.
 import path from 'node:path';
+import { followFile } from '../../util/follow-file.js';
 import { ChunkDelivery, type ChunkReceiver, type TextChunk } from './chunk-delivery.js';
 import { LineBatcher } from './line-batcher.js';
-
-export const POLL_MS = 1000;
-const READ_BYTES = 64 * 1024;
 
 export interface TailFileOptions {
   timeoutMs: number;
@@ -47,21 +41,11 @@ export function tailFile(file: string, opts: TailFileOptions): Promise<TailResul
 class FileTail {
   private readonly delivery: ChunkDelivery<TextChunk>;
   private readonly batcher: LineBatcher;
-  private fh: FileHandle | undefined;
-  private identity = { dev: 0, ino: 0 };
-  private position = 0;
-  private atStart = true;
+  private readonly stop = new AbortController();
   private everOpened = false;
-  private startedSaid = false;
-  /** The open file is no longer the one at the path (renamed away or deleted). */
-  private detached = false;
   private bytes = 0;
   private lines = 0;
-  private watcher: FSWatcher | undefined;
-  private checking: Promise<void> | undefined;
-  private again = false;
   private ended: { reason: TailResult['reason']; error?: string } | undefined;
-  private finish: (reason: TailResult['reason'], error?: string) => void = () => {};
 
   constructor(private readonly file: string, private readonly opts: TailFileOptions) {
     this.delivery = new ChunkDelivery({
@@ -73,137 +57,42 @@ class FileTail {
   }
 
   async run(): Promise<TailResult> {
-    const finished = new Promise<void>((resolve) => {
-      this.finish = (reason, error) => {
-        this.ended ??= { reason, ...(error !== undefined && { error }) };
-        resolve();
-      };
-    });
     const timer = setTimeout(() => this.finish('timeout'), this.opts.timeoutMs);
     const onAbort = () => this.finish('aborted');
     this.opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (this.opts.signal?.aborted) onAbort();
-    const poll = setInterval(() => {
-      this.watchDirectory();
-      this.check();
-    }, this.opts.pollMs ?? POLL_MS);
-    this.watchDirectory();
-    this.check();
-
-    await finished;
-    clearTimeout(timer);
-    clearInterval(poll);
-    this.opts.signal?.removeEventListener('abort', onAbort);
-    this.watcher?.close();
-    await this.checking;
-    await this.fh?.close();
+    try {
+      const appended = followFile(this.file, {
+        signal: this.stop.signal,
+        from: this.opts.fromEnd ?? true ? 'end' : 0,
+        pollMs: this.opts.pollMs,
+        onOpen: (position) => {
+          this.everOpened = true;
+          this.opts.onOpen?.({ path: this.file, position });
+        },
+        onStarted: this.opts.onStarted,
+      });
+      for await (const bytes of appended) {
+        this.bytes += bytes.length;
+        this.lines += countNewlines(bytes);
+        this.batcher.push(bytes);
+      }
+    } catch (err) {
+      this.finish('error', (err as Error).message);
+    } finally {
+      clearTimeout(timer);
+      this.opts.signal?.removeEventListener('abort', onAbort);
+    }
     this.batcher.end();
     await this.delivery.idle();
     const { reason, error } = this.ended!;
     return { reason, bytes: this.bytes, lines: this.lines, ...(!this.everOpened && reason !== 'error' && { notFound: true }), ...(error !== undefined && { error }) };
   }
 
-  private watchDirectory(): void {
-    if (this.watcher || this.ended) return;
-    const base = path.basename(this.file);
-    try {
-      this.watcher = watch(path.dirname(this.file), (_event, name) => {
-        // A renamed-away file is still written under its new name.
-        if (!name || name === base || this.detached || !this.fh) this.check();
-      });
-      this.watcher.on('error', () => {
-        this.watcher?.close();
-        this.watcher = undefined; // the poll sets it up again
-      });
-    } catch {
-      // The directory does not exist (yet): the poll looks, and tries again.
-    }
-  }
-
-  /** One look at a time; a change seen meanwhile makes one more. */
-  private check(): void {
-    if (this.ended) return;
-    if (this.checking) {
-      this.again = true;
-      return;
-    }
-    this.checking = (async () => {
-      do {
-        this.again = false;
-        await this.follow();
-      } while (this.again && !this.ended);
-    })()
-      .catch((err: NodeJS.ErrnoException) => this.finish('error', err.message))
-      .finally(() => {
-        this.checking = undefined;
-      });
-  }
-
-  private async follow(): Promise<void> {
-    const opened = !!this.fh || (await this.openAtPath());
-    // After the first look (the file open at its end, or known missing), before anything is read.
-    if (!this.startedSaid) {
-      this.startedSaid = true;
-      this.opts.onStarted?.();
-    }
-    if (!opened) return;
-    await this.readToEnd();
-    const named = await statIfExists(this.file);
-    this.detached = !named || named.ino !== this.identity.ino || named.dev !== this.identity.dev;
-    if (!named || !this.detached) return;
-    // Rotated: what was written to the old file before the new one appeared comes first.
-    await this.readToEnd();
-    await this.fh!.close();
-    this.fh = undefined;
-    if (await this.openAtPath()) await this.readToEnd();
-  }
-
-  private async openAtPath(): Promise<boolean> {
-    const fromEnd = this.atStart && (this.opts.fromEnd ?? true);
-    this.atStart = false;
-    // By name first: a directory is refused, and a FIFO is never opened (open would block).
-    const named = await statIfExists(this.file);
-    if (!named) return false;
-    if (!named.isFile()) throw new Error(`${this.file}: ${named.isDirectory() ? 'is a directory' : 'is not a regular file'}`);
-    let fh: FileHandle;
-    try {
-      fh = await open(this.file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // gone again
-      throw err;
-    }
-    const st = await fh.stat();
-    this.fh = fh;
-    this.identity = { dev: st.dev, ino: st.ino };
-    this.detached = false;
-    this.everOpened = true;
-    this.position = fromEnd ? st.size : 0;
-    this.opts.onOpen?.({ path: this.file, position: this.position });
-    return true;
-  }
-
-  private async readToEnd(): Promise<void> {
-    const fh = this.fh!;
-    if ((await fh.stat()).size < this.position) this.position = 0; // truncated: start again
-    while (!this.ended) {
-      const buf = Buffer.allocUnsafe(READ_BYTES);
-      const { bytesRead } = await fh.read(buf, 0, READ_BYTES, this.position);
-      if (bytesRead === 0) return;
-      const bytes = buf.subarray(0, bytesRead);
-      this.position += bytesRead;
-      this.bytes += bytesRead;
-      this.lines += countNewlines(bytes);
-      this.batcher.push(bytes);
-    }
-  }
-}
-
-async function statIfExists(file: string) {
-  try {
-    return await stat(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw err;
+  /** The first reason wins; the follow stops. */
+  private finish(reason: TailResult['reason'], error?: string): void {
+    this.ended ??= { reason, ...(error !== undefined && { error }) };
+    this.stop.abort();
   }
 }
 
