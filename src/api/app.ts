@@ -84,8 +84,8 @@ export interface AppDeps {
   listenHost: string;
   /** Serve OBMd's API at the root. */
   obmdCompat: boolean;
-  /** Set when the daemon runs with NATS: the fleet routes answer 503 without it. */
-  fleet?: FleetController;
+  /** Set when the daemon runs with NATS: the controller, or FLEET_UNAVAILABLE while NATS is not reached yet. Without it the fleet routes answer 503 FLEET_DISABLED. */
+  fleet?: () => FleetController;
   outputs: OutputHub;
   /** Where security-relevant actions are recorded; without it, nothing is. */
   audit?: AuditLog;

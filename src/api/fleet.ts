@@ -1,13 +1,15 @@
 // /api/v1/fleet: submit messages for agents, follow their state, the daemon's signing key, the
 // agents' error log.
-// Admin only (the default). Without NATS configured every route answers 503 FLEET_DISABLED.
+// Admin only (the default). Without NATS configured every route answers 503 FLEET_DISABLED; with it
+// but NATS not reached yet, 503 FLEET_UNAVAILABLE saying since when it is tried.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../errors.js';
 import type { FleetController } from '../fleet/controller.js';
 
 export interface FleetRouteOptions {
-  fleet?: FleetController;
+  /** The controller, or FLEET_UNAVAILABLE saying why not yet (NATS not reachable); absent without NATS configured. */
+  fleet?: () => FleetController;
 }
 
 const STATES = ['queued', 'delivered', 'running', 'replied', 'failed', 'expired'] as const;
@@ -36,7 +38,7 @@ const MAX_WAIT_SECONDS = 60;
 export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (app, opts) => {
   const fleet = (): FleetController => {
     if (!opts.fleet) throw new errors.FLEET_DISABLED();
-    return opts.fleet;
+    return opts.fleet();
   };
 
   app.get('/fleet/signer', {

@@ -15,9 +15,6 @@ import type { ClientView } from '../console/types.js';
 import { RawPorts } from '../console/raw-ports.js';
 import { builtinDrivers } from '../drivers/index.js';
 import { errors } from '../errors.js';
-import type { FleetAgent } from '../fleet/agent.js';
-import { FleetController } from '../fleet/controller.js';
-import { FleetInputs } from '../fleet/inputs.js';
 import { KnownAgents } from '../fleet/known-agents.js';
 import { DaemonMetrics } from '../metrics/index.js';
 import type { NodeSpec } from '../model/node.js';
@@ -34,6 +31,7 @@ import type { Store } from '../store/types.js';
 import { ensureAdminToken } from './admin-token.js';
 import { fleetSocketPath, fleetTcpListen, parseListen, parsePortRange, SQLITE_MEMORY, type Config } from './config.js';
 import { ensureDemoNode, startDemoAgent } from './demo.js';
+import { FleetSide } from './fleet-side.js';
 import { checkFleetTcpListen, checkPlaintextListen, createStreamServer, loadTlsMaterial } from './tls.js';
 
 // Re-exported: the CLI's light commands import them from logger.js without loading the daemon.
@@ -82,9 +80,7 @@ export class Daemon {
     private readonly app: FastifyInstance,
     private readonly tcp: TcpAttachServer | undefined,
     private readonly poller: PowerPoller,
-    private readonly fleet: FleetController | undefined,
-    private readonly fleetInputs: FleetInputs | undefined,
-    private readonly demoAgent: FleetAgent | undefined,
+    private readonly fleet: FleetSide | undefined,
     private readonly outputs: OutputHub,
     private readonly watch: WatchEngine,
     private readonly audit: AuditLog,
@@ -186,30 +182,27 @@ export class Daemon {
 
     let app: FastifyInstance | undefined;
     let tcp: TcpAttachServer | undefined;
-    let fleet: FleetController | undefined;
-    let fleetInputs: FleetInputs | undefined;
-    let demoAgent: FleetAgent | undefined;
+    // The nats* settings are NatsSettings (nats-connect.ts) by name.
+    const fleet = config.natsUrl ? new FleetSide({
+      controller: { nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAgeMs(config.fleetMaxAge), fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents, audit: { maxBytes: config.auditMaxBytes, keep: config.auditKeep } },
+      inputs: {
+        logger,
+        maxBytes: config.bodyLimit, // the same submissions as the API takes
+        socketPath: fleetSocketPath(config, dataDir),
+        tcp: fleetTcp && { ...fleetTcp, createServer: (onConnection) => createStreamServer(tls, onConnection, { allowHalfOpen: true }) },
+      },
+      // The demo node gets an agent too, so `switchboard run demo -- ...` works out of the box.
+      demoAgent: config.demo ? (controller) => startDemoAgent(controller, { ...config, natsUrl: config.natsUrl! }, config.fleetPrefix, dataDir, logger, VERSION) : undefined,
+      logger,
+    }) : undefined;
     try {
       await tokens.prune();
       if (config.demo) await ensureDemoNode(nodes);
       const count = await nodes.startAll();
-      // The nats* settings are NatsSettings (nats-connect.ts) by name.
-      if (config.natsUrl) fleet = await FleetController.start({ nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAgeMs(config.fleetMaxAge), fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents, audit: { maxBytes: config.auditMaxBytes, keep: config.auditKeep } });
-      if (fleet) {
-        const controller = fleet;
-        fleetInputs = await FleetInputs.open({
-          submit: (input, by) => controller.submit(input, by),
-          logger,
-          maxBytes: config.bodyLimit, // the same submissions as the API takes
-          socketPath: fleetSocketPath(config, dataDir),
-          tcp: fleetTcp && { ...fleetTcp, createServer: (onConnection) => createStreamServer(tls, onConnection, { allowHalfOpen: true }) },
-        });
-        // The demo node gets an agent too, so `switchboard run demo -- ...` works out of the box.
-        if (config.demo) demoAgent = await startDemoAgent(controller, { ...config, natsUrl: config.natsUrl! }, config.fleetPrefix, dataDir, logger, VERSION);
-      }
+      await fleet?.start();
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet, outputs, audit,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet: fleet && (() => fleet.get()), outputs, audit,
         metrics, metricsToken: config.metricsToken, viewChanged,
       });
       await app.listen({ host, port });
@@ -224,14 +217,14 @@ export class Daemon {
       await nodes.openRawPorts();
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const addresses = { http: `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}`, consolePort };
-      const inputs = { fleetSocket: fleetInputs?.socketPath ?? null, fleetTcp: fleetInputs?.tcpAddress ?? null };
-      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleet !== undefined, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
+      // fleet: false (no --nats), true (running), or 'waiting for NATS' (it starts when NATS answers).
+      const fleetState = fleet ? (fleet.running || 'waiting for NATS') : false;
+      const inputs = { fleetSocket: fleet?.socketPath ?? null, fleetTcp: fleet?.tcpAddress ?? null };
+      logger.info({ ...addresses, tls: tls !== undefined, nodes: count, sessions: consoles.size, fleet: fleetState, ...inputs, dataDir, version: VERSION }, 'switchboard ready');
       poller.start(config.powerPollSeconds);
-      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, fleetInputs, demoAgent, outputs, watch, audit);
+      return new Daemon(config, logger, addresses, store, tokens, consoles, rawPorts, app, tcp, poller, fleet, outputs, watch, audit);
     } catch (err) {
       tokens.close();
-      await demoAgent?.stop();
-      await fleetInputs?.close();
       await fleet?.stop();
       await tcp?.close();
       await rawPorts.close('daemon failed to start');
@@ -261,10 +254,8 @@ export class Daemon {
       await this.outputs.close(); // after the sessions: their last lines and events are queued by now
       await this.app.close();
       this.logger.debug('API closed');
-      // Like the API: no new submissions; those under way are answered before the fleet stops.
-      await this.fleetInputs?.close();
-      await this.demoAgent?.stop();
-      // After the API (no new submissions), before the store (replies still being recorded): drains NATS.
+      // After the API (no new submissions), before the store (replies still being recorded): the
+      // inputs close, those under way are answered, the demo agent stops, NATS is drained.
       await this.fleet?.stop();
       await this.store.close();
       // Last: the sessions' detaches and the API's last calls are in it.

@@ -15,7 +15,7 @@ import { laneOf } from './lanes.js';
 import { AuditLog, type AuditEvent, type AuditRotation } from './audit.js';
 import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage, type FleetMethod } from './message.js';
-import { natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
+import { natsClientOptions, redactNatsUrl, type NatsSettings, type WaitForServer } from './nats-connect.js';
 import { FleetTransport } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { DEFAULT_MAX_AGE_MS, sign } from './signing.js';
@@ -39,6 +39,8 @@ export interface ControllerOptions {
   fleetName?: string;
   /** Rotation of <data-dir>/fleet/audit.jsonl: the daemon's auditMaxBytes and auditKeep. */
   audit: AuditRotation;
+  /** An unreachable server is waited for (connectNats); without it, it fails the start. */
+  wait?: WaitForServer;
 }
 
 /** Publishes of one node's messages on their way at once (publishInOrder). */
@@ -85,7 +87,7 @@ export class FleetController extends EventEmitter {
     const log = opts.logger.child({ component: 'fleet' });
     if (signer.created) log.info({ file: signer.file }, 'fleet signing key created');
     const client = await natsClientOptions(opts.nats, 'switchboard-controller');
-    const transport = await FleetTransport.connect(client, opts.prefix).catch((err: Error & { code?: string }) => {
+    const transport = await FleetTransport.connect(client, opts.prefix, opts.wait).catch((err: Error & { code?: string }) => {
       if (isSwitchboardError(err)) throw err; // already says what and where
       throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${err.code ?? ''} ${err.message}`.trim());
     });

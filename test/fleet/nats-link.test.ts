@@ -73,3 +73,50 @@ describe('fleet: an agent whose link to NATS is down at start', () => {
     await agent.stop();
   });
 });
+
+describe('fleet: serve --nats whose NATS is down at start', () => {
+  const prefix = 'tlinkd';
+  let port: number;
+  let server: ChildProcess | undefined;
+  after(async () => {
+    if (server) await stopProcess(server);
+  });
+
+  test('the consoles run, the fleet answers 503 saying since when NATS is tried, and starts once NATS answers', async () => {
+    port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: url, SWITCHBOARD_FLEET_PREFIX: prefix } });
+    try {
+      const ready = await daemon.waitForLog((l) => l.msg === 'switchboard ready', 'ready');
+      assert.equal(ready.fleet, 'waiting for NATS');
+      await daemon.waitForLog((l) => l.msg === 'NATS not reachable; the daemon runs without the fleet and tries again', 'the daemon waiting for NATS');
+      // The console server itself is up.
+      assert.equal((await api(daemon, 'GET', '/api/v1/nodes')).status, 200);
+      const early = await api(daemon, 'GET', '/api/v1/fleet/signer');
+      assert.equal(early.status, 503);
+      assert.equal(early.body.error, 'FLEET_UNAVAILABLE');
+      assert.match(early.body.message, /not connected to NATS yet: trying since \d{4}-\d\d-\d\dT[\d:.]+Z \(.*CONNECTION_REFUSED.*\)/);
+
+      server = await spawnNatsServer(['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir('nats-linkd')]);
+      await daemon.waitForLog((l) => l.msg === 'NATS reachable: the fleet side runs', 'the fleet side running', 45_000);
+      const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+      assert.match(signer, /^sb-ed25519:/);
+      const agent = await spawnAgent({ node: 'late-1', prefix, allowSigner: signer, nats: url });
+      await agent.waitForLog((l) => l.msg === 'fleet agent ready', 'the agent ready');
+      const r = await runCli(daemon, ['run', 'late-1', '--', 'echo', 'fleet after all']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'fleet after all\n');
+      await agent.stop();
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  test('stopped while it waits for NATS, the daemon stops at once and cleanly', async () => {
+    const daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: `nats://127.0.0.1:${await freePort()}`, SWITCHBOARD_FLEET_PREFIX: prefix } });
+    await daemon.waitForLog((l) => l.msg === 'NATS not reachable; the daemon runs without the fleet and tries again', 'the daemon waiting for NATS');
+    const status = await daemon.stop();
+    assert.equal(status.code, 0);
+    assert.ok(daemon.logs.some((l) => l.msg === 'switchboard stopped'));
+  });
+});
