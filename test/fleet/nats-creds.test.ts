@@ -50,14 +50,19 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
     signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
   });
 
-  test('the daemon and an agent, each with its own creds file, run a command', async () => {
-    const { agent: a, ready } = await agent('node-a', credsFile(operator, 'node-a'));
+  /** An agent of `node` with `creds` runs `echo TEXT; exit CODE` for the daemon, then stops. */
+  async function runsCommand(node: string, creds: string, text: string, code: number): Promise<void> {
+    const { agent: a, ready } = await agent(node, creds);
     assert.ok(ready, a.rawOutput.join('\n'));
-    const r = await runCli(daemon, ['run', 'node-a', '--', 'sh', '-c', 'echo by creds; exit 3']);
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.stdout, 'by creds\n');
+    const r = await runCli(daemon, ['run', node, '--', 'sh', '-c', `echo ${text}; exit ${code}`]);
+    assert.equal(r.code, code, r.stderr);
+    assert.equal(r.stdout, `${text}\n`);
     await a.stop();
     outputs.push(...a.rawOutput);
+  }
+
+  test('the daemon and an agent, each with its own creds file, run a command', async () => {
+    await runsCommand('node-a', credsFile(operator, 'node-a'), 'by creds', 3);
   });
 
   test("per-node permissions in the user's JWT, as `fleet nats-permissions --nsc` prints them: the agent runs; as another node it is refused", async () => {
@@ -67,13 +72,7 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
     const list = (flag: string) => new RegExp(`--${flag} '([^']+)'`).exec(printed.stdout)![1].split(',');
     const creds = credsFile(operator, 'node-j', undefined, { publish: list('allow-pub'), subscribe: list('allow-sub') });
 
-    const { agent: j, ready } = await agent('node-j', creds);
-    assert.ok(ready, j.rawOutput.join('\n'));
-    const r = await runCli(daemon, ['run', 'node-j', '--', 'sh', '-c', 'echo within its permissions; exit 5']);
-    assert.equal(r.code, 5, r.stderr);
-    assert.equal(r.stdout, 'within its permissions\n');
-    await j.stop();
-    outputs.push(...j.rawOutput);
+    await runsCommand('node-j', creds, 'within its permissions', 5);
 
     const { agent: imposter, ready: imposterReady } = await agent('node-k', creds);
     assert.equal(imposterReady, false);
