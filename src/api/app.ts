@@ -86,6 +86,8 @@ export interface AppDeps {
   obmdCompat: boolean;
   /** Set when the daemon runs with NATS: the controller, or FLEET_UNAVAILABLE while NATS is not reached yet. Without it the fleet routes answer 503 FLEET_DISABLED. */
   fleet?: () => FleetController;
+  /** The fleet side's link to NATS, for /healthz. */
+  fleetStatus?: () => string;
   outputs: OutputHub;
   /** Where security-relevant actions are recorded; without it, nothing is. */
   audit?: AuditLog;
@@ -197,7 +199,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get(`${API_PREFIX}/openapi.json`, { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-  await app.register(healthRoutes, { version: deps.version, stats: () => ({ sessions: deps.consoles.size }) });
+  await app.register(healthRoutes, { version: deps.version, stats: () => ({ sessions: deps.consoles.size, fleet: deps.fleetStatus?.() ?? 'off' }) });
   await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(async (api) => {
     await api.register(nodesRoutes, { nodes: deps.nodes });

@@ -18,6 +18,8 @@ export interface FleetSideOptions {
   logger: Logger;
 }
 
+export type FleetStatus = 'connected' | 'reconnecting' | 'waiting for NATS' | 'failed';
+
 export class FleetSide {
   private controller?: FleetController;
   private inputs?: FleetInputs;
@@ -58,6 +60,12 @@ export class FleetSide {
 
   get running(): boolean {
     return this.controller !== undefined;
+  }
+
+  /** For /healthz: connected, reconnecting (lost after it ran), waiting for NATS (never reached yet), or failed. */
+  get status(): FleetStatus {
+    if (this.controller) return this.controller.natsLostSince ? 'reconnecting' : 'connected';
+    return this.failed ? 'failed' : 'waiting for NATS';
   }
 
   get socketPath(): string | null {

@@ -129,9 +129,17 @@ export class FleetController extends EventEmitter {
     return formatPublicKey(this.signer.publicKey);
   }
 
+  /** Since when the connection to NATS is lost (nats.js is reconnecting); undefined while connected. */
+  get natsLostSince(): Date | undefined {
+    return this.transport.lostSince;
+  }
+
   /** Parses (400 naming the message and field), records every addressed message as queued, publishes. */
   async submit(input: unknown, by?: string): Promise<Submitted[]> {
     const addressed = fanOut(parseMessages(input).messages);
+    // NATS is away: refused at once, nothing recorded (each publish would wait for its timeout, then fail).
+    const lost = this.transport.lostSince;
+    if (lost) throw new errors.FLEET_UNAVAILABLE(`the connection to NATS is lost since ${lost.toISOString()} and being retried; nothing was submitted, send it again once it is back`);
     const now = new Date().toISOString();
     await this.store.insertMany(addressed.map((m) => ({
       id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
@@ -161,9 +169,10 @@ export class FleetController extends EventEmitter {
     await audited;
     const failed = failures.length;
     if (failed === addressed.length) {
-      const lost = this.transport.lostSince;
-      const why = lost
-        ? `the connection to NATS is lost since ${lost.toISOString()} and being retried`
+      // Lost while these were on their way (the check above was before).
+      const lostSince = this.transport.lostSince as Date | undefined;
+      const why = lostSince
+        ? `the connection to NATS is lost since ${lostSince.toISOString()} and being retried`
         : `the first with ${(failures[0].err as Error & { code?: string }).code ?? failures[0].err.message}`;
       throw new errors.FLEET_UNAVAILABLE(`no message could be published (${failed} failed; ${why}): see the daemon log`);
     }

@@ -16,6 +16,7 @@ describe('auth', () => {
     const health = await api(d, 'GET', '/healthz', undefined, { authorization: '' });
     assert.equal(health.status, 200);
     assert.equal(health.body.status, 'ok');
+    assert.equal(health.body.fleet, 'off', 'no --nats: no fleet side');
     const none = await fetch(`${d.url}/api/v1/nodes`);
     assert.equal(none.status, 401);
     assert.deepEqual(await none.json(), { error: 'UNAUTHORIZED', message: 'missing or invalid token' });
