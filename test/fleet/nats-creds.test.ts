@@ -34,6 +34,15 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
     return started;
   }
 
+  /** The subject lists `fleet nats-permissions ... --nsc` prints for its nsc command line. */
+  async function nscPermissions(who: string[]): Promise<{ publish: string[]; subscribe: string[] }> {
+    const printed = await runSwitchboard(['fleet', 'nats-permissions', ...who, '--prefix', prefix, '--nsc', 'fleet']);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, /^nsc add user --account 'fleet' --name '[^']+' --allow-pub '[^']+' --allow-sub '[^']+'\n$/);
+    const list = (flag: string) => new RegExp(`--${flag} '([^']+)'`).exec(printed.stdout)![1].split(',');
+    return { publish: list('allow-pub'), subscribe: list('allow-sub') };
+  }
+
   let operator: ReturnType<typeof makeOperator>;
   before(async () => {
     operator = makeOperator();
@@ -46,7 +55,9 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
     ].join('\n'));
     await spawnNatsServer(['-c', conf]);
     url = `nats://127.0.0.1:${port}`;
-    daemon = await startDaemon({ args: ['--nats', url, '--fleet-prefix', prefix, '--nats-creds', credsFile(operator, 'controller')] });
+    // The daemon's user holds in its JWT exactly what `fleet nats-permissions --controller --nsc` gives it.
+    const controller = await nscPermissions(['--controller']);
+    daemon = await startDaemon({ args: ['--nats', url, '--fleet-prefix', prefix, '--nats-creds', credsFile(operator, 'controller', undefined, controller)] });
     signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
   });
 
@@ -65,12 +76,8 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
     await runsCommand('node-a', credsFile(operator, 'node-a'), 'by creds', 3);
   });
 
-  test("per-node permissions in the user's JWT, as `fleet nats-permissions --nsc` prints them: the agent runs; as another node it is refused", async () => {
-    const printed = await runSwitchboard(['fleet', 'nats-permissions', 'node-j', '--prefix', prefix, '--nsc', 'fleet']);
-    assert.equal(printed.code, 0, printed.stderr);
-    assert.match(printed.stdout, /^nsc add user --account 'fleet' --name 'node-j' --allow-pub '[^']+' --allow-sub '[^']+'\n$/);
-    const list = (flag: string) => new RegExp(`--${flag} '([^']+)'`).exec(printed.stdout)![1].split(',');
-    const creds = credsFile(operator, 'node-j', undefined, { publish: list('allow-pub'), subscribe: list('allow-sub') });
+  test("per-node permissions in the user's JWT, as `fleet nats-permissions --nsc` prints them (the daemon's too): the agent runs; as another node it is refused", async () => {
+    const creds = credsFile(operator, 'node-j', undefined, await nscPermissions(['node-j']));
 
     await runsCommand('node-j', creds, 'within its permissions', 5);
 
