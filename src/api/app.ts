@@ -88,6 +88,8 @@ export interface AppDeps {
   fleet?: () => FleetController;
   /** The fleet side's link to NATS, for /healthz. */
   fleetStatus?: () => string;
+  /** The fleet signing key's public half, served before NATS is reached. */
+  fleetSigner?: () => string;
   outputs: OutputHub;
   /** Where security-relevant actions are recorded; without it, nothing is. */
   audit?: AuditLog;
@@ -209,7 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { nodes: deps.nodes, consoles: deps.consoles, power: deps.power, viewChanged: deps.viewChanged });
     await api.register(tokenRoutes, { nodes: deps.nodes, tokens: deps.tokens, publicUrl: deps.publicUrl });
     await api.register(consoleWsRoutes, { nodes: deps.nodes, consoles: deps.consoles, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes });
-    await api.register(fleetRoutes, { fleet: deps.fleet });
+    await api.register(fleetRoutes, { fleet: deps.fleet, signer: deps.fleetSigner });
     await api.register(outputRoutes, { nodes: deps.nodes, consoles: deps.consoles, outputs: deps.outputs });
     await api.register(vncWsRoutes, { nodes: deps.nodes, tokens: deps.tokens, highWaterBytes: deps.clientHighWaterBytes, audit: deps.audit });
     if (deps.audit) await api.register(auditRoutes, { audit: deps.audit });

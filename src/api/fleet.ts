@@ -10,6 +10,8 @@ import type { FleetController } from '../fleet/controller.js';
 export interface FleetRouteOptions {
   /** The controller, or FLEET_UNAVAILABLE saying why not yet (NATS not reachable); absent without NATS configured. */
   fleet?: () => FleetController;
+  /** The signing key's public half: known from the data dir, before NATS is reached. */
+  signer?: () => string;
 }
 
 const STATES = ['queued', 'delivered', 'running', 'replied', 'failed', 'expired'] as const;
@@ -47,7 +49,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRouteOptions> = async (
       tags: ['fleet'],
       response: { 200: Type.Object({ publicKey: Type.String() }) },
     },
-  }, async () => ({ publicKey: fleet().publicKey }));
+  }, async () => ({ publicKey: opts.signer?.() ?? fleet().publicKey }));
 
   app.post('/fleet/messages', {
     schema: {

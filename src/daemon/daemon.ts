@@ -202,7 +202,7 @@ export class Daemon {
       await fleet?.start();
       app = await buildApp({
         auth, tokens, nodes, power, consoles, logger, version: VERSION, bodyLimit: config.bodyLimit, clientHighWaterBytes: 1024 * 1024,
-        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet: fleet && (() => fleet.get()), fleetStatus: fleet && (() => fleet.status), outputs, audit,
+        authFailuresPerMinute: config.authFailuresPerMinute, publicUrl: config.publicUrl, https: tls, listenHost: host, obmdCompat: config.obmdCompat, fleet: fleet && (() => fleet.get()), fleetStatus: fleet && (() => fleet.status), fleetSigner: fleet && (() => fleet.publicKey), outputs, audit,
         metrics, metricsToken: config.metricsToken, viewChanged,
       });
       await app.listen({ host, port });

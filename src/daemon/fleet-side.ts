@@ -8,6 +8,7 @@ import type { FleetAgent } from '../fleet/agent.js';
 import { FleetController, type ControllerOptions } from '../fleet/controller.js';
 import { FleetInputs, type FleetInputOptions } from '../fleet/inputs.js';
 import { errors } from '../errors.js';
+import { formatPublicKey, loadOrCreateSigner } from '../fleet/signer-keys.js';
 
 export interface FleetSideOptions {
   controller: Omit<ControllerOptions, 'wait'>;
@@ -30,6 +31,7 @@ export class FleetSide {
   private failed?: string;
   private readonly stopWaiting = new AbortController();
   private starting?: Promise<void>;
+  private signerKey?: string;
 
   constructor(private readonly opts: FleetSideOptions) {}
 
@@ -38,6 +40,10 @@ export class FleetSide {
    * in the background); rejects on what waiting cannot mend.
    */
   async start(): Promise<void> {
+    // The key is the data dir's: agents can be given it (`fleet signer`) before NATS is reached.
+    const signer = await loadOrCreateSigner(this.opts.controller.dataDir);
+    if (signer.created) this.opts.logger.info({ component: 'fleet', file: signer.file }, 'fleet signing key created');
+    this.signerKey = formatPublicKey(signer.publicKey);
     let firstRetry!: () => void;
     const waitingNow = new Promise<void>((resolve) => (firstRetry = resolve));
     this.starting = this.run(firstRetry);
@@ -56,6 +62,12 @@ export class FleetSide {
     if (this.failed) throw new errors.FLEET_UNAVAILABLE(this.failed);
     const w = this.waiting;
     throw new errors.FLEET_UNAVAILABLE(w ? `not connected to NATS yet: trying since ${w.since.toISOString()} (${w.reason})` : 'starting');
+  }
+
+  /** `switchboard agent --allow-signer` takes it. */
+  get publicKey(): string {
+    if (!this.signerKey) throw new errors.FLEET_UNAVAILABLE('starting');
+    return this.signerKey;
   }
 
   get running(): boolean {

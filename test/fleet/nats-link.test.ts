@@ -92,7 +92,7 @@ describe('fleet: serve --nats whose NATS is down at start', () => {
     if (server) await stopProcess(server);
   });
 
-  test('the consoles run, the fleet answers 503 saying since when NATS is tried, and starts once NATS answers', async () => {
+  test('the consoles run, the fleet answers 503 saying since when NATS is tried (its signing key already), and starts once NATS answers', async () => {
     port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
     const daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: url, SWITCHBOARD_FLEET_PREFIX: prefix } });
@@ -103,15 +103,19 @@ describe('fleet: serve --nats whose NATS is down at start', () => {
       await daemon.waitForLog((l) => l.msg === 'NATS not reachable; the daemon runs without the fleet and tries again', 'the daemon waiting for NATS');
       // The console server itself is up.
       assert.equal((await api(daemon, 'GET', '/api/v1/nodes')).status, 200);
-      const early = await api(daemon, 'GET', '/api/v1/fleet/signer');
+      const early = await api(daemon, 'GET', '/api/v1/fleet/messages');
       assert.equal(early.status, 503);
       assert.equal(early.body.error, 'FLEET_UNAVAILABLE');
       assert.match(early.body.message, /not connected to NATS yet: trying since \d{4}-\d\d-\d\dT[\d:.]+Z \(.*CONNECTION_REFUSED.*\)/);
 
+      // The signing key is the data dir's: agents can be set up before NATS is there.
+      const signerEarly = await api(daemon, 'GET', '/api/v1/fleet/signer');
+      assert.equal(signerEarly.status, 200, signerEarly.text);
+
       server = await spawnNatsServer(['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir('nats-linkd')]);
       await daemon.waitForLog((l) => l.msg === 'NATS reachable: the fleet side runs', 'the fleet side running', 45_000);
       const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
-      assert.match(signer, /^sb-ed25519:/);
+      assert.equal(signer, signerEarly.body.publicKey);
       assert.equal((await health(daemon)).fleet, 'connected');
       const agent = await spawnAgent({ node: 'late-1', prefix, allowSigner: signer, nats: url });
       await agent.waitForLog((l) => l.msg === 'fleet agent ready', 'the agent ready');
