@@ -1,7 +1,7 @@
 // `tail -n N -F` for a node's live log file: its last lines, then what is appended, across
 // rotation (the renamed file is read to its end, then the new one from its start).
 import { open } from 'node:fs/promises';
-import { followFile } from '../util/follow-file.js';
+import { countNewlines, followFile } from '../util/follow-file.js';
 
 /** Bytes looked at, at most, for the last lines of a file. */
 const TAIL_MAX_BYTES = 8 * 1024 * 1024;
@@ -23,7 +23,7 @@ export async function lastLines(file: string, lines: number): Promise<{ text: Bu
       const buf = Buffer.alloc(Math.min(READ_BYTES, start));
       start -= buf.length;
       await fh.read(buf, 0, buf.length, start);
-      newlines += count(buf);
+      newlines += countNewlines(buf);
       text = Buffer.concat([buf, text]);
     }
     // Walk back over `lines` line ends; a final line without a newline counts as one.
@@ -34,12 +34,6 @@ export async function lastLines(file: string, lines: number): Promise<{ text: Bu
   } finally {
     await fh.close();
   }
-}
-
-function count(buf: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) n++;
-  return n;
 }
 
 /** What is appended to `file` from `offset` on, until the signal aborts. */

@@ -141,6 +141,13 @@ class FileFollower {
   }
 }
 
+/** The line ends (LF) in a chunk of a followed file. */
+export function countNewlines(bytes: Buffer): number {
+  let n = 0;
+  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
 async function statIfExists(file: string) {
   try {
     return await stat(file);

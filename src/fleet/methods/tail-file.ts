@@ -2,7 +2,7 @@
 // file is followed by its name (util/follow-file.ts: truncation, rotation, a file that does not
 // exist yet); here its bytes are cut into batches of lines and delivered as replies.
 import path from 'node:path';
-import { followFile } from '../../util/follow-file.js';
+import { countNewlines, followFile } from '../../util/follow-file.js';
 import { ChunkDelivery, type ChunkReceiver, type TextChunk } from './chunk-delivery.js';
 import { LineBatcher } from './line-batcher.js';
 
@@ -94,10 +94,4 @@ class FileTail {
     this.ended ??= { reason, ...(error !== undefined && { error }) };
     this.stop.abort();
   }
-}
-
-function countNewlines(bytes: Buffer): number {
-  let n = 0;
-  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) n++;
-  return n;
 }
