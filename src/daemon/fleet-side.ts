@@ -47,7 +47,12 @@ export class FleetSide {
     let firstRetry!: () => void;
     const waitingNow = new Promise<void>((resolve) => (firstRetry = resolve));
     this.starting = this.run(firstRetry);
-    await Promise.race([this.starting, waitingNow]);
+    try {
+      await Promise.race([this.starting, waitingNow]);
+    } catch (err) {
+      this.starting = undefined; // failed, nothing runs: stop() has nothing to wait for
+      throw err;
+    }
     // From here on a failure is the log's and the 503's to tell, not the start's.
     this.starting = this.starting.catch((err: Error) => {
       if (this.stopWaiting.signal.aborted) return;
