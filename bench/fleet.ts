@@ -6,6 +6,7 @@
 //     BENCH_FLEET_PER_AGENT (50) BENCH_FLEET_MIN (500): messages per step, max(MIN, agents × PER_AGENT)
 //     BENCH_FLEET_BATCH (1000 messages per POST)  BENCH_FLEET_SAMPLES (200)  BENCH_FLEET_DRAIN (10000)
 //     BENCH_FLEET_TMPFS=1: data dirs on /dev/shm (no fsync cost) instead of the disk under os.tmpdir()
+//     BENCH_FLEET_QUIET_PCT (10): latency is sampled once the machine is at most this busy (an idle fleet)
 //     BENCH_FLEET_METHODS (cliCommand,hello): the throughput steps, each method in turn
 // Messages are cliCommand `true` with replyMethod console (the agent forks a process for each), and
 // for throughput also `hello` (no process: the messaging path alone). Data dirs are on disk by default, so
@@ -18,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect } from 'nats';
 import {
-  allProcs, CLK_TCK, cleanupAll, fmt, log, markdownTable, percentile, removeDir, runDeltaMs, runNsByPid, sleep,
+  allProcs, CLK_TCK, cleanupAll, fmt, log, machineBusyPct, markdownTable, percentile, removeDir, runDeltaMs, runNsByPid,
 } from './lib.js';
 import { FleetAgentPeer } from './peers/fleet-agent.js';
 import { Switchboard } from './peers/switchboard.js';
@@ -159,6 +160,17 @@ function dataRoot(): string {
   return mkdtempSync(path.join(base, 'sbbench-fleet-'));
 }
 
+/** The machine's busy share at most for an idle fleet (BENCH_FLEET_QUIET_PCT), waited for up to a minute. */
+const QUIET_PCT = Number(process.env.BENCH_FLEET_QUIET_PCT ?? 10);
+
+async function quiet(maxMs = 60_000): Promise<number> {
+  const t0 = performance.now();
+  let busy = await machineBusyPct(1000);
+  while (busy > QUIET_PCT && performance.now() - t0 < maxMs) busy = await machineBusyPct(1000);
+  log(`machine ${fmt(busy, 0)} % busy after ${fmt((performance.now() - t0) / 1000, 0)} s`);
+  return busy;
+}
+
 async function latency(sb: Switchboard, node: string, n: number): Promise<number[]> {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -209,11 +221,14 @@ async function main(): Promise<void> {
 
     for (const n of AGENT_STEPS) {
       await growTo(n);
-      await sleep(1000); // let the start-up settle
+      // An idle fleet: agents just started spend their first seconds in start-up work and V8's
+      // memory-reducing collections (an agent: ~60 ms of CPU in its first 20 s, ~0 after), which
+      // 90 of them at once make a busy machine. Measured once the machine is quiet.
+      const busy = await quiet();
       if (n === AGENT_STEPS[0] || n === AGENT_STEPS[AGENT_STEPS.length - 1]) {
         await latency(sb, agents[0].opts.node, 10); // warm-up
         const xs = await latency(sb, agents[0].opts.node, SAMPLES);
-        latencyRows.push(latencyRow(`${n} agent${n === 1 ? '' : 's'} up, idle; one message at a time to ${agents[0].opts.node}`, xs));
+        latencyRows.push(latencyRow(`${n} agent${n === 1 ? '' : 's'} up, idle (machine ${fmt(busy, 0)} % busy before); one message at a time to ${agents[0].opts.node}`, xs));
         log(`latency at ${n} agents: p50 ${fmt(percentile(xs, 50))} ms, p99 ${fmt(percentile(xs, 99))} ms`);
       }
 
