@@ -77,7 +77,16 @@ describe('fleet over NATS with JWT creds files (operator mode)', () => {
   });
 
   test("per-node permissions in the user's JWT, as `fleet nats-permissions --nsc` prints them (the daemon's too): the agent runs; as another node it is refused", async () => {
-    const creds = credsFile(operator, 'node-j', undefined, await nscPermissions(['node-j']));
+    const permissions = await nscPermissions(['node-j']);
+    // -o json gives the same lists, for other tools than nsc.
+    const json = await runSwitchboard(['-o', 'json', 'fleet', 'nats-permissions', 'node-j', '--prefix', prefix]);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), permissions);
+    // nsc makes the user's key: an nkey given with --nsc is a mistake, said so.
+    const both = await runSwitchboard(['fleet', 'nats-permissions', 'node-j', '--nsc', 'fleet', '--nkey', 'UABC']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--nsc prints no user entry: leave out --nkey, --user and --password-file/);
+    const creds = credsFile(operator, 'node-j', undefined, permissions);
 
     await runsCommand('node-j', creds, 'within its permissions', 5);
 
