@@ -5,13 +5,13 @@
 // (refused credentials, an untrusted certificate, a bad setting) still stops the start.
 import type { Logger } from 'pino';
 import type { FleetAgent } from '../fleet/agent.js';
-import { FleetController, type ControllerOptions } from '../fleet/controller.js';
+import { FleetController, loadSigner, type ControllerOptions } from '../fleet/controller.js';
 import { FleetInputs, type FleetInputOptions } from '../fleet/inputs.js';
 import { errors } from '../errors.js';
-import { formatPublicKey, loadOrCreateSigner } from '../fleet/signer-keys.js';
+import { formatPublicKey, type Signer } from '../fleet/signer-keys.js';
 
 export interface FleetSideOptions {
-  controller: Omit<ControllerOptions, 'wait'>;
+  controller: Omit<ControllerOptions, 'wait' | 'signer'>;
   /** The inputs but their submit, which is the controller's. */
   inputs: Omit<FleetInputOptions, 'submit'>;
   /** The demo node's agent, once the controller runs (serve --demo). */
@@ -31,7 +31,7 @@ export class FleetSide {
   private failed?: string;
   private readonly stopWaiting = new AbortController();
   private starting?: Promise<void>;
-  private signerKey?: string;
+  private signer?: Signer;
 
   constructor(private readonly opts: FleetSideOptions) {}
 
@@ -41,9 +41,7 @@ export class FleetSide {
    */
   async start(): Promise<void> {
     // The key is the data dir's: agents can be given it (`fleet signer`) before NATS is reached.
-    const signer = await loadOrCreateSigner(this.opts.controller.dataDir);
-    if (signer.created) this.opts.logger.info({ component: 'fleet', file: signer.file }, 'fleet signing key created');
-    this.signerKey = formatPublicKey(signer.publicKey);
+    this.signer = await loadSigner(this.opts.controller.dataDir, this.opts.logger.child({ component: 'fleet' }));
     let firstRetry!: () => void;
     const waitingNow = new Promise<void>((resolve) => (firstRetry = resolve));
     this.starting = this.run(firstRetry);
@@ -71,8 +69,8 @@ export class FleetSide {
 
   /** `switchboard agent --allow-signer` takes it. */
   get publicKey(): string {
-    if (!this.signerKey) throw new errors.FLEET_UNAVAILABLE('starting');
-    return this.signerKey;
+    if (!this.signer) throw new errors.FLEET_UNAVAILABLE('starting');
+    return formatPublicKey(this.signer.publicKey);
   }
 
   get running(): boolean {
@@ -106,6 +104,7 @@ export class FleetSide {
     const log = this.opts.logger;
     const controller = await FleetController.start({
       ...this.opts.controller,
+      signer: this.signer,
       wait: {
         signal: this.stopWaiting.signal,
         onRetry: (reason, retryMs) => {

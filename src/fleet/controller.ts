@@ -41,6 +41,8 @@ export interface ControllerOptions {
   audit: AuditRotation;
   /** An unreachable server is waited for (connectNats); without it, it fails the start. */
   wait?: WaitForServer;
+  /** The signing key, when the caller has loaded it already (else it is loaded, or made, from dataDir). */
+  signer?: Signer;
 }
 
 /** Publishes of one node's messages on their way at once (publishInOrder). */
@@ -83,9 +85,8 @@ export class FleetController extends EventEmitter {
   }
 
   static async start(opts: ControllerOptions): Promise<FleetController> {
-    const signer = await loadOrCreateSigner(opts.dataDir);
     const log = opts.logger.child({ component: 'fleet' });
-    if (signer.created) log.info({ file: signer.file }, 'fleet signing key created');
+    const signer = opts.signer ?? await loadSigner(opts.dataDir, log);
     const client = await natsClientOptions(opts.nats, 'switchboard-controller');
     const transport = await FleetTransport.connect(client, opts.prefix, opts.wait).catch((err: Error & { code?: string }) => {
       if (isSwitchboardError(err)) throw err; // already says what and where
@@ -461,4 +462,11 @@ function auditOfState(record: FleetMessageRecord): Parameters<AuditLog['append']
 /** Final, and a file reply is written (or failed to be), so a waiter finds it there. */
 function isDone(record: FleetMessageRecord): boolean {
   return FLEET_FINAL_STATES.includes(record.state) && replyHandled(record);
+}
+
+/** The fleet's signing key from `<dataDir>`, made (and said so) on the first start. */
+export async function loadSigner(dataDir: string, log: Logger): Promise<Signer> {
+  const signer = await loadOrCreateSigner(dataDir);
+  if (signer.created) log.info({ file: signer.file }, 'fleet signing key created');
+  return signer;
 }
