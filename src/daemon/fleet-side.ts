@@ -8,6 +8,7 @@ import type { FleetAgent } from '../fleet/agent.js';
 import { FleetController, loadSigner, type ControllerOptions } from '../fleet/controller.js';
 import { FleetInputs, type FleetInputOptions } from '../fleet/inputs.js';
 import { errors } from '../errors.js';
+import { LoggedWait } from '../fleet/nats-connect.js';
 import { formatPublicKey, type Signer } from '../fleet/signer-keys.js';
 
 export interface FleetSideOptions {
@@ -25,8 +26,8 @@ export class FleetSide {
   private controller?: FleetController;
   private inputs?: FleetInputs;
   private demoAgent?: FleetAgent;
-  /** Why the fleet is not running yet, and since when; undefined once it runs. */
-  private waiting?: { since: Date; reason: string };
+  /** Since when and why the fleet is not running yet; undefined once it runs. */
+  private waiting?: LoggedWait;
   /** It gave up (an error waiting cannot mend, met after the first try). */
   private failed?: string;
   private readonly stopWaiting = new AbortController();
@@ -64,7 +65,7 @@ export class FleetSide {
     if (this.controller) return this.controller;
     if (this.failed) throw new errors.FLEET_UNAVAILABLE(this.failed);
     const w = this.waiting;
-    throw new errors.FLEET_UNAVAILABLE(w ? `not connected to NATS yet: trying since ${w.since.toISOString()} (${w.reason})` : 'starting');
+    throw new errors.FLEET_UNAVAILABLE(w?.since ? `not connected to NATS yet: trying since ${w.since.toISOString()} (${w.reason})` : 'starting');
   }
 
   /** `switchboard agent --allow-signer` takes it. */
@@ -102,20 +103,9 @@ export class FleetSide {
 
   private async run(firstRetry: () => void): Promise<void> {
     const log = this.opts.logger;
-    const controller = await FleetController.start({
-      ...this.opts.controller,
-      signer: this.signer,
-      wait: {
-        signal: this.stopWaiting.signal,
-        onRetry: (reason, retryMs) => {
-          const first = this.waiting === undefined;
-          this.waiting ??= { since: new Date(), reason };
-          log[first || reason !== this.waiting.reason ? 'warn' : 'debug']({ err: reason, retryMs }, 'NATS not reachable; the daemon runs without the fleet and tries again');
-          this.waiting.reason = reason;
-          firstRetry();
-        },
-      },
-    });
+    const wait = new LoggedWait(log, 'NATS not reachable; the daemon runs without the fleet and tries again', this.stopWaiting.signal, firstRetry);
+    this.waiting = wait;
+    const controller = await FleetController.start({ ...this.opts.controller, signer: this.signer, wait });
     if (this.stopWaiting.signal.aborted) {
       await controller.stop();
       return;
@@ -128,7 +118,7 @@ export class FleetSide {
       await controller.stop();
       throw err;
     }
-    if (this.waiting) log.info({ waitedMs: Date.now() - this.waiting.since.getTime() }, 'NATS reachable: the fleet side runs');
+    if (wait.since) log.info({ waitedMs: wait.waitedMs }, 'NATS reachable: the fleet side runs');
     this.waiting = undefined;
     this.controller = controller;
   }

@@ -24,7 +24,7 @@ import { tailFile } from './methods/tail-file.js';
 import { BODY_CAP_BYTES, httpGet } from './methods/http-get.js';
 import { DEFAULT_N_CONCURRENCY, isOrdered, laneOf, LANES } from './lanes.js';
 import { runOp } from './methods/op-command.js';
-import { isPermissionError, natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
+import { isPermissionError, LoggedWait, natsClientOptions, redactNatsUrl, type NatsSettings } from './nats-connect.js';
 import { agentInboxPrefix } from './nats-permissions.js';
 import { FleetTransport, isSubjectToken } from './nats-transport.js';
 import { ProcessGroups } from './process-groups.js';
@@ -104,18 +104,9 @@ export class FleetAgent {
     try {
       const client = await natsClientOptions(opts.nats, `switchboard-agent-${opts.node}`, { inboxPrefix: agentInboxPrefix(opts.node) });
       // A link that is down at start (a ship at sea) is waited for, however long: the messages queue meanwhile.
-      let waitingSince: number | undefined;
-      let lastReason = '';
-      transport = await FleetTransport.connect(client, opts.prefix, {
-        signal: opts.signal,
-        onRetry: (reason, retryMs) => {
-          waitingSince ??= Date.now();
-          // Said when it starts and when the reason changes; each try after that only at debug.
-          log[reason === lastReason ? 'debug' : 'warn']({ err: reason, retryMs }, 'NATS not reachable; trying again');
-          lastReason = reason;
-        },
-      });
-      if (waitingSince !== undefined) log.info({ nats: redactNatsUrl(opts.nats.natsUrl), waitedMs: Date.now() - waitingSince }, 'NATS reachable');
+      const wait = new LoggedWait(log, 'NATS not reachable; trying again', opts.signal);
+      transport = await FleetTransport.connect(client, opts.prefix, wait);
+      if (wait.since) log.info({ nats: redactNatsUrl(opts.nats.natsUrl), waitedMs: wait.waitedMs }, 'NATS reachable');
     } catch (err) {
       await seen.close();
       await groups.close();

@@ -9,6 +9,7 @@ import {
   connect, credsAuthenticator, nkeyAuthenticator, nkeys,
   type ConnectionOptions, type NatsConnection, type TlsOptions,
 } from 'nats';
+import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 
 /** The NATS settings the daemon (config keys) and the agent (flags of the same names) share. */
@@ -98,6 +99,30 @@ export interface WaitForServer {
   onRetry(reason: string, retryMs: number): void;
   /** Stops waiting: the connect rejects with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/**
+ * A wait that says so in `log`: at warn when it starts and when the reason changes, each try
+ * after that at debug (a link down for hours is one line, not hundreds), and remembers since when
+ * and why, for whoever must tell.
+ */
+export class LoggedWait implements WaitForServer {
+  since?: Date;
+  reason?: string;
+
+  constructor(private readonly log: Logger, private readonly message: string, readonly signal?: AbortSignal, private readonly onTry?: () => void) {}
+
+  onRetry(reason: string, retryMs: number): void {
+    this.since ??= new Date();
+    this.log[reason === this.reason ? 'debug' : 'warn']({ err: reason, retryMs }, this.message);
+    this.reason = reason;
+    this.onTry?.();
+  }
+
+  /** How long it waited; undefined if the first try went through. */
+  get waitedMs(): number | undefined {
+    return this.since && Date.now() - this.since.getTime();
+  }
 }
 
 /** The first retry after this long, doubling up to the most. */
