@@ -93,7 +93,7 @@ export interface AppDeps {
   outputs: OutputHub;
   /** Where security-relevant actions are recorded; without it, nothing is. */
   audit?: AuditLog;
-  /** Emits 'changed' (node name) when a watch pattern matched on a node or was disabled there. */
+  /** Emits 'changed' (node name) when a node's view changed otherwise: a watch pattern matched or was disabled, its agent said hello. */
   viewChanged?: EventEmitter;
   metrics: DaemonMetrics;
   /** Scrapers of /metrics must send it as a Bearer token; unset, /metrics is public. */

@@ -10,7 +10,7 @@ export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** text on a terminal (a person reads it), JSON lines otherwise (journald, a log shipper, scripts). */
-export function defaultLogFormat(): LogFormat {
+function defaultLogFormat(): LogFormat {
   return process.stdout.isTTY ? 'text' : 'json';
 }
 

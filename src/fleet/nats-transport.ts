@@ -99,6 +99,9 @@ export function isSubjectToken(id: string): boolean {
 }
 
 export class FleetTransport {
+  /** When the connection was lost (logConnection); undefined while connected. */
+  private lostAt?: number;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly js: JetStreamClient,
@@ -129,8 +132,6 @@ export class FleetTransport {
   get lostSince(): Date | undefined {
     return this.lostAt === undefined ? undefined : new Date(this.lostAt);
   }
-
-  private lostAt?: number;
 
   /** `wait`: an unreachable server is waited for (connectNats). */
   static async connect(client: NatsClient, prefix: string, wait?: WaitForServer): Promise<FleetTransport> {

@@ -117,7 +117,7 @@ function powerCell(n: NodeView): string {
 }
 
 /** "12s ago" for a last-seen time: the overview refreshes it as time passes (refreshAges). */
-export function ago(iso: string, now = Date.now()): string {
+function ago(iso: string, now = Date.now()): string {
   return `${duration(now - Date.parse(iso))} ago`;
 }
 
