@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../errors.js';
-import { followLog, lastLines } from '../outputs/log-tail.js';
+import { lastLines, tailLog } from '../outputs/log-tail.js';
 import { searchLogs, type LineMatcher, type LogHit, type SearchTarget, type SearchWindow } from '../outputs/log-search.js';
 import { regexSearch } from '../outputs/log-search-regex.js';
 import { matchesLabels } from '../model/node.js';
@@ -120,18 +120,19 @@ export const logRoutes: FastifyPluginAsyncTypebox<LogRoutesOptions> = async (app
   }, async (req, reply) => {
     const rec = await nodes.record(req.params.name);
     const [file] = nodes.logFiles(rec.name);
-    const { text, end } = await lastLines(file, req.query.lines ?? 50);
-    reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store');
-    if (!on(req.query.follow)) return reply.send(text);
+    const lines = req.query.lines ?? 50;
+    if (!on(req.query.follow)) {
+      return reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send((await lastLines(file, lines)).text);
+    }
     // Hijacked so the headers go out at once, before anything new is appended.
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     const ac = new AbortController();
     res.on('close', () => ac.abort());
-    res.write(text);
     try {
-      for await (const chunk of followLog(file, end, ac.signal)) {
+      // The last lines first, then what is appended: one file, read across rotation (log-tail.ts).
+      for await (const chunk of tailLog(file, lines, ac.signal)) {
         if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
       }
     } catch (err) {

@@ -15,8 +15,14 @@ const READ_BYTES = 64 * 1024;
 export interface FollowFileOptions {
   /** Ends the follow: the generator returns, its file and watch closed. */
   signal: AbortSignal;
-  /** Where the file found at the first look is read from: a byte offset, or 'end' to skip what it holds. A file opened later (it appeared, or replaced a rotated one) is read from 0. */
-  from: number | 'end';
+  /**
+   * Where the file found at the first look is read from: a byte offset, 'end' to skip what it
+   * holds, or a function given that very file (and its size) that returns the offset, and bytes
+   * to hand on first (the last lines, say): what it read and what is followed then are one file,
+   * whatever is renamed meanwhile. A file opened later (it appeared, or replaced a rotated one) is
+   * read from 0.
+   */
+  from: number | 'end' | ((fh: FileHandle, size: number) => Promise<{ position: number; first?: Buffer }>);
   pollMs?: number;
   /** A file was opened at the name (at the first look, when it appears, after rotation) and is read from `position`. */
   onOpen?: (position: number) => void;
@@ -39,6 +45,8 @@ class FileFollower {
   private position = 0;
   /** The open file is no longer the one at the name (renamed away or deleted). */
   private detached = false;
+  /** Handed on before anything read: what a `from` function gave. */
+  private first: Buffer | undefined;
   private watcher: FSWatcher | undefined;
   /** Makes the follower look again; a look under way is followed by one more. */
   private wake: () => void = () => {};
@@ -63,6 +71,8 @@ class FileFollower {
           await this.openAtName(this.opts.from);
           // After the first look (the file open, or known missing), before anything is read.
           this.opts.onStarted?.();
+          if (this.first?.length) yield this.first;
+          this.first = undefined;
         } else if (!this.fh) {
           await this.openAtName(0);
         }
@@ -106,7 +116,7 @@ class FileFollower {
     if (await this.openAtName(0)) yield* this.readToEnd();
   }
 
-  private async openAtName(from: number | 'end'): Promise<boolean> {
+  private async openAtName(from: FollowFileOptions['from']): Promise<boolean> {
     // By name first: a directory is refused, and a FIFO is never opened (open would block).
     const named = await statIfExists(this.file);
     if (!named) return false;
@@ -122,7 +132,8 @@ class FileFollower {
     this.fh = fh;
     this.identity = { dev: st.dev, ino: st.ino };
     this.detached = false;
-    this.position = from === 'end' ? st.size : from;
+    if (typeof from === 'function') ({ position: this.position, first: this.first } = await from(fh, st.size));
+    else this.position = from === 'end' ? st.size : from;
     this.opts.onOpen?.(this.position);
     return true;
   }

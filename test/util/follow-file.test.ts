@@ -125,6 +125,23 @@ describe('followFile', () => {
     await f.stop();
   });
 
+  test('from a function: it reads the file that is then followed, so a rotation right after loses nothing', async () => {
+    const file = path.join(tempDir('follow-from-fn'), 'app.log');
+    await writeFile(file, 'a\nb\n');
+    const f = follow(file, async (fh, size) => {
+      const head = Buffer.alloc(size);
+      await fh.read(head, 0, size, 0);
+      // Rotated between reading the head and following: the old file's last line still comes.
+      appendFileSync(file, 'c\n');
+      renameSync(file, `${file}.1`);
+      writeFileSync(file, 'new\n');
+      return { position: size, first: head };
+    });
+    await f.until('the head, the old file to its end, then the new', () => f.text() === 'a\nb\nc\nnew\n');
+    assert.deepEqual(f.opens, [4, 0]);
+    await f.stop();
+  });
+
   test('a truncated file is read again from its start', async () => {
     const file = path.join(tempDir('follow-truncate'), 'app.log');
     await writeFile(file, `${'x'.repeat(60)}\n`);
