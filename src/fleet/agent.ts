@@ -1,22 +1,25 @@
 // `switchboard agent`: takes its node's messages from one durable consumer per lane (lanes.ts):
-// one at a time and in order on the ordered lanes, side by side on the n lane.
-// Every envelope is verified first; what is refused is acked (a redelivery would be refused
-// again), logged with the reason, and answered with a failed reply when it names a usable id.
-// A message is acked only once its final reply is stored by JetStream: an agent that dies before
-// that gets the message again, and the seen store (signing.ts) keeps it from running twice.
-// Each reply is tried 1 + replyRetries times, replyACKTimeout apart (steward's fields), then lost.
+// one envelope at a time and its messages in order on the ordered lanes, side by side on the n lane.
+// An envelope (wire.ts) holds the messages submitted together for this node and lane; it is
+// verified once, each message is taken (recorded in the seen store) just before it runs. What is
+// refused is acked (a redelivery would be refused again), logged with the reason, and answered with
+// a failed reply for each id it names. An envelope is acked only once the final reply of each of
+// its messages is stored by JetStream: an agent that dies before that gets it again, and the seen
+// store (signing.ts) keeps what it had taken from running twice; the rest run then.
+// Replies are stored in the order made, several at a time when they come fast (reply-queue.ts);
+// each is tried 1 + replyRetries times, replyACKTimeout apart (steward's fields), then lost.
 // Besides, the agent says hello (hello.ts) at start and every helloIntervalMs.
 // Which methods run, and for which senders, is the method policy's (method-policy.ts); the agent's
 // own errors go to the daemon's central error log (error-report.ts).
 import type { KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { JsMsg } from 'nats';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { ErrorReporter } from './error-report.js';
 import { DEFAULT_HELLO_INTERVAL_S, HelloTimer, type AgentHello } from './hello.js';
-import { FLEET_DEFAULTS, type AddressedMessage, type FleetTiming } from './message.js';
+import { FLEET_DEFAULTS, type AddressedMessage } from './message.js';
 import { MethodPolicy, type PolicyFlags } from './method-policy.js';
 import { runCommand } from './methods/cli-command.js';
 import { streamCommand } from './methods/cli-command-cont.js';
@@ -30,7 +33,8 @@ import { FleetTransport, isSubjectToken } from './nats-transport.js';
 import { ProcessGroups } from './process-groups.js';
 import { RunningMethods } from './running.js';
 import { FileSeenStore } from './seen-ids.js';
-import { EnvelopeRejected, EnvelopeVerifier } from './signing.js';
+import { EnvelopeRejected, EnvelopeVerifier, type VerifiedEnvelope } from './signing.js';
+import { ReplyQueue, type ReplyStore, type ReplyTiming } from './reply-queue.js';
 import type { CommandPayload, FleetReply } from './wire.js';
 
 export interface AgentOptions {
@@ -64,9 +68,6 @@ function refusedNode(node: string, err: Error): Error {
 
 export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
 
-/** How long a reply's store may take: each try waits replyAckTimeout seconds, 1 + replyRetries tries. */
-type ReplyTiming = Pick<FleetTiming, 'replyAckTimeout' | 'replyRetries'>;
-
 /** What a method's run adds to the reply. */
 type Outcome = Omit<FleetReply, 'id' | 'node' | 'at'>;
 
@@ -79,6 +80,7 @@ export class FleetAgent {
   private readonly hellos: HelloTimer;
   private readonly running = new RunningMethods();
   private readonly errors: ErrorReporter;
+  private readonly replies = new ReplyQueue(this.replyStore());
 
   private constructor(
     private readonly opts: AgentOptions,
@@ -121,7 +123,7 @@ export class FleetAgent {
         const consumer = await transport.agentConsumer(opts.node, lane, { ackWaitMs, maxDeliver: opts.maxDeliver ?? AGENT_DEFAULTS.maxDeliver, concurrency });
         const messages = await consumer.consume({ max_messages: isOrdered(lane) ? 1 : concurrency });
         agent.lanes.push(messages);
-        agent.loops.push(isOrdered(lane) ? agent.runOrdered(messages, ackWaitMs) : agent.runConcurrent(messages, ackWaitMs));
+        agent.loops.push(isOrdered(lane) ? agent.runOrdered(messages, ackWaitMs) : agent.runConcurrent(messages, ackWaitMs, concurrency));
       }
     } catch (err) {
       await agent.stop();
@@ -132,7 +134,7 @@ export class FleetAgent {
     return agent;
   }
 
-  /** One message at a time; JetStream hands out the next only after this one is acked. */
+  /** One envelope at a time, its messages one after another; JetStream hands out the next envelope only after this one is acked. */
   private async runOrdered(messages: Messages, ackWaitMs: number): Promise<void> {
     for await (const msg of messages) {
       await this.handleSafely(msg, ackWaitMs);
@@ -140,20 +142,24 @@ export class FleetAgent {
     }
   }
 
-  /** The n lane: each message runs as it comes; JetStream's max_ack_pending bounds how many at once. */
-  private async runConcurrent(messages: Messages, ackWaitMs: number): Promise<void> {
+  /**
+   * The n lane: each envelope as it comes, its messages side by side; at most `concurrency` run at
+   * once across envelopes (JetStream's max_ack_pending bounds the envelopes).
+   */
+  private async runConcurrent(messages: Messages, ackWaitMs: number, concurrency: number): Promise<void> {
+    const limit = pLimit(concurrency);
     const running = new Set<Promise<void>>();
     for await (const msg of messages) {
-      const p = this.handleSafely(msg, ackWaitMs).finally(() => running.delete(p));
+      const p = this.handleSafely(msg, ackWaitMs, limit).finally(() => running.delete(p));
       running.add(p);
       if (this.stopping) break;
     }
     await Promise.all(running);
   }
 
-  private async handleSafely(msg: JsMsg, ackWaitMs: number): Promise<void> {
+  private async handleSafely(msg: JsMsg, ackWaitMs: number, limit?: LimitFunction): Promise<void> {
     try {
-      await this.handle(msg, ackWaitMs);
+      await this.handle(msg, ackWaitMs, limit);
     } catch (err) {
       // Not acked: JetStream delivers it again after ack_wait, and the seen store decides.
       this.log.error({ err, seq: msg.seq }, 'fleet message handling failed');
@@ -161,76 +167,111 @@ export class FleetAgent {
     }
   }
 
-  private async handle(msg: JsMsg, ackWaitMs: number): Promise<void> {
-    let envelope: unknown;
+  /**
+   * One envelope: verified once, then each of its messages taken (take), one after another or, with
+   * `limit`, side by side. Acked once every message's final reply is stored.
+   */
+  private async handle(msg: JsMsg, ackWaitMs: number, limit?: LimitFunction): Promise<void> {
+    let input: unknown;
     try {
-      envelope = JSON.parse(msg.string());
+      input = JSON.parse(msg.string());
     } catch {
-      envelope = undefined;
+      input = undefined;
     }
-    let message: AddressedMessage;
-    let from: unknown;
+    let envelope: VerifiedEnvelope;
+    let messages: AddressedMessage[];
     try {
-      ({ message, from } = (await this.verifier.verify(envelope)).payload as CommandPayload);
+      envelope = this.verifier.verify(input);
+      messages = (envelope.payload as CommandPayload).messages;
+      if (!Array.isArray(messages) || messages.length === 0) throw new EnvelopeRejected('MALFORMED', envelope.id, 'payload.messages must be a list of messages');
     } catch (err) {
       if (!(err instanceof EnvelopeRejected)) throw err;
-      this.log.warn({ reason: err.reason, id: err.id, detail: err.detail, seq: msg.seq, deliveries: msg.info.redeliveryCount }, 'fleet message refused');
-      this.errors.report({ code: `REFUSED_${err.reason}`, message: err.message, ...(err.id && isSubjectToken(err.id) && { id: err.id }) });
-      if (err.id && isSubjectToken(err.id)) {
-        // Our own redelivery of a message we had taken: we stopped while it ran, or before its
-        // reply was stored. It is not run again (at most once); the controller learns it ended.
-        const interrupted = err.reason === 'REPLAYED' && msg.info.redelivered;
-        const stored = await this.reply({
-          id: err.id, node: this.opts.node, state: 'failed', at: Date.now(),
-          ...(interrupted
-            ? { errorCode: 'INTERRUPTED', error: 'the agent stopped while this message ran, or before its reply was stored; not run again (at most once)' }
-            : { errorCode: `REFUSED_${err.reason}`, error: err.message }),
-        });
-        // Not acked: redelivered, it is answered again, until JetStream gives up on it (MAX_DELIVERIES).
-        if (!stored) return;
-      }
-      await msg.ackAck();
+      if (await this.refused(err, claimedIds(input, err), msg)) await msg.ackAck();
+      // else not acked: redelivered, it is answered again, until JetStream gives up on it (MAX_DELIVERIES).
       return;
+    }
+    const from = (envelope.payload as CommandPayload).from;
+    // A running method, and the tries at storing its reply, keep the envelope ours: without this
+    // JetStream would hand it out again after ack_wait.
+    const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
+    // Each message's final reply is waited for with the envelope's ack, not before the next message
+    // runs: a reply still on its way is stored with those that follow (reply-queue.ts).
+    const replies: Promise<boolean>[] = [];
+    try {
+      const take = (message: AddressedMessage) => this.take(message, envelope, typeof from === 'string' ? from : undefined, msg);
+      if (limit) {
+        for (const taken of await Promise.all(messages.map((message) => limit(() => take(message))))) replies.push(taken.stored);
+      } else {
+        for (const message of messages) replies.push((await take(message)).stored);
+      }
+      // Not acked unless all are stored: the redelivery after ack_wait finds the ids taken in the seen
+      // store and says INTERRUPTED, so the daemon still learns that they ended once the stream takes
+      // replies again (a message already final stays as it is).
+      if (!(await Promise.all(replies)).every(Boolean)) return;
+    } finally {
+      clearInterval(working);
+    }
+    // A plain ack, not a round trip: if it were lost, the redelivery would only say INTERRUPTED,
+    // which changes nothing on messages already final.
+    msg.ack();
+  }
+
+  /**
+   * Says why an envelope or a message is refused: logged, sent to the error log, and a failed reply
+   * for each id it names. Resolves whether those replies were all stored.
+   */
+  private async refused(err: EnvelopeRejected, ids: string[], msg: JsMsg): Promise<boolean> {
+    this.log.warn({ reason: err.reason, id: err.id, detail: err.detail, seq: msg.seq, deliveries: msg.info.redeliveryCount }, 'fleet message refused');
+    this.errors.report({ code: `REFUSED_${err.reason}`, message: err.message, ...(err.id && isSubjectToken(err.id) && { id: err.id }) });
+    // Our own redelivery of a message we had taken: we stopped while it ran, or before its
+    // reply was stored. It is not run again (at most once); the controller learns it ended.
+    const interrupted = err.reason === 'REPLAYED' && msg.info.redelivered;
+    const replies = ids.map((id) => this.reply({
+      id, node: this.opts.node, state: 'failed', at: Date.now(),
+      ...(interrupted
+        ? { errorCode: 'INTERRUPTED', error: 'the agent stopped while this message ran, or before its reply was stored; not run again (at most once)' }
+        : { errorCode: `REFUSED_${err.reason}`, error: err.message }),
+    }));
+    return (await Promise.all(replies)).every(Boolean);
+  }
+
+  /**
+   * One message of a verified envelope: recorded as taken, then run. Resolves once it is done, with
+   * whether its replies were stored (`stored`, later: they may still be on their way).
+   */
+  private async take(message: AddressedMessage, envelope: VerifiedEnvelope, from: string | undefined, msg: JsMsg): Promise<{ stored: Promise<boolean> }> {
+    try {
+      await this.verifier.take(message.id, envelope);
+    } catch (err) {
+      if (!(err instanceof EnvelopeRejected)) throw err;
+      return { stored: this.refused(err, isSubjectToken(message.id) ? [message.id] : [], msg) };
     }
     const base = { id: message.id, node: this.opts.node };
     if (msg.info.deliveryCount > message.retries + 1) {
       // Delivered before but never taken (lost on the way, or the agent died first): its retries are spent.
       this.log.warn({ id: message.id, deliveries: msg.info.deliveryCount, retries: message.retries }, 'fleet message retries exhausted');
-      const stored = await this.reply({ ...base, state: 'failed', errorCode: 'RETRIES_EXHAUSTED', error: `delivered ${msg.info.deliveryCount} times, allowed 1 + ${message.retries} retries; not run`, at: Date.now() }, message);
-      if (stored) await msg.ackAck(); // else as a refusal's: answered again on the next delivery
-      return;
+      return { stored: this.reply({ ...base, state: 'failed', errorCode: 'RETRIES_EXHAUSTED', error: `delivered ${msg.info.deliveryCount} times, allowed 1 + ${message.retries} retries; not run`, at: Date.now() }, message) };
     }
     this.log.info({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
-    // Not awaited before the method starts: one connection's publishes are stored in the order sent,
-    // so `running` is in the stream before any part or the final reply; both are awaited before the ack.
+    // Not awaited before the method starts: replies are stored in the order made (reply-queue.ts),
+    // so `running` is in the stream before any part or the final reply.
     // hello, errorLog and op are done at once: their final reply is all there is to say.
     let runningStored: Promise<boolean> | undefined;
     const sayRunning = () => void (runningStored ??= this.reply({ ...base, state: 'running', at: Date.now() }, message));
     // tailFile says it once it watches the file, so a line appended after `running` is never missed.
     if (laneOf(message) !== 'ctl' && message.method !== 'tailFile') sayRunning();
-    // A running method, and the tries at storing its reply, keep the message ours: without this
-    // JetStream would hand it out again after ack_wait.
-    const working = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
     let final: FleetReply;
-    let stored: boolean;
     this.running.add(message.id, message.method);
     try {
-      try {
-        final = { ...base, ...(await this.execute(message, typeof from === 'string' ? from : undefined, sayRunning)), at: Date.now() };
-      } finally {
-        this.running.remove(message.id);
-      }
-      [, stored] = await Promise.all([runningStored ?? true, this.reply(final, message)]);
+      final = { ...base, ...(await this.execute(message, from, sayRunning)), at: Date.now() };
     } finally {
-      clearInterval(working);
+      this.running.remove(message.id);
     }
-    // Not acked: the redelivery after ack_wait finds the id in the seen store and says INTERRUPTED,
-    // so the daemon still learns that it ended once the stream takes replies again.
-    if (!stored) return;
-    // A plain ack, not a round trip: if it were lost, the redelivery would find the id in the seen
-    // store and only say INTERRUPTED, which changes nothing on a message already final.
-    msg.ack();
-    this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
+    const finalStored = this.reply(final, message).then((stored) => {
+      if (stored) this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
+      return stored;
+    });
+    return { stored: Promise.all([runningStored ?? true, finalStored]).then(([a, b]) => a && b) };
   }
 
   /** `started`: the method is under way (tailFile calls it itself, once it watches the file). */
@@ -361,31 +402,24 @@ export class FleetAgent {
     }
   }
 
-  /**
-   * Stores one reply in the reply stream, as steward sends one: each try waits up to replyACKTimeout
-   * for JetStream's ack, and a try refused sooner (no stream, a stream limit) waits out the rest of
-   * it, so the tries span a stream that is unavailable for a while. After 1 + replyRetries tries the
-   * reply is lost: reported to the daemon's error log, on core NATS, which needs no stream.
-   * Resolves whether it was stored.
-   */
-  private async reply(reply: FleetReply, timing: ReplyTiming = FLEET_DEFAULTS): Promise<boolean> {
-    const timeoutMs = timing.replyAckTimeout * 1000;
-    const what = { id: reply.id, state: reply.state, ...(reply.part && { part: reply.part }) };
-    for (let attempt = 1; ; attempt++) {
-      const started = Date.now();
-      try {
-        await this.transport.publishJson(this.transport.subjects.reply(this.opts.node, reply.id), reply, { timeoutMs });
-        return true;
-      } catch (err) {
-        if (attempt > timing.replyRetries) {
-          this.log.error({ err, ...what, attempts: attempt }, 'fleet reply lost');
-          this.errors.report({ code: 'REPLY_LOST', id: reply.id, message: `${reply.part ? `part ${reply.part} of the` : `the ${reply.state}`} reply was not stored in ${attempt} tries of replyACKTimeout ${timing.replyAckTimeout}s: ${(err as Error).message}` });
-          return false;
-        }
-        this.log.warn({ err, ...what, attempt }, 'fleet reply not stored yet; trying again');
-        await delay(Math.max(0, started + timeoutMs - Date.now()));
-      }
-    }
+  /** Stores one reply in the reply stream, with those made meanwhile (reply-queue.ts); resolves whether it was stored. */
+  private reply(reply: FleetReply, timing: ReplyTiming = FLEET_DEFAULTS): Promise<boolean> {
+    return this.replies.send(reply, timing);
+  }
+
+  /** Where the reply queue stores replies and says how its tries went; a lost reply goes to the daemon's error log, on core NATS, which needs no stream. */
+  private replyStore(): ReplyStore {
+    const what = (r: FleetReply) => ({ id: r.id, state: r.state, ...(r.part && { part: r.part }) });
+    return {
+      store: async (replies, json, timeoutMs) => {
+        await this.transport.publishText(this.transport.subjects.reply(this.opts.node, replies[0].id), json, { timeoutMs });
+      },
+      retrying: (reply, tries, err) => this.log.warn({ err, ...what(reply), attempt: tries }, 'fleet reply not stored yet; trying again'),
+      lost: (reply, tries, err, timing) => {
+        this.log.error({ err, ...what(reply), attempts: tries }, 'fleet reply lost');
+        this.errors.report({ code: 'REPLY_LOST', id: reply.id, message: `${reply.part ? `part ${reply.part} of the` : `the ${reply.state}`} reply was not stored in ${tries} tries of replyACKTimeout ${timing.replyAckTimeout}s: ${err.message}` });
+      },
+    };
   }
 
   /** Stops taking messages, lets the current one finish, closes NATS and the seen store. */
@@ -399,4 +433,14 @@ export class FleetAgent {
     await this.groups.close();
     this.log.info('fleet agent stopped');
   }
+}
+
+/**
+ * The ids a refused envelope names, as given (nothing in it is trusted): each gets a failed reply,
+ * so its sender learns why. Its messages' ids, else the envelope's own.
+ */
+function claimedIds(input: unknown, err: EnvelopeRejected): string[] {
+  const messages = (input as { payload?: { messages?: unknown } } | undefined)?.payload?.messages;
+  const ids = Array.isArray(messages) ? messages.map((m) => (m as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string' && isSubjectToken(id)) : [];
+  return ids.length > 0 ? [...new Set(ids)] : err.id && isSubjectToken(err.id) ? [err.id] : [];
 }

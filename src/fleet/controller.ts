@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import ms from 'ms';
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Subscription } from 'nats';
 import { errors, isSwitchboardError } from '../errors.js';
@@ -11,7 +12,7 @@ import type { FleetMessageRecord, FleetMessageState, FleetMessageStore, FleetOut
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
-import { laneOf } from './lanes.js';
+import { laneOf, methodsOf, type Lane } from './lanes.js';
 import { AuditLog, type AuditEvent, type AuditRotation } from './audit.js';
 import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage, type FleetMethod } from './message.js';
@@ -20,7 +21,7 @@ import { FleetTransport } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
 import { DEFAULT_MAX_AGE_MS, sign } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
-import { DEFAULT_FLEET_NAME, type CommandPayload, type FleetReply } from './wire.js';
+import { DEFAULT_FLEET_NAME, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, type CommandPayload, type FleetReply } from './wire.js';
 
 export interface ControllerOptions {
   /** The server, credentials and TLS (nats-connect.ts). */
@@ -45,8 +46,54 @@ export interface ControllerOptions {
   signer?: Signer;
 }
 
-/** Publishes of one node's messages on their way at once (publishInOrder). */
-const PUBLISH_WINDOW = 64;
+/**
+ * Envelopes on their way at once, all nodes together (publishNode): more would only wait in the
+ * client's buffer, with their ack timers running.
+ */
+const PUBLISHES_AT_ONCE = 32;
+
+/**
+ * How long JetStream may take to ack a command envelope. Long: a machine busy with its agents can
+ * make the server slow to answer, and a publish given up on may still have been stored (then it is
+ * delivered and run, while its record says PUBLISH_FAILED).
+ */
+const PUBLISH_TIMEOUT_MS = 30_000;
+
+const DEFAULT_MAX_QUEUED = 10_000;
+
+/** A submission beyond fleetMaxQueued (roomFor). */
+class QueueFull extends Error {}
+
+/** The items by key, keys in the order first met, each list in the order given. */
+function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = groups.get(k);
+    if (list) list.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+/** One lane's messages, in order, cut into envelopes of at most MAX_BATCH_MESSAGES and MAX_BATCH_BYTES (a larger one alone). */
+function batches(messages: AddressedMessage[]): AddressedMessage[][] {
+  const out: AddressedMessage[][] = [];
+  let batch: AddressedMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = JSON.stringify(m).length;
+    if (batch.length > 0 && (batch.length >= MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(m);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
 
 /** How often queued messages past their age are looked for: a minute, or sooner for a short age. */
 const sweepMs = (maxAgeMs: number) => Math.max(250, Math.min(60_000, maxAgeMs / 4));
@@ -65,6 +112,9 @@ export class FleetController extends EventEmitter {
   private advisories?: Subscription;
   private sweeper?: NodeJS.Timeout;
   private fleetName = DEFAULT_FLEET_NAME;
+  /** Messages waiting per node and lane before more are refused QUEUE_FULL (roomFor). */
+  private maxQueued = DEFAULT_MAX_QUEUED;
+  private readonly publishLimit = pLimit(PUBLISHES_AT_ONCE);
   /** Messages older than this are expired: JetStream drops them, the sweep marks them. */
   private maxAgeMs = DEFAULT_MAX_AGE_MS;
   /** The agents' own errors (error-log.ts). */
@@ -102,7 +152,8 @@ export class FleetController extends EventEmitter {
     controller.fleetName = opts.fleetName ?? DEFAULT_FLEET_NAME;
     controller.maxAgeMs = Math.min(opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS, DEFAULT_MAX_AGE_MS);
     try {
-      await transport.limitQueues(opts.maxQueued ?? 10_000, controller.maxAgeMs);
+      controller.maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
+      await transport.limitQueues(controller.maxQueued, controller.maxAgeMs);
       controller.messages = await (await transport.controllerConsumer()).consume();
       controller.errorLog = await FleetErrorLog.start({ nc: transport.nc, subject: transport.subjects.errlogAll, fleetDir, log });
     } catch (err) {
@@ -150,21 +201,17 @@ export class FleetController extends EventEmitter {
     // is in the file before any later line of these messages, and the write is off the way of a reply.
     const audited = this.audit.append(addressed.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) })));
     // One node's messages one after another, so the stream holds them in the order given; nodes in parallel.
-    const byNode = new Map<string, AddressedMessage[]>();
-    for (const m of addressed) {
-      const list = byNode.get(m.toNode);
-      if (list) list.push(m);
-      else byNode.set(m.toNode, [m]);
-    }
-    const failures = (await Promise.all([...byNode.values()].map((messages) => this.publishInOrder(messages)))).flat();
+    const byNode = groupBy(addressed, (m) => m.toNode);
+    const failures = (await Promise.all([...byNode.values()].map((messages) => this.publishNode(messages)))).flat();
     for (const { message, err } of failures) {
       this.log.error({ err, id: message.id, node: message.toNode }, 'fleet message publish failed');
       // JetStream's own words are in api_error; the message is often only the status code.
       const said = (err as Error & { api_error?: { err_code?: number; description?: string } }).api_error;
       const text = said?.description ?? err.message;
-      const error = said?.err_code === 10077 || /maximum messages per subject/i.test(text)
+      // JetStream's per-subject limit backs up the count of roomFor (it counts envelopes, not messages).
+      const error = err instanceof QueueFull || said?.err_code === 10077 || /maximum messages per subject/i.test(text)
         ? `QUEUE_FULL: ${message.toNode} has as many messages waiting as fleetMaxQueued allows (${text})`
-        : `PUBLISH_FAILED: ${text}`;
+        : `PUBLISH_FAILED: ${text}${(err as Error & { code?: string }).code === 'TIMEOUT' ? ` (no ack from JetStream within ${PUBLISH_TIMEOUT_MS / 1000}s: it may still have been stored, and run)` : ''}`;
       await this.setState(message.id, 'failed', { error });
     }
     await audited;
@@ -182,39 +229,50 @@ export class FleetController extends EventEmitter {
   }
 
   /**
-   * One node's messages in order, up to PUBLISH_WINDOW on their way at once: the server stores one
-   * connection's publishes in the order they were sent, so waiting for each ack in turn would only
-   * add round trips. After a failure no more are sent (they would overtake it); those already sent
-   * stand or fall on their own.
+   * One node's messages: each lane's in envelopes of those submitted together (batches()), beyond
+   * fleetMaxQueued refused, the rest published in order through the controller's PUBLISHES_AT_ONCE:
+   * it starts them in the order given, and the server stores one connection's publishes in the order
+   * they were sent, so waiting for each ack in turn would only add round trips. After a failure no
+   * more are sent (they would overtake it); those already sent stand or fall on their own.
    */
-  private async publishInOrder(messages: AddressedMessage[]): Promise<{ message: AddressedMessage; err: Error }[]> {
+  private async publishNode(messages: AddressedMessage[]): Promise<{ message: AddressedMessage; err: Error }[]> {
     const failures: { message: AddressedMessage; err: Error }[] = [];
-    let stopped: Error | undefined;
-    const inFlight = new Set<Promise<void>>();
-    for (const message of messages) {
-      if (stopped) {
-        failures.push({ message, err: stopped });
-        continue;
-      }
-      const sent: Promise<void> = this.publishOne(message)
-        .catch((err: Error) => {
-          stopped ??= err;
-          failures.push({ message, err });
-        })
-        .finally(() => inFlight.delete(sent));
-      inFlight.add(sent);
-      if (inFlight.size >= PUBLISH_WINDOW) await Promise.race(inFlight);
+    const envelopes: AddressedMessage[][] = [];
+    for (const [lane, inLane] of groupBy(messages, laneOf)) {
+      const room = await this.roomFor(inLane[0].toNode, lane, inLane.length);
+      for (const message of inLane.slice(room)) failures.push({ message, err: new QueueFull(`${inLane.length - room} of ${inLane.length} would go past ${this.maxQueued} waiting in its ${lane} lane`) });
+      envelopes.push(...batches(inLane.slice(0, room)));
     }
-    await Promise.all(inFlight);
+    let stopped: Error | undefined;
+    await Promise.all(envelopes.map((batch) => this.publishLimit(async () => {
+      if (stopped) throw stopped;
+      await this.publishBatch(batch);
+    }).catch((err: Error) => {
+      stopped ??= err;
+      for (const message of batch) failures.push({ message, err });
+    })));
     return failures;
   }
 
-  private async publishOne(message: AddressedMessage): Promise<void> {
-    const payload: CommandPayload = { message, from: this.fleetName };
+  /**
+   * How many of `adding` messages just recorded for a node's lane fit under fleetMaxQueued: the
+   * store counts what waits (queued, delivered or running, these included). Two submissions at once
+   * may each count the other's, so they refuse too many, never too few.
+   */
+  private async roomFor(node: string, lane: Lane, adding: number): Promise<number> {
+    const waiting = await this.store.countWaiting(node, methodsOf(lane));
+    return Math.max(0, Math.min(adding, adding - (waiting - this.maxQueued)));
+  }
+
+  private async publishBatch(batch: AddressedMessage[]): Promise<void> {
+    const [first] = batch;
+    const payload: CommandPayload = { messages: batch, from: this.fleetName };
     // msgID: a publish retried by the client after a lost ack is stored once.
-    const seq = await this.transport.publishJson(this.transport.subjects.cmd(message.toNode, laneOf(message)), sign(payload, this.signer, { node: message.toNode, id: message.id }), { msgID: message.id });
-    await this.store.setSeq(message.id, seq);
-    void this.audit.append({ event: 'published', id: message.id, node: message.toNode, method: message.method });
+    const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
+    const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id });
+    const seq = await this.transport.publishJson(subject, envelope, { msgID: first.id, timeoutMs: PUBLISH_TIMEOUT_MS });
+    await this.store.setSeq(batch.map((m) => m.id), seq);
+    void this.audit.append(batch.map((m) => ({ event: 'published' as const, id: m.id, node: m.toNode, method: m.method })));
   }
 
   async get(id: string): Promise<FleetMessageRecord> {
@@ -280,26 +338,40 @@ export class FleetController extends EventEmitter {
     });
   }
 
+  /** A reply message holds one reply or, from an agent that had several ready at once, a list of them (wire.ts). */
   private async takeReplies(): Promise<void> {
     for await (const msg of this.messages!) {
+      let replies: unknown[];
       try {
-        const reply = JSON.parse(msg.string()) as FleetReply;
-        if (typeof reply?.id !== 'string' || !['running', 'replied', 'failed'].includes(reply.state)) {
-          this.log.warn({ subject: msg.subject }, 'fleet reply ignored: not a reply');
-        } else if (reply.node !== this.transport.subjects.replyNode(msg.subject)) {
-          this.log.warn({ subject: msg.subject, id: reply.id, node: reply.node }, 'fleet reply ignored: its node is not the one in its subject');
-        } else if (reply.state === 'running' && reply.part !== undefined) {
-          await this.takeOutput(reply);
-        } else {
-          const error = reply.state === 'failed' ? `${reply.errorCode ?? 'FAILED'}: ${reply.error ?? ''}` : undefined;
-          // Too old when it reached the agent: it never ran, its time ran out.
-          const state = reply.errorCode === 'REFUSED_EXPIRED' ? 'expired' : reply.state;
-          await this.setState(reply.id, state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node });
-        }
+        const body = JSON.parse(msg.string()) as unknown;
+        replies = Array.isArray(body) ? body : [body];
       } catch (err) {
         this.log.warn({ err, subject: msg.subject }, 'fleet reply ignored: not JSON');
+        replies = [];
+      }
+      for (const reply of replies) {
+        try {
+          await this.takeReply(reply as FleetReply, msg.subject);
+        } catch (err) {
+          this.log.warn({ err, subject: msg.subject }, 'fleet reply ignored: not understood');
+        }
       }
       msg.ack();
+    }
+  }
+
+  private async takeReply(reply: FleetReply, subject: string): Promise<void> {
+    if (typeof reply?.id !== 'string' || !['running', 'replied', 'failed'].includes(reply.state)) {
+      this.log.warn({ subject }, 'fleet reply ignored: not a reply');
+    } else if (reply.node !== this.transport.subjects.replyNode(subject)) {
+      this.log.warn({ subject, id: reply.id, node: reply.node }, 'fleet reply ignored: its node is not the one in its subject');
+    } else if (reply.state === 'running' && reply.part !== undefined) {
+      await this.takeOutput(reply);
+    } else {
+      const error = reply.state === 'failed' ? `${reply.errorCode ?? 'FAILED'}: ${reply.error ?? ''}` : undefined;
+      // Too old when it reached the agent: it never ran, its time ran out.
+      const state = reply.errorCode === 'REFUSED_EXPIRED' ? 'expired' : reply.state;
+      await this.setState(reply.id, state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node });
     }
   }
 
@@ -341,11 +413,13 @@ export class FleetController extends EventEmitter {
     if (err) return void this.log.warn({ err }, 'fleet advisory subscription failed');
     try {
       const advisory = JSON.parse(msg.string()) as { stream_seq?: number; deliveries?: number; consumer?: string };
-      const record = typeof advisory.stream_seq === 'number' ? await this.store.bySeq(advisory.stream_seq) : undefined;
-      if (!record) return;
-      await this.setState(record.id, 'failed', {
-        error: `MAX_DELIVERIES: delivered ${advisory.deliveries ?? '?'} times to ${advisory.consumer ?? 'its agent'} and never acknowledged`,
-      });
+      // Every message of the envelope that is not final yet: one that was answered stays as it is.
+      const records = typeof advisory.stream_seq === 'number' ? await this.store.bySeq(advisory.stream_seq) : [];
+      for (const record of records) {
+        await this.setState(record.id, 'failed', {
+          error: `MAX_DELIVERIES: delivered ${advisory.deliveries ?? '?'} times to ${advisory.consumer ?? 'its agent'} and never acknowledged`,
+        });
+      }
     } catch (e) {
       this.log.warn({ err: e }, 'fleet max-deliveries advisory not understood');
     }

@@ -2,8 +2,9 @@
 //
 // The issue's order guarantee is "per node and method, in the order sent; the n-methods run
 // concurrently without it". Each lane is one JetStream durable consumer of its own subject
-// (<prefix>.cmd.<node>.<lane>); an ordered lane has max_ack_pending 1 and the agent acks only
-// after the final reply, so its next message is not even delivered before the one before it is
+// (<prefix>.cmd.<node>.<lane>); an ordered lane has max_ack_pending 1 and the agent acks an
+// envelope (the messages submitted together, wire.ts) only after their final replies, running
+// them one after another, so a later message is not even delivered before those before it are
 // done. Methods that run long by design (tailFile, cliCommandCont) have a lane each, so a tail
 // never holds up a command; hello, errorLog and op share `ctl`, so an operation on the agent
 // (stopProc while a command runs) is not stuck behind a slow command. The n lane lets many
@@ -32,6 +33,11 @@ const LANE_OF: Record<FleetMethod, Lane> = {
 /** The lane of a (canonical) method: the n-methods, which are the unordered ones, share `n`. */
 export function laneOf(message: { method: FleetMethod }): Lane {
   return LANE_OF[message.method];
+}
+
+/** The methods whose messages go in `lane`. */
+export function methodsOf(lane: Lane): FleetMethod[] {
+  return (Object.keys(LANE_OF) as FleetMethod[]).filter((method) => LANE_OF[method] === lane);
 }
 
 export function isOrdered(lane: Lane): boolean {

@@ -11,8 +11,8 @@
 // <prefix>.errlog.<node> (error-report.ts).
 // Replies go through a stream, not core NATS, so a reply sent while the daemon is down (or
 // restarting) is recorded when it comes back, and the state in the store stays true.
-// An ordered lane's consumer has max_ack_pending 1: the next message is delivered only once the
-// one before it is acked, i.e. replied to; that is the per-node-and-method order. Ordering,
+// An ordered lane's consumer has max_ack_pending 1: the next envelope (wire.ts) is delivered only
+// once the one before it is acked, i.e. its messages replied to; that is the per-node-and-method order. Ordering,
 // redelivery after ack_wait, max_deliver and the offline queue are JetStream's.
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType,
@@ -217,8 +217,13 @@ export class FleetTransport {
 
   /** Resolves once JetStream has stored it, with the sequence it was stored at; rejects without its ack within `timeoutMs`. */
   async publishJson(subject: string, value: unknown, opts: { msgID?: string; timeoutMs?: number } = {}): Promise<number> {
+    return this.publishText(subject, JSON.stringify(value), opts);
+  }
+
+  /** publishJson for a value already made JSON. */
+  async publishText(subject: string, json: string, opts: { msgID?: string; timeoutMs?: number } = {}): Promise<number> {
     const { msgID, timeoutMs: timeout } = opts;
-    return (await this.js.publish(subject, Buffer.from(JSON.stringify(value)), { ...(msgID && { msgID }), ...(timeout && { timeout }) })).seq;
+    return (await this.js.publish(subject, Buffer.from(json), { ...(msgID && { msgID }), ...(timeout && { timeout }) })).seq;
   }
 
   /** Fire-and-forget on core NATS: nobody acks it, nothing keeps it. */

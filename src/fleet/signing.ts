@@ -1,7 +1,8 @@
 // Signed fleet envelopes: the daemon signs every message it sends, an agent runs only what its
 // allow-listed keys signed, for its own node, recently enough, and never twice.
 //
-// Envelope: {v: 1, id, node, iat, kid, payload, sig}. `sig` is ed25519 over
+// Envelope: {v: 2, id, node, iat, kid, payload, sig}; the payload holds one or more messages
+// (wire.ts), `id` is the first one's. `sig` is ed25519 over
 // SIGNING_CONTEXT + canonicalJson(everything but sig) (see canonical-json.ts); the context string
 // keeps a fleet signature from ever being valid for anything else signed with the same key.
 // `node` is signed, so a fan-out to N nodes is N envelopes. `kid` (signer-keys.ts) picks the key.
@@ -18,7 +19,7 @@
 //   as long as its envelope could pass the age check; after that the age check refuses it, so
 //   the store can forget it. Replay protection is therefore exactly as long as `maxAgeMs`, with
 //   no gap. Raising `maxAgeMs` across a restart reopens that window for ids already forgotten.
-// - The id is recorded before verify() returns, i.e. before the message runs: at most once. An
+// - Each message's id is recorded (take()) before it runs: at most once. An
 //   agent that dies mid-command does not run it again on redelivery (the controller sees no
 //   reply and marks it failed). A retry must resend the same envelope, not a re-signed one with a
 //   new iat, or the retry could outlive its first copy in the seen store.
@@ -30,8 +31,9 @@ import { canonicalJson } from './canonical-json.js';
 import type { SeenStore } from './seen-ids.js';
 import { keyId, type Signer } from './signer-keys.js';
 
-export const ENVELOPE_VERSION = 1;
-export const SIGNING_CONTEXT = 'switchboard fleet envelope v1\n';
+/** 2: the payload holds a list of messages (wire.ts); 1 held one. */
+export const ENVELOPE_VERSION = 2;
+export const SIGNING_CONTEXT = 'switchboard fleet envelope v2\n';
 export const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 const MAX_ID_LENGTH = 128;
@@ -139,16 +141,24 @@ export class EnvelopeVerifier {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The authentic envelope (without sig), recorded as seen; or throws EnvelopeRejected. */
-  async verify(input: unknown): Promise<VerifiedEnvelope> {
+  /** The authentic envelope (without sig), for this node and recent; or throws EnvelopeRejected. Its messages are taken one by one (take). */
+  verify(input: unknown): VerifiedEnvelope {
     const { body, sig } = parseEnvelope(input);
     this.checkSignature(body, sig);
     if (body.node !== this.node) throw new EnvelopeRejected('WRONG_NODE', body.id, `for '${body.node}', this agent is '${this.node}'`);
     this.checkAge(body);
-    if (!(await this.seen.remember(body.id, body.iat + this.maxAgeMs))) {
-      throw new EnvelopeRejected('REPLAYED', body.id, `issued at ${new Date(body.iat).toISOString()}`);
-    }
     return body;
+  }
+
+  /**
+   * Records message `id` of a verified envelope as taken, before it runs; throws REPLAYED if it was
+   * taken before. Kept as long as the envelope could pass the age check.
+   */
+  async take(id: string, envelope: VerifiedEnvelope): Promise<void> {
+    if (!id || id.length > MAX_ID_LENGTH) throw new EnvelopeRejected('MALFORMED', undefined, `a message id must be 1-${MAX_ID_LENGTH} characters`);
+    if (!(await this.seen.remember(id, envelope.iat + this.maxAgeMs))) {
+      throw new EnvelopeRejected('REPLAYED', id, `issued at ${new Date(envelope.iat).toISOString()}`);
+    }
   }
 
   private checkSignature(body: VerifiedEnvelope, sig: Buffer): void {

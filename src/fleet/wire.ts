@@ -4,9 +4,14 @@ import type { AddressedMessage } from './message.js';
 /** The daemon's fleet name when none is configured: steward's central node. */
 export const DEFAULT_FLEET_NAME = 'central';
 
-/** The signed payload of a command envelope. Replies go to <prefix>.reply.<message id>. */
+/**
+ * The signed payload of a command envelope: one node's messages of one lane, in the order sent.
+ * Messages submitted together for the same node and lane travel in one envelope (one signature,
+ * one JetStream message, one ack), up to MAX_BATCH_MESSAGES / MAX_BATCH_BYTES; each is still
+ * taken, run and answered on its own. Replies go to <prefix>.reply.<node>.<first reply's id>.
+ */
 export interface CommandPayload {
-  message: AddressedMessage;
+  messages: AddressedMessage[];
   /**
    * The sender's fleet name (the daemon's fleetName, default `central`), for the agent's
    * allowedNodes (method-policy.ts). Signed with the rest, so only an allowed key can set it;
@@ -50,6 +55,15 @@ export interface FleetReply {
   /** The agent's clock, ms since the epoch. */
   at: number;
 }
+
+/** Messages in one command envelope at most. */
+export const MAX_BATCH_MESSAGES = 100;
+
+/**
+ * JSON bytes of one envelope's messages, or of one group of replies, at most, unless a single
+ * one is larger: NATS refuses a payload over its max_payload (1 MB unless configured).
+ */
+export const MAX_BATCH_BYTES = 256 * 1024;
 
 /** What a method's run adds to the reply. */
 export type MethodOutcome = Omit<FleetReply, 'id' | 'node' | 'at'>;

@@ -285,7 +285,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   private readonly stmts;
   private readonly insertAll;
 
-  constructor(db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error, reply_method, reply_directory, reply_file_name)
         VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL, @replyMethod, @replyDirectory, @replyFileName)`),
@@ -298,9 +298,10 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
       setSeq: db.prepare('UPDATE fleet_messages SET seq = @seq WHERE id = @id'),
-      // A stream made again starts its sequence afresh: the newest message still in flight wins.
-      bySeq: db.prepare<[number], FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = ? AND state NOT IN (${FINAL_STATES_SQL})
-        ORDER BY submitted_at DESC LIMIT 1`),
+      // A stream made again starts its sequence afresh: the newest submission still in flight wins.
+      bySeq: db.prepare<{ seq: number }, FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL})
+        AND submitted_at = (SELECT MAX(submitted_at) FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL}))
+        ORDER BY idx`),
       countByState: db.prepare<[], { state: FleetMessageState; n: number }>('SELECT state, COUNT(*) AS n FROM fleet_messages GROUP BY state'),
       stale: db.prepare<{ before: string; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE state IN ('queued', 'delivered') AND submitted_at < @before ORDER BY submitted_at LIMIT @limit`),
@@ -311,19 +312,32 @@ class SqliteFleetMessageStore implements FleetMessageStore {
     this.insertAll = db.transaction((records: FleetMessageRecord[]) => {
       for (const r of records) this.stmts.insert.run(r);
     });
+    this.setSeqs = db.transaction((ids: string[], seq: number) => {
+      for (const id of ids) this.stmts.setSeq.run({ id, seq });
+    });
     this.addParts = db.transaction((id: string, parts: FleetOutputPart[]) => parts.filter((p) => this.stmts.addPart.run({ id, ...p }).changes === 1));
   }
 
   private readonly addParts;
+  private readonly setSeqs;
 
-  async setSeq(id: string, seq: number): Promise<void> {
-    this.stmts.setSeq.run({ id, seq });
+  async setSeq(ids: string[], seq: number): Promise<void> {
+    this.setSeqs(ids, seq);
   }
 
-  async bySeq(seq: number): Promise<FleetMessageRecord | undefined> {
-    const row = this.stmts.bySeq.get(seq);
-    return row && toFleetRecord(row);
+  async bySeq(seq: number): Promise<FleetMessageRecord[]> {
+    return this.stmts.bySeq.all({ seq }).map(toFleetRecord);
   }
+
+  async countWaiting(node: string, methods: string[]): Promise<number> {
+    const marks = methods.map(() => '?').join(', ');
+    const sql = `SELECT COUNT(*) AS n FROM fleet_messages WHERE node = ? AND state IN ('queued', 'delivered', 'running') AND method IN (${marks})`;
+    let stmt = this.countStmts.get(sql);
+    if (!stmt) this.countStmts.set(sql, (stmt = this.db.prepare<unknown[], { n: number }>(sql)));
+    return stmt.get(node, ...methods)!.n;
+  }
+
+  private readonly countStmts = new Map<string, Database.Statement<unknown[], { n: number }>>();
 
   async stale(before: string, limit: number): Promise<FleetMessageRecord[]> {
     return this.stmts.stale.all({ before, limit }).map(toFleetRecord);

@@ -101,10 +101,12 @@ export interface FleetMessageStore {
   update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
   setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
-  /** The JetStream sequence the message was stored at, once published. */
-  setSeq(id: string, seq: number): Promise<void>;
-  /** The message not yet final that was published at this sequence of the command stream. */
-  bySeq(seq: number): Promise<FleetMessageRecord | undefined>;
+  /** The JetStream sequence the messages were stored at (one envelope), once published. */
+  setSeq(ids: string[], seq: number): Promise<void>;
+  /** The messages not yet final that were published at this sequence of the command stream (one envelope's), in order. */
+  bySeq(seq: number): Promise<FleetMessageRecord[]>;
+  /** A node's messages of these methods that wait for or are with its agent: queued, delivered or running. */
+  countWaiting(node: string, methods: string[]): Promise<number>;
   /** Queued or delivered messages submitted before `before` (ISO time), oldest first. */
   stale(before: string, limit: number): Promise<FleetMessageRecord[]>;
   /** Stores streamed parts; a part already stored (a redelivered reply) is kept as it was. Returns the parts that were new. */

@@ -63,7 +63,7 @@ describe('fleet agent over NATS', () => {
     const agent = await startAgent({ node: 'edge-1', prefix, allowSigner: key });
     const marker = path.join(tempDir('refused'), 'ran');
     const [message] = fanOut(parseMessages([{ toNode: 'edge-1', method: 'cliCommand', methodArgs: ['touch', marker], replyMethod: 'console' }]).messages);
-    const payload = (id: string): CommandPayload => ({ message: { ...message, id } });
+    const payload = (id: string): CommandPayload => ({ messages: [{ ...message, id }] });
     const ours = await loadOrCreateSigner(daemon.dataDir);
     const nc = await natsConnection();
     const js = nc.jetstream();
@@ -75,9 +75,9 @@ describe('fleet agent over NATS', () => {
     await publish(sign(payload('foreign-1'), generateSigner(), { node: 'edge-1', id: 'foreign-1' }));
     await publish(sign(payload('other-node-1'), ours, { node: 'edge-2', id: 'other-node-1' }));
     const tampered = sign(payload('tampered-1'), ours, { node: 'edge-1', id: 'tampered-1' });
-    await publish({ ...tampered, payload: { ...tampered.payload, message: { ...tampered.payload.message, args: ['touch', `${marker}-2`] } } });
+    await publish({ ...tampered, payload: { messages: [{ ...tampered.payload.messages[0], args: ['touch', `${marker}-2`] }] } });
     // A genuine one, twice: the second copy is a replay.
-    const genuine = sign({ ...payload('genuine-1'), message: { ...message, id: 'genuine-1', args: ['echo', 'once'] } }, ours, { node: 'edge-1', id: 'genuine-1' });
+    const genuine = sign({ messages: [{ ...message, id: 'genuine-1', args: ['echo', 'once'] }] }, ours, { node: 'edge-1', id: 'genuine-1' });
     await publish(genuine);
     await publish(genuine);
 
@@ -131,6 +131,37 @@ describe('fleet agent over NATS', () => {
     assert.equal(body.state, 'failed');
     assert.match(body.error, /^INTERRUPTED: the agent stopped while this message ran.*not run again/);
     assert.equal(readFileSync(file, 'utf8'), 'run\n', 'run once');
+    await again.stop();
+  });
+
+  test('messages sent together travel as one envelope; an agent killed in the middle of it runs none twice, and the rest once it is back', async () => {
+    const dataDir = tempDir('envelope');
+    const file = path.join(dataDir, 'runs.txt');
+    const pidFile = path.join(dataDir, 'pid');
+    const cmd = (script: string) => ({ toNode: 'sat-2', method: 'cliCommand', methodArgs: ['sh', '-c', script], replyMethod: 'console' });
+    const { body: sent } = await api(daemon, 'POST', '/api/v1/fleet/messages', [
+      cmd(`echo a >> ${file}`), cmd(`echo $$ > ${pidFile}; echo b >> ${file}; sleep 100`), cmd(`echo c >> ${file}`),
+    ]);
+    const [first, second, third] = sent.map((m: { id: string }) => m.id);
+    // Queued for an agent not started yet: three messages, one JetStream message.
+    const nc = await natsConnection();
+    const info = await (await nc.jetstreamManager()).streams.info(`fleet-${prefix}-cmd`, { subjects_filter: `${prefix}.cmd.sat-2.>` });
+    await nc.close();
+    assert.deepEqual(info.state.subjects, { [`${prefix}.cmd.sat-2.cli`]: 1 });
+
+    const agent = await startAgent({ node: 'sat-2', prefix, allowSigner: key, dataDir, args: ['--ack-wait', '1'] });
+    await waitForFile(pidFile); // the first is done, the second runs
+    agent.proc.kill('SIGKILL');
+    await agent.exited();
+    assert.equal(readFileSync(file, 'utf8'), 'a\nb\n');
+
+    const again = await startAgent({ node: 'sat-2', prefix, allowSigner: key, dataDir, args: ['--ack-wait', '1'] });
+    const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=20`)).body;
+    const [a, b, c] = [await final(first), await final(second), await final(third)];
+    assert.equal(a.state, 'replied');
+    assert.deepEqual([b.state, b.error.split(':')[0]], ['failed', 'INTERRUPTED']);
+    assert.equal(c.state, 'replied');
+    assert.equal(readFileSync(file, 'utf8'), 'a\nb\nc\n', 'each run once, in order');
     await again.stop();
   });
 });

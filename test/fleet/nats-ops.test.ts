@@ -180,7 +180,7 @@ describe('fleet over NATS: op commands, method policy, error log', () => {
 
   test('an envelope signed by a foreign key is refused by the agent and shows in the central error log', async () => {
     const [message] = fanOut(parseMessages([{ toNode: NODE, method: 'cliCommand', methodArgs: ['touch', '/tmp/never'], replyMethod: 'console' }]).messages);
-    const forged = sign({ message, from: 'central' } satisfies CommandPayload, generateSigner(), { node: NODE, id: message.id });
+    const forged = sign({ messages: [message], from: 'central' } satisfies CommandPayload, generateSigner(), { node: NODE, id: message.id });
     const nc = await natsConnection();
     await nc.jetstream().publish(`${prefix}.cmd.${NODE}.cli`, JSON.stringify(forged));
     await nc.close();

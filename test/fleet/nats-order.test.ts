@@ -12,10 +12,11 @@ import { fleetPrefix, natsUrl, startAgent } from '../support/nats.js';
 describe('fleet over NATS: ordered and unordered messages', () => {
   const prefix = fleetPrefix('order');
   let daemon: DaemonHandle;
+  let signer: string;
 
   before(async () => {
     daemon = await startDaemon({ dataDir: tempDir('fleet-order'), env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
-    const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+    signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
     await startAgent({ node: 'ship-1', prefix, allowSigner: signer });
   });
   after(() => daemon?.stop());
@@ -42,7 +43,8 @@ describe('fleet over NATS: ordered and unordered messages', () => {
     assert.equal(n.state, 'replied');
     assert.equal(n.reply.stdout, 'unordered\n');
     assert.equal(await state(slow), 'running', 'the slow one is still running');
-    assert.equal(await state(next), 'queued', 'the next ordered one waits for it');
+    // Sent with it, it came in the same envelope: with the agent, waiting for it, not run.
+    assert.equal(await state(next), 'delivered', 'the next ordered one waits for it');
 
     await writeFile(gate, 'go\n'); // opens the fifo for writing: the slow command ends
     const [s, x] = [await final(slow), await final(next)];
@@ -50,17 +52,30 @@ describe('fleet over NATS: ordered and unordered messages', () => {
     assert.ok(x.reply.at >= s.reply.at, 'next ran after slow');
   });
 
-  test('n-method messages run at the same time (a rendezvous that only concurrency can finish)', async () => {
-    const dir = tempDir('rendezvous');
+  /**
+   * Two nCliCommands that each open a fifo the other must open from the other end: only run side
+   * by side do they finish; one after the other, the first blocks until its methodTimeout, then so
+   * does the second. Their final records.
+   */
+  async function rendezvous(node: string, methodTimeout: number) {
+    const dir = tempDir(`rendezvous-${node}`);
     const [ab, ba] = [path.join(dir, 'ab'), path.join(dir, 'ba')];
     execFileSync('mkfifo', [ab, ba]);
-    // Each opens one fifo the other must open from the other end: run one after the other, the
-    // first would block for good (until its methodTimeout).
     const ids = await submit([
-      { toNode: 'ship-1', method: 'REQnCliCommand', data: ['sh', '-c', `echo 1 > ${ab}; cat ${ba}`], replyMethod: 'console', methodTimeout: 20 },
-      { toNode: 'ship-1', method: 'REQnCliCommand', data: ['sh', '-c', `cat ${ab}; echo 2 > ${ba}`], replyMethod: 'console', methodTimeout: 20 },
+      { toNode: node, method: 'REQnCliCommand', data: ['sh', '-c', `echo 1 > ${ab}; cat ${ba}`], replyMethod: 'console', methodTimeout },
+      { toNode: node, method: 'REQnCliCommand', data: ['sh', '-c', `cat ${ab}; echo 2 > ${ba}`], replyMethod: 'console', methodTimeout },
     ]);
-    const [first, second] = [await final(ids[0]), await final(ids[1])];
+    return [await final(ids[0]), await final(ids[1])];
+  }
+
+  test('n-method messages run at the same time (a rendezvous that only concurrency can finish)', async () => {
+    const [first, second] = await rendezvous('ship-1', 20);
     assert.deepEqual([first.state, first.reply.stdout, second.state, second.reply.stdout], ['replied', '2\n', 'replied', '1\n']);
+  });
+
+  test('--concurrency bounds how many run at once, also of messages that came in one envelope', async () => {
+    await startAgent({ node: 'ship-2', prefix, allowSigner: signer, args: ['--concurrency', '1'] });
+    const [first, second] = await rendezvous('ship-2', 1);
+    assert.deepEqual([first.state, first.reply.errorCode, second.state, second.reply.errorCode], ['failed', 'TIMEOUT', 'failed', 'TIMEOUT']);
   });
 });

@@ -29,8 +29,8 @@ function verifier(seen: SeenStore = new MemorySeenStore(), extra: { now?: () => 
   return new EnvelopeVerifier({ node: 'n1', allowed: [daemon.publicKey], seen, ...extra });
 }
 
-async function rejects(promise: Promise<unknown>, reason: RejectReason): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
+async function rejects(fn: () => unknown, reason: RejectReason): Promise<void> {
+  await assert.rejects(async () => fn(), (err: unknown) => {
     assert.ok(err instanceof EnvelopeRejected, `expected EnvelopeRejected, got ${String(err)}`);
     assert.equal(err.reason, reason, err.message);
     return true;
@@ -62,7 +62,7 @@ describe('envelope signing and verification', () => {
     assert.deepEqual(Object.keys(env).sort(), ['iat', 'id', 'kid', 'node', 'payload', 'sig', 'v']);
     assert.equal(env.kid, keyId(daemon.publicKey));
     assert.match(env.kid, /^[0-9a-f]{16}$/);
-    const got = await verifier().verify(wire(env));
+    const got = verifier().verify(wire(env));
     assert.deepEqual(got.payload, message);
     assert.equal(got.id, 'm-1');
     assert.equal(got.node, 'n1');
@@ -72,75 +72,76 @@ describe('envelope signing and verification', () => {
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-order' }));
     const reordered = Object.fromEntries(Object.entries(env).reverse());
     reordered.payload = Object.fromEntries(Object.entries(env.payload as object).reverse());
-    assert.equal((await verifier().verify(reordered)).id, 'm-order');
+    assert.equal(verifier().verify(reordered).id, 'm-order');
   });
 
   test('a tampered payload, node or iat is BAD_SIGNATURE', async () => {
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-2' }));
-    await rejects(verifier().verify({ ...env, payload: { ...message, methodArgs: ['rm', '-rf', '/'] } }), 'BAD_SIGNATURE');
-    await rejects(verifier().verify({ ...env, iat: (env.iat as number) + 1 }), 'BAD_SIGNATURE');
+    await rejects(() => verifier().verify({ ...env, payload: { ...message, methodArgs: ['rm', '-rf', '/'] } }), 'BAD_SIGNATURE');
+    await rejects(() => verifier().verify({ ...env, iat: (env.iat as number) + 1 }), 'BAD_SIGNATURE');
     const forOther = wire(sign(message, daemon, { node: 'n2', id: 'm-2' }));
-    await rejects(verifier().verify({ ...forOther, node: 'n1' }), 'BAD_SIGNATURE');
+    await rejects(() => verifier().verify({ ...forOther, node: 'n1' }), 'BAD_SIGNATURE');
   });
 
   test('a key outside the allow-list is UNKNOWN_SIGNER, even when it lies about its kid', async () => {
     const stranger = generateSigner();
     const env = wire(sign(message, stranger, { node: 'n1', id: 'm-3' }));
-    await rejects(verifier().verify(env), 'UNKNOWN_SIGNER');
-    await rejects(verifier().verify({ ...env, kid: keyId(daemon.publicKey) }), 'BAD_SIGNATURE');
+    await rejects(() => verifier().verify(env), 'UNKNOWN_SIGNER');
+    await rejects(() => verifier().verify({ ...env, kid: keyId(daemon.publicKey) }), 'BAD_SIGNATURE');
   });
 
   test('several allowed keys: the kid picks the one that signed', async () => {
     const other = generateSigner();
     const v = new EnvelopeVerifier({ node: 'n1', allowed: [other.publicKey, daemon.publicKey], seen: new MemorySeenStore() });
-    assert.equal((await v.verify(wire(sign(message, daemon, { node: 'n1', id: 'a' })))).id, 'a');
-    assert.equal((await v.verify(wire(sign(message, other, { node: 'n1', id: 'b' })))).id, 'b');
+    assert.equal(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'a' }))).id, 'a');
+    assert.equal(v.verify(wire(sign(message, other, { node: 'n1', id: 'b' }))).id, 'b');
   });
 
   test('an envelope for another node is WRONG_NODE', async () => {
-    await rejects(verifier().verify(wire(sign(message, daemon, { node: 'n2', id: 'm-4' }))), 'WRONG_NODE');
+    await rejects(() => verifier().verify(wire(sign(message, daemon, { node: 'n2', id: 'm-4' }))), 'WRONG_NODE');
   });
 
   test('no sig, a garbled sig or not an object is UNSIGNED; bad fields are MALFORMED', async () => {
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-5' }));
     const { sig: _sig, ...unsigned } = env;
-    await rejects(verifier().verify(unsigned), 'UNSIGNED');
-    await rejects(verifier().verify({ ...env, sig: 'not base64url!' }), 'UNSIGNED');
-    await rejects(verifier().verify([env]), 'UNSIGNED');
-    await rejects(verifier().verify(message), 'UNSIGNED'); // a bare steward message
-    await rejects(verifier().verify({ ...env, v: 2 }), 'MALFORMED');
-    await rejects(verifier().verify({ ...env, iat: 'yesterday' }), 'MALFORMED');
-    await rejects(verifier().verify({ ...env, extra: 'unsigned rider' }), 'MALFORMED');
+    await rejects(() => verifier().verify(unsigned), 'UNSIGNED');
+    await rejects(() => verifier().verify({ ...env, sig: 'not base64url!' }), 'UNSIGNED');
+    await rejects(() => verifier().verify([env]), 'UNSIGNED');
+    await rejects(() => verifier().verify(message), 'UNSIGNED'); // a bare steward message
+    await rejects(() => verifier().verify({ ...env, v: 1 }), 'MALFORMED'); // an envelope of the one-message era
+    await rejects(() => verifier().verify({ ...env, iat: 'yesterday' }), 'MALFORMED');
+    await rejects(() => verifier().verify({ ...env, extra: 'unsigned rider' }), 'MALFORMED');
   });
 
   test('older than maxAgeMs is EXPIRED, but a message queued for hours is still accepted', async () => {
     const now = Date.now();
     const v = verifier(new MemorySeenStore(), { now: () => now });
-    await rejects(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'old', now: now - DEFAULT_MAX_AGE_MS - 1 }))), 'EXPIRED');
-    const queued = await v.verify(wire(sign(message, daemon, { node: 'n1', id: 'queued', now: now - 30 * HOUR })));
+    await rejects(() => v.verify(wire(sign(message, daemon, { node: 'n1', id: 'old', now: now - DEFAULT_MAX_AGE_MS - 1 }))), 'EXPIRED');
+    const queued = v.verify(wire(sign(message, daemon, { node: 'n1', id: 'queued', now: now - 30 * HOUR })));
     assert.equal(queued.id, 'queued');
   });
 
   test('issued more than maxSkewMs ahead is FROM_THE_FUTURE; a little clock skew is fine', async () => {
     const now = Date.now();
     const v = new EnvelopeVerifier({ node: 'n1', allowed: [daemon.publicKey], seen: new MemorySeenStore(), maxSkewMs: 60_000, now: () => now });
-    await rejects(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'f1', now: now + 61_000 }))), 'FROM_THE_FUTURE');
-    assert.equal((await v.verify(wire(sign(message, daemon, { node: 'n1', id: 'f2', now: now + 30_000 })))).id, 'f2');
+    await rejects(() => v.verify(wire(sign(message, daemon, { node: 'n1', id: 'f1', now: now + 61_000 }))), 'FROM_THE_FUTURE');
+    assert.equal(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'f2', now: now + 30_000 }))).id, 'f2');
   });
 
-  test('the same id twice is REPLAYED, also when re-signed', async () => {
+  test('the same message id taken twice is REPLAYED, also when re-signed', async () => {
     const v = verifier();
-    const env = wire(sign(message, daemon, { node: 'n1', id: 'm-6' }));
-    await v.verify(env);
-    await rejects(v.verify(env), 'REPLAYED');
-    await rejects(v.verify(wire(sign(message, daemon, { node: 'n1', id: 'm-6' }))), 'REPLAYED');
+    const body = v.verify(wire(sign(message, daemon, { node: 'n1', id: 'm-6' })));
+    await v.take('m-6', body);
+    await rejects(() => v.take('m-6', body), 'REPLAYED');
+    await rejects(() => v.take('m-6', v.verify(wire(sign(message, daemon, { node: 'n1', id: 'm-6' })))), 'REPLAYED');
+    await v.take('m-6b', body); // another message of the same envelope
   });
 
   test('of two concurrent deliveries of one id, exactly one is accepted', async () => {
     const seen = await FileSeenStore.open(freshDir());
     const v = verifier(seen);
-    const env = wire(sign(message, daemon, { node: 'n1', id: 'twin' }));
-    const results = await Promise.allSettled([v.verify(env), v.verify(env)]);
+    const body = v.verify(wire(sign(message, daemon, { node: 'n1', id: 'twin' })));
+    const results = await Promise.allSettled([v.take('twin', body), v.take('twin', body)]);
     assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
     await seen.close();
   });
@@ -148,8 +149,8 @@ describe('envelope signing and verification', () => {
   test('a refused envelope does not take its id: the authentic one still runs', async () => {
     const v = verifier();
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-7' }));
-    await rejects(v.verify({ ...env, payload: {} }), 'BAD_SIGNATURE');
-    assert.equal((await v.verify(env)).id, 'm-7');
+    await rejects(() => v.verify({ ...env, payload: {} }), 'BAD_SIGNATURE');
+    await v.take('m-7', v.verify(env));
   });
 });
 
@@ -158,10 +159,10 @@ describe('file seen store', () => {
     const dir = freshDir();
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-restart' }));
     const first = await FileSeenStore.open(dir);
-    await verifier(first).verify(env);
+    await verifier(first).take('m-restart', verifier(first).verify(env));
     await first.close();
     const second = await FileSeenStore.open(dir);
-    await rejects(verifier(second).verify(env), 'REPLAYED');
+    await rejects(() => verifier(second).take('m-restart', verifier(second).verify(env)), 'REPLAYED');
     await second.close();
     assert.equal((await stat(path.join(dir, SEEN_IDS_FILE))).mode & 0o777, 0o600);
   });
@@ -251,7 +252,7 @@ describe('signer keys', () => {
 
     const signed = wire(sign(message, daemon, { node: 'n1', id: 'via-pem' }));
     const v = new EnvelopeVerifier({ node: 'n1', allowed: keys, seen: new MemorySeenStore() });
-    assert.equal((await v.verify(signed)).id, 'via-pem');
+    assert.equal(v.verify(signed).id, 'via-pem');
 
     const secret = path.join(dir, 'private.pem');
     await writeFile(secret, daemon.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
