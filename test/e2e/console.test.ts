@@ -99,8 +99,9 @@ describe('shared console', () => {
     assert.ok(a.controls.some((m) => m.type === 'mode' && m.mode === 'ro'));
     a.type('blocked\r');
     await a.waitForNotice(/input dropped/);
+    const told = a.notices.length;
     a.type('\x05ca');
-    await a.waitForNotice(/attached read-write/);
+    await a.waitForNotice(/attached read-write/, 15_000, told);
     a.type('allowed\r');
     await b.waitFor('allowed');
     assert.ok(!b.output.includes('blocked'));
