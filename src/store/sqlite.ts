@@ -293,9 +293,9 @@ class SqliteFleetMessageStore implements FleetMessageStore {
       list: db.prepare<{ node: string | null; state: string | null; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE (@node IS NULL OR node = @node) AND (@state IS NULL OR state = @state)
         ORDER BY submitted_at DESC, idx DESC LIMIT @limit`),
-      update: db.prepare(`UPDATE fleet_messages SET state = @state, updated_at = @at,
-        reply = COALESCE(@reply, reply), error = COALESCE(@error, error)
-        WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
+      update: db.prepare<{ id: string; state: string; at: string; reply: string | null; error: string | null }, FleetMessageRow>(`UPDATE fleet_messages
+        SET state = @state, updated_at = @at, reply = COALESCE(@reply, reply), error = COALESCE(@error, error)
+        WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL}) RETURNING *`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
       setSeq: db.prepare('UPDATE fleet_messages SET seq = @seq WHERE id = @id'),
       // A stream made again starts its sequence afresh: the newest submission still in flight wins.
@@ -369,8 +369,9 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   }
 
   async update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined> {
-    this.stmts.update.run({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
-    return this.get(id);
+    const row = this.stmts.update.get({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
+    // Not updated (unknown, or final already): the record as it is.
+    return row ? toFleetRecord(row) : this.get(id);
   }
 
   async setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined> {
