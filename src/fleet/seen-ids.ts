@@ -15,6 +15,16 @@
 // The file is rewritten without expired ids when opened and after it has grown well past the
 // live set; the rewrite goes through a temporary file and rename, and a torn last line left by
 // a crash is skipped when loading.
+//
+// Intents: the messages of one envelope run one after another, so each would pay an fsync. Instead
+// `intend()` first writes one fsynced line naming all of them with the machine's boot id
+// (/proc/sys/kernel/random/boot_id), and each id it names is then appended without an fsync just
+// before its message runs. A write that returned survives the agent's own crash (it is in the
+// kernel), so on the same boot the ids on file are exactly those taken, and an intent says
+// nothing. After a power loss or a reboot (another boot id) the appends after an intent may be
+// lost, so every id of that intent counts as taken: its messages that had not run yet are answered
+// INTERRUPTED instead of run — at most once holds, at the price of those few. Without a boot id
+// (not Linux) there are no intents and every id is fsynced as above.
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -28,6 +38,11 @@ export interface SeenStore {
    * two concurrent calls for one id exactly one gets true.
    */
   remember(id: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Says that the messages `ids` (one envelope's) are about to be remembered and run; resolves once
+   * that is on disk. A store may then remember them more cheaply (see the top comment).
+   */
+  intend?(ids: string[], expiresAt: number): Promise<void>;
 }
 
 /** For tests, and for agents that are told not to keep state: forgets everything on restart. */
@@ -50,11 +65,31 @@ export interface FileSeenStoreOptions {
   now?: () => number;
   /** Rewrite the file once this many lines were appended beyond the live set (default 10,000). */
   compactAfter?: number;
+  /** This boot of the machine (default: the kernel's boot_id; '' for none, which turns intents off). */
+  bootId?: string;
+}
+
+const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
+
+interface Intent {
+  ids: string[];
+  exp: number;
+}
+
+interface PendingLine {
+  line: string;
+  /** Must be on disk, not only written, before it resolves. */
+  durable: boolean;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 export class FileSeenStore implements SeenStore {
-  private pending: string[] = [];
-  private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  private pending: PendingLine[] = [];
+  /** Intents of this run whose ids are not all remembered yet: a compaction writes them again. */
+  private intents: Intent[] = [];
+  /** Ids named by an intent on disk and not remembered yet: remembered without an fsync. */
+  private readonly covered = new Set<string>();
   private flushing: Promise<void> | undefined;
   private appendedSinceCompact = 0;
   private closed = false;
@@ -66,12 +101,15 @@ export class FileSeenStore implements SeenStore {
     private readonly opts: Required<FileSeenStoreOptions>,
   ) {}
 
-  /** Loads `<dataDir>/fleet-seen-ids.jsonl` (or starts it), dropping ids that have expired. */
+  /**
+   * Loads `<dataDir>/fleet-seen-ids.jsonl` (or starts it), dropping ids that have expired; the ids
+   * of intents made on another boot count as taken.
+   */
   static async open(dataDir: string, options: FileSeenStoreOptions = {}): Promise<FileSeenStore> {
-    const opts = { fsync: true, now: Date.now, compactAfter: 10_000, ...options };
+    const opts = { fsync: true, now: Date.now, compactAfter: 10_000, ...options, bootId: options.bootId ?? (await readBootId()) };
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const file = path.join(dataDir, SEEN_IDS_FILE);
-    const ids = await loadIds(file);
+    const ids = await loadIds(file, opts.bootId);
     dropExpired(ids, opts.now());
     const handle = await rewrite(file, ids);
     return new FileSeenStore(file, handle, ids, opts);
@@ -85,14 +123,25 @@ export class FileSeenStore implements SeenStore {
     if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
     if (this.ids.has(id)) return false;
     this.ids.set(id, expiresAt);
+    const covered = this.covered.delete(id);
     try {
-      await this.append(`${JSON.stringify({ id, exp: expiresAt })}\n`);
+      await this.append(`${JSON.stringify({ id, exp: expiresAt })}\n`, !covered);
     } catch (err) {
       // Not on disk, so the message must not run; forgetting the id lets a redelivery try again.
       this.ids.delete(id);
       throw err;
     }
     return true;
+  }
+
+  async intend(ids: string[], expiresAt: number): Promise<void> {
+    if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
+    const fresh = ids.filter((id) => !this.ids.has(id));
+    // One message gains nothing by it (an fsync either way); without a boot id an intent means nothing.
+    if (fresh.length < 2 || !this.opts.bootId) return;
+    await this.append(`${JSON.stringify({ intent: fresh, exp: expiresAt, boot: this.opts.bootId })}\n`, true);
+    this.intents.push({ ids: fresh, exp: expiresAt });
+    for (const id of fresh) if (!this.ids.has(id)) this.covered.add(id);
   }
 
   /** Waits for pending appends, then closes the file. */
@@ -102,10 +151,9 @@ export class FileSeenStore implements SeenStore {
     await this.handle.close();
   }
 
-  private append(line: string): Promise<void> {
+  private append(line: string, durable: boolean): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push(line);
-      this.waiters.push({ resolve, reject });
+      this.pending.push({ line, durable, resolve, reject });
       this.startFlushing();
     });
   }
@@ -121,15 +169,14 @@ export class FileSeenStore implements SeenStore {
 
   private async flushBatches(): Promise<void> {
     while (this.pending.length > 0) {
-      const lines = this.pending.splice(0);
-      const waiters = this.waiters.splice(0);
+      const batch = this.pending.splice(0);
       try {
-        await this.handle.appendFile(lines.join(''));
-        if (this.opts.fsync) await this.handle.sync();
-        this.appendedSinceCompact += lines.length;
-        waiters.forEach((w) => w.resolve());
+        await this.handle.appendFile(batch.map((p) => p.line).join(''));
+        if (this.opts.fsync && batch.some((p) => p.durable)) await this.handle.sync();
+        this.appendedSinceCompact += batch.length;
+        batch.forEach((p) => p.resolve());
       } catch (err) {
-        waiters.forEach((w) => w.reject(err as Error));
+        batch.forEach((p) => p.reject(err as Error));
       }
       await this.compactIfDue();
     }
@@ -138,9 +185,14 @@ export class FileSeenStore implements SeenStore {
   /** Runs between batches, so no append is writing to the handle being replaced. */
   private async compactIfDue(): Promise<void> {
     if (this.appendedSinceCompact < Math.max(this.opts.compactAfter, this.ids.size)) return;
-    dropExpired(this.ids, this.opts.now());
+    const now = this.opts.now();
+    dropExpired(this.ids, now);
+    // The rewrite is fsynced with every id remembered so far; an intent is still needed only for its others.
+    this.intents = this.intents
+      .map((intent) => ({ ...intent, ids: intent.ids.filter((id) => !this.ids.has(id)) }))
+      .filter((intent) => intent.ids.length > 0 && intent.exp + PRUNE_GRACE_MS >= now);
     const old = this.handle;
-    this.handle = await rewrite(this.file, this.ids);
+    this.handle = await rewrite(this.file, this.ids, this.intents.map((i) => ({ intent: i.ids, exp: i.exp, boot: this.opts.bootId })));
     this.appendedSinceCompact = 0;
     await old.close();
   }
@@ -152,7 +204,15 @@ function dropExpired(ids: Map<string, number>, now: number): void {
   }
 }
 
-async function loadIds(file: string): Promise<Map<string, number>> {
+async function readBootId(): Promise<string> {
+  try {
+    return (await readFile(BOOT_ID_FILE, 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}
+
+async function loadIds(file: string, bootId: string): Promise<Map<string, number>> {
   const ids = new Map<string, number>();
   let text: string;
   try {
@@ -161,32 +221,46 @@ async function loadIds(file: string): Promise<Map<string, number>> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ids;
     throw err;
   }
+  const take = (id: string, exp: number) => ids.set(id, Math.max(exp, ids.get(id) ?? 0));
   for (const line of text.split('\n')) {
     const entry = parseLine(line);
-    if (entry) ids.set(entry.id, Math.max(entry.exp, ids.get(entry.id) ?? 0));
+    if (!entry) continue;
+    if ('id' in entry) take(entry.id, entry.exp);
+    // An intent of this boot says nothing the ids after it do not (see the top comment).
+    else if (entry.boot !== bootId || !bootId) for (const id of entry.intent) take(id, entry.exp);
   }
   return ids;
 }
 
+type IntentLine = { intent: string[]; exp: number; boot: string };
+
 /** One journal line, or undefined for an empty or torn one (a crash in the middle of an append). */
-function parseLine(line: string): { id: string; exp: number } | undefined {
+function parseLine(line: string): { id: string; exp: number } | IntentLine | undefined {
   if (line === '') return undefined;
   try {
-    const entry = JSON.parse(line) as { id?: unknown; exp?: unknown };
-    if (typeof entry.id === 'string' && typeof entry.exp === 'number') return { id: entry.id, exp: entry.exp };
+    const entry = JSON.parse(line) as { id?: unknown; exp?: unknown; intent?: unknown; boot?: unknown };
+    if (typeof entry.exp !== 'number') return undefined;
+    if (typeof entry.id === 'string') return { id: entry.id, exp: entry.exp };
+    if (Array.isArray(entry.intent) && entry.intent.every((id) => typeof id === 'string') && typeof entry.boot === 'string') {
+      return { intent: entry.intent as string[], exp: entry.exp, boot: entry.boot };
+    }
   } catch {
     // torn line: skipped; the rewrite below drops it from the file
   }
   return undefined;
 }
 
-/** Replaces `file` with the live ids (temp file, fsync, rename, fsync the dir); returns it opened for appending. */
-async function rewrite(file: string, ids: Map<string, number>): Promise<FileHandle> {
+/**
+ * Replaces `file` with the live ids and the intents still wanted (temp file, fsync, rename, fsync
+ * the dir); returns it opened for appending.
+ */
+async function rewrite(file: string, ids: Map<string, number>, intents: IntentLine[] = []): Promise<FileHandle> {
   const temp = `${file}.tmp`;
   const out = await open(temp, 'w', 0o600);
   try {
     let text = '';
     for (const [id, exp] of ids) text += `${JSON.stringify({ id, exp })}\n`;
+    for (const intent of intents) text += `${JSON.stringify(intent)}\n`;
     await out.writeFile(text);
     await out.sync();
   } finally {

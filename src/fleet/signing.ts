@@ -154,6 +154,11 @@ export class EnvelopeVerifier {
    * Records message `id` of a verified envelope as taken, before it runs; throws REPLAYED if it was
    * taken before. Kept as long as the envelope could pass the age check.
    */
+  /** Before the messages `ids` of a verified envelope are taken one by one: lets the seen store make that cheaper. */
+  async intend(ids: string[], envelope: VerifiedEnvelope): Promise<void> {
+    await this.seen.intend?.(ids.filter((id) => id && id.length <= MAX_ID_LENGTH), envelope.iat + this.maxAgeMs);
+  }
+
   async take(id: string, envelope: VerifiedEnvelope): Promise<void> {
     if (!id || id.length > MAX_ID_LENGTH) throw new EnvelopeRejected('MALFORMED', undefined, `a message id must be 1-${MAX_ID_LENGTH} characters`);
     if (!(await this.seen.remember(id, envelope.iat + this.maxAgeMs))) {

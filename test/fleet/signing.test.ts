@@ -185,6 +185,52 @@ describe('file seen store', () => {
     assert.deepEqual(lines.map((l) => (JSON.parse(l) as { id: string }).id), ['fresh', 'stale']);
   });
 
+  test('an envelope\'s intent: after an agent crash its messages not yet taken still run; after a reboot none does', async () => {
+    const dir = freshDir();
+    const exp = Date.now() + HOUR;
+    const store = await FileSeenStore.open(dir, { bootId: 'boot-1' });
+    await store.intend(['a', 'b', 'c'], exp);
+    assert.equal(await store.remember('a', exp), true);
+    await store.close(); // the agent dies while `a` runs
+    // Same boot: what was written is all there is, so b and c were never taken.
+    const again = await FileSeenStore.open(dir, { bootId: 'boot-1' });
+    assert.deepEqual([await again.remember('a', exp), await again.remember('b', exp)], [false, true]);
+    await again.intend(['c', 'd'], exp);
+    await again.close();
+    // Another boot (a power loss may have eaten the appends after the intent): every id of it counts as taken.
+    const rebooted = await FileSeenStore.open(dir, { bootId: 'boot-2' });
+    assert.deepEqual(await Promise.all(['a', 'b', 'c', 'd'].map((id) => rebooted.remember(id, exp))), [false, false, false, false]);
+    assert.equal(await rebooted.remember('e', exp), true);
+    await rebooted.close();
+  });
+
+  test('a compaction keeps an intent whose messages are not all taken', async () => {
+    const dir = freshDir();
+    const exp = Date.now() + HOUR;
+    const store = await FileSeenStore.open(dir, { bootId: 'boot-1', compactAfter: 5 });
+    await store.intend(['x', 'y', 'z'], exp);
+    assert.equal(await store.remember('x', exp), true);
+    // Expired ids, which a compaction drops: several compactions happen meanwhile.
+    for (let i = 0; i < 20; i++) await store.remember(`old-${i}`, Date.now() - 2 * 24 * HOUR);
+    await store.close();
+    assert.ok(!(await readFile(path.join(dir, SEEN_IDS_FILE), 'utf8')).includes('"old-0"'), 'the file was compacted');
+    const rebooted = await FileSeenStore.open(dir, { bootId: 'boot-2' });
+    assert.deepEqual([await rebooted.remember('y', exp), await rebooted.remember('z', exp)], [false, false]);
+    await rebooted.close();
+  });
+
+  test('without a boot id there are no intents: each id is on disk by itself', async () => {
+    const dir = freshDir();
+    const exp = Date.now() + HOUR;
+    const store = await FileSeenStore.open(dir, { bootId: '' });
+    await store.intend(['p', 'q'], exp);
+    await store.remember('p', exp);
+    await store.close();
+    const reopened = await FileSeenStore.open(dir, { bootId: 'boot-2' });
+    assert.deepEqual([await reopened.remember('p', exp), await reopened.remember('q', exp)], [false, true]);
+    await reopened.close();
+  });
+
   test('many concurrent ids are all kept, across compactions', async () => {
     const dir = freshDir();
     const store = await FileSeenStore.open(dir, { compactAfter: 50 });
