@@ -19,12 +19,13 @@
 // Intents: the messages of one envelope run one after another, so each would pay an fsync. Instead
 // `intend()` first writes one fsynced line naming all of them with the machine's boot id
 // (/proc/sys/kernel/random/boot_id), and each id it names is then appended without an fsync just
-// before its message runs. A write that returned survives the agent's own crash (it is in the
+// before its message runs (a plain write(2) at once when nothing else is on its way to the file). A write that returned survives the agent's own crash (it is in the
 // kernel), so on the same boot the ids on file are exactly those taken, and an intent says
 // nothing. After a power loss or a reboot (another boot id) the appends after an intent may be
 // lost, so every id of that intent counts as taken: its messages that had not run yet are answered
 // INTERRUPTED instead of run — at most once holds, at the price of those few. Without a boot id
 // (not Linux) there are no intents and every id is fsynced as above.
+import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -124,8 +125,15 @@ export class FileSeenStore implements SeenStore {
     if (this.ids.has(id)) return false;
     this.ids.set(id, expiresAt);
     const covered = this.covered.delete(id);
+    const line = `${JSON.stringify({ id, exp: expiresAt })}\n`;
     try {
-      await this.append(`${JSON.stringify({ id, exp: expiresAt })}\n`, !covered);
+      // Only written, and nothing else on its way to the file (which a compaction may be replacing):
+      // at once, without a trip through the thread pool.
+      if (covered && !this.flushing) {
+        const bytes = Buffer.from(line);
+        if (writeSync(this.handle.fd, bytes) !== bytes.length) throw new Error(`short write to ${this.file}`);
+        this.appendedSinceCompact++;
+      } else await this.append(line, !covered);
     } catch (err) {
       // Not on disk, so the message must not run; forgetting the id lets a redelivery try again.
       this.ids.delete(id);
@@ -139,8 +147,15 @@ export class FileSeenStore implements SeenStore {
     const fresh = ids.filter((id) => !this.ids.has(id));
     // One message gains nothing by it (an fsync either way); without a boot id an intent means nothing.
     if (fresh.length < 2 || !this.opts.bootId) return;
-    await this.append(`${JSON.stringify({ intent: fresh, exp: expiresAt, boot: this.opts.bootId })}\n`, true);
-    this.intents.push({ ids: fresh, exp: expiresAt });
+    // Known before it is written, so a compaction that runs meanwhile writes it again.
+    const intent = { ids: fresh, exp: expiresAt };
+    this.intents.push(intent);
+    try {
+      await this.append(`${JSON.stringify({ intent: fresh, exp: expiresAt, boot: this.opts.bootId })}\n`, true);
+    } catch (err) {
+      this.intents = this.intents.filter((i) => i !== intent);
+      throw err;
+    }
     for (const id of fresh) if (!this.ids.has(id)) this.covered.add(id);
   }
 
@@ -245,7 +260,10 @@ function parseLine(line: string): { id: string; exp: number } | IntentLine | und
       return { intent: entry.intent as string[], exp: entry.exp, boot: entry.boot };
     }
   } catch {
-    // torn line: skipped; the rewrite below drops it from the file
+    // A torn line (a crash, or a disk that filled up, in the middle of an append) is skipped, but a
+    // whole line appended after it is glued to it: that one is still read.
+    const at = line.lastIndexOf('{"');
+    if (at > 0) return parseLine(line.slice(at));
   }
   return undefined;
 }

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setImmediate } from 'node:timers/promises';
 import { canonicalJson } from '../../src/fleet/canonical-json.js';
 import { FileSeenStore, MemorySeenStore, SEEN_IDS_FILE, type SeenStore } from '../../src/fleet/seen-ids.js';
 import {
@@ -167,6 +168,19 @@ describe('file seen store', () => {
     assert.equal((await stat(path.join(dir, SEEN_IDS_FILE))).mode & 0o777, 0o600);
   });
 
+  test('a whole line appended after a torn one is still read', async () => {
+    const dir = freshDir();
+    const exp = Date.now() + HOUR;
+    const store = await FileSeenStore.open(dir);
+    await store.remember('before', exp);
+    await store.close();
+    const file = path.join(dir, SEEN_IDS_FILE);
+    await writeFile(file, `{"id":"torn","ex{"id":"glued","exp":${exp}}\n`, { flag: 'a' });
+    const reopened = await FileSeenStore.open(dir);
+    assert.deepEqual([await reopened.remember('before', exp), await reopened.remember('glued', exp), await reopened.remember('torn', exp)], [false, false, true]);
+    await reopened.close();
+  });
+
   test('expired ids are pruned on open; a torn last line is skipped', async () => {
     const dir = freshDir();
     const now = Date.now();
@@ -216,6 +230,26 @@ describe('file seen store', () => {
     assert.ok(!(await readFile(path.join(dir, SEEN_IDS_FILE), 'utf8')).includes('"old-0"'), 'the file was compacted');
     const rebooted = await FileSeenStore.open(dir, { bootId: 'boot-2' });
     assert.deepEqual([await rebooted.remember('y', exp), await rebooted.remember('z', exp)], [false, false]);
+    await rebooted.close();
+  });
+
+  test('ids remembered under an intent count towards a compaction', async () => {
+    const dir = freshDir();
+    const past = Date.now() - 2 * 24 * HOUR;
+    const store = await FileSeenStore.open(dir, { bootId: 'boot-1', compactAfter: 5 });
+    const ids = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    await store.intend(ids, past);
+    for (const id of ids) {
+      assert.equal(await store.remember(id, past), true);
+      await setImmediate(); // as the agent runs the message: the queue is idle again, and the next id is only written
+    }
+    await store.intend(['z1', 'z2'], Date.now() + HOUR); // the next write to go through the queue compacts
+    await store.close();
+    const text = await readFile(path.join(dir, SEEN_IDS_FILE), 'utf8');
+    assert.ok(!text.includes('"k0"'), `compacted: ${text}`);
+    // The intent that the compaction ran behind is on file all the same.
+    const rebooted = await FileSeenStore.open(dir, { bootId: 'boot-2' });
+    assert.equal(await rebooted.remember('z1', Date.now() + HOUR), false);
     await rebooted.close();
   });
 
