@@ -12,7 +12,9 @@ let d: DaemonHandle;
 let browser: Browser;
 let page: Page;
 
-const bmcParams = (bmc: BmcSim) => ({ host: bmc.host, port: bmc.port, user: BMC_USER, password: BMC_PASSWORD, timeoutMs: 300 });
+// The default wait per try (1 s): ipmi_sim answers a power command only once its chassis script has
+// run, which on a machine busy with the browser and other tests took longer than 4 tries of 300 ms.
+const bmcParams = (bmc: BmcSim) => ({ host: bmc.host, port: bmc.port, user: BMC_USER, password: BMC_PASSWORD });
 
 before(async () => {
   const [pw1, pw2] = await Promise.all([startBmcSim(), startBmcSim()]);
