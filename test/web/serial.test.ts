@@ -19,7 +19,7 @@ before(async () => {
   serial = bmc.serial!;
   [d, browser] = await Promise.all([startDaemon(), launchBrowser()]);
   const res = await api(d, 'POST', '/api/v1/nodes', {
-    name: 'bmc1', driver: 'ipmi-sol', params: { host: bmc.host, port: bmc.port, user: BMC_USER, password: BMC_PASSWORD, timeoutMs: 300, keepaliveMs: 500 },
+    name: 'bmc1', driver: 'ipmi-sol', params: { host: bmc.host, port: bmc.port, user: BMC_USER, password: BMC_PASSWORD },
   });
   assert.equal(res.status, 201, res.text);
   await d.waitForLog((l) => l.node === 'bmc1' && l.msg === 'session state' && l.state === 'connected', 'bmc1 connected', 20_000);
