@@ -199,7 +199,7 @@ export class FleetAgent {
     const replies: Promise<boolean>[] = [];
     try {
       // One fsync for the envelope, not one per message (seen-ids.ts); a failure leaves it unacked, as take's would.
-      await this.verifier.intend(messages.map((m) => m?.id).filter((id): id is string => typeof id === 'string'), envelope);
+      await this.verifier.intend(messages.map((m) => m?.id), envelope);
       const take = (message: AddressedMessage) => this.take(message, envelope, typeof from === 'string' ? from : undefined, msg);
       if (limit) {
         for (const taken of await Promise.all(messages.map((message) => limit(() => take(message))))) replies.push(taken.stored);

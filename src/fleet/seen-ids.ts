@@ -19,9 +19,9 @@
 // Intents: the messages of one envelope run one after another, so each would pay an fsync. Instead
 // `intend()` first writes one fsynced line naming all of them with the machine's boot id
 // (/proc/sys/kernel/random/boot_id), and each id it names is then appended without an fsync just
-// before its message runs (a plain write(2) at once when nothing else is on its way to the file). A write that returned survives the agent's own crash (it is in the
-// kernel), so on the same boot the ids on file are exactly those taken, and an intent says
-// nothing. After a power loss or a reboot (another boot id) the appends after an intent may be
+// before its message runs (a plain write(2) at once when nothing else is on its way to the file).
+// A write that returned survives the agent's own crash (it is in the kernel), so on the same boot
+// the ids on file are exactly those taken, and an intent says nothing. After a power loss or a reboot (another boot id) the appends after an intent may be
 // lost, so every id of that intent counts as taken: its messages that had not run yet are answered
 // INTERRUPTED instead of run — at most once holds, at the price of those few. Without a boot id
 // (not Linux) there are no intents and every id is fsynced as above.
@@ -72,11 +72,6 @@ export interface FileSeenStoreOptions {
 
 const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
 
-interface Intent {
-  ids: string[];
-  exp: number;
-}
-
 interface PendingLine {
   line: string;
   /** Must be on disk, not only written, before it resolves. */
@@ -88,7 +83,7 @@ interface PendingLine {
 export class FileSeenStore implements SeenStore {
   private pending: PendingLine[] = [];
   /** Intents of this run whose ids are not all remembered yet: a compaction writes them again. */
-  private intents: Intent[] = [];
+  private intents: IntentLine[] = [];
   /** Ids named by an intent on disk and not remembered yet: remembered without an fsync. */
   private readonly covered = new Set<string>();
   private flushing: Promise<void> | undefined;
@@ -148,10 +143,10 @@ export class FileSeenStore implements SeenStore {
     // One message gains nothing by it (an fsync either way); without a boot id an intent means nothing.
     if (fresh.length < 2 || !this.opts.bootId) return;
     // Known before it is written, so a compaction that runs meanwhile writes it again.
-    const intent = { ids: fresh, exp: expiresAt };
+    const intent: IntentLine = { intent: fresh, exp: expiresAt, boot: this.opts.bootId };
     this.intents.push(intent);
     try {
-      await this.append(`${JSON.stringify({ intent: fresh, exp: expiresAt, boot: this.opts.bootId })}\n`, true);
+      await this.append(`${JSON.stringify(intent)}\n`, true);
     } catch (err) {
       this.intents = this.intents.filter((i) => i !== intent);
       throw err;
@@ -204,10 +199,10 @@ export class FileSeenStore implements SeenStore {
     dropExpired(this.ids, now);
     // The rewrite is fsynced with every id remembered so far; an intent is still needed only for its others.
     this.intents = this.intents
-      .map((intent) => ({ ...intent, ids: intent.ids.filter((id) => !this.ids.has(id)) }))
-      .filter((intent) => intent.ids.length > 0 && intent.exp + PRUNE_GRACE_MS >= now);
+      .map((intent) => ({ ...intent, intent: intent.intent.filter((id) => !this.ids.has(id)) }))
+      .filter((intent) => intent.intent.length > 0 && intent.exp + PRUNE_GRACE_MS >= now);
     const old = this.handle;
-    this.handle = await rewrite(this.file, this.ids, this.intents.map((i) => ({ intent: i.ids, exp: i.exp, boot: this.opts.bootId })));
+    this.handle = await rewrite(this.file, this.ids, this.intents);
     this.appendedSinceCompact = 0;
     await old.close();
   }
@@ -247,7 +242,12 @@ async function loadIds(file: string, bootId: string): Promise<Map<string, number
   return ids;
 }
 
-type IntentLine = { intent: string[]; exp: number; boot: string };
+/** An intent as it is on file and kept in memory: the ids, when they expire, the boot it was made on. */
+interface IntentLine {
+  intent: string[];
+  exp: number;
+  boot: string;
+}
 
 /** One journal line, or undefined for an empty or torn one (a crash in the middle of an append). */
 function parseLine(line: string): { id: string; exp: number } | IntentLine | undefined {

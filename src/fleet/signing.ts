@@ -38,6 +38,10 @@ export const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 const MAX_ID_LENGTH = 128;
 
+function isMessageId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH;
+}
+
 export interface Envelope<P = unknown> {
   v: typeof ENVELOPE_VERSION;
   id: string;
@@ -151,16 +155,19 @@ export class EnvelopeVerifier {
   }
 
   /**
+   * Before the messages of a verified envelope are taken one by one: lets the seen store make that
+   * cheaper. `ids` as the messages carry them; those take() would refuse are left out.
+   */
+  async intend(ids: unknown[], envelope: VerifiedEnvelope): Promise<void> {
+    await this.seen.intend?.(ids.filter(isMessageId), envelope.iat + this.maxAgeMs);
+  }
+
+  /**
    * Records message `id` of a verified envelope as taken, before it runs; throws REPLAYED if it was
    * taken before. Kept as long as the envelope could pass the age check.
    */
-  /** Before the messages `ids` of a verified envelope are taken one by one: lets the seen store make that cheaper. */
-  async intend(ids: string[], envelope: VerifiedEnvelope): Promise<void> {
-    await this.seen.intend?.(ids.filter((id) => id && id.length <= MAX_ID_LENGTH), envelope.iat + this.maxAgeMs);
-  }
-
   async take(id: string, envelope: VerifiedEnvelope): Promise<void> {
-    if (!id || id.length > MAX_ID_LENGTH) throw new EnvelopeRejected('MALFORMED', undefined, `a message id must be 1-${MAX_ID_LENGTH} characters`);
+    if (!isMessageId(id)) throw new EnvelopeRejected('MALFORMED', undefined, `a message id must be 1-${MAX_ID_LENGTH} characters`);
     if (!(await this.seen.remember(id, envelope.iat + this.maxAgeMs))) {
       throw new EnvelopeRejected('REPLAYED', id, `issued at ${new Date(envelope.iat).toISOString()}`);
     }
