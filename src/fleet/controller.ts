@@ -104,6 +104,15 @@ export interface Submitted {
   index: number;
 }
 
+/** A state a message is moved to (setStates); `from`, for a reply, the node it came from. */
+interface StateChange {
+  id: string;
+  state: FleetMessageState;
+  reply?: Record<string, unknown>;
+  error?: string;
+  from?: string;
+}
+
 /** Emits `changed` (record) whenever a message's state moves, `output` (id) when a part of its streamed reply comes. */
 export class FleetController extends EventEmitter {
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['controllerConsumer']>>['consume']>>;
@@ -338,7 +347,11 @@ export class FleetController extends EventEmitter {
     });
   }
 
-  /** A reply message holds one reply or, from an agent that had several ready at once, a list of them (wire.ts). */
+  /**
+   * A reply message holds one reply or, from an agent that had several ready at once, a list of
+   * them (wire.ts). Their state changes are stored together (one transaction), in order with the
+   * parts of streamed output between them.
+   */
   private async takeReplies(): Promise<void> {
     for await (const msg of this.messages!) {
       let replies: unknown[];
@@ -349,30 +362,46 @@ export class FleetController extends EventEmitter {
         this.log.warn({ err, subject: msg.subject }, 'fleet reply ignored: not JSON');
         replies = [];
       }
+      let changes: StateChange[] = [];
+      const flush = async () => {
+        if (changes.length === 0) return;
+        const taking = changes;
+        changes = [];
+        await this.setStates(taking).catch((err: unknown) => this.log.warn({ err, subject: msg.subject }, 'fleet replies ignored: not understood'));
+      };
       for (const reply of replies) {
         try {
-          await this.takeReply(reply as FleetReply, msg.subject);
+          const taken = this.takeReply(reply as FleetReply, msg.subject);
+          if (taken?.part) {
+            await flush(); // the running state before its first part
+            await this.takeOutput(taken.part);
+          } else if (taken?.change) {
+            changes.push(taken.change);
+          }
         } catch (err) {
           this.log.warn({ err, subject: msg.subject }, 'fleet reply ignored: not understood');
         }
       }
+      await flush();
       msg.ack();
     }
   }
 
-  private async takeReply(reply: FleetReply, subject: string): Promise<void> {
+  /** A reply as the state change it asks for or a part of streamed output (takeOutput); undefined if it is no reply for its subject (logged). */
+  private takeReply(reply: FleetReply, subject: string): { change?: StateChange; part?: FleetReply } | undefined {
     if (typeof reply?.id !== 'string' || !['running', 'replied', 'failed'].includes(reply.state)) {
       this.log.warn({ subject }, 'fleet reply ignored: not a reply');
     } else if (reply.node !== this.transport.subjects.replyNode(subject)) {
       this.log.warn({ subject, id: reply.id, node: reply.node }, 'fleet reply ignored: its node is not the one in its subject');
     } else if (reply.state === 'running' && reply.part !== undefined) {
-      await this.takeOutput(reply);
+      return { part: reply };
     } else {
       const error = reply.state === 'failed' ? `${reply.errorCode ?? 'FAILED'}: ${reply.error ?? ''}` : undefined;
       // Too old when it reached the agent: it never ran, its time ran out.
       const state = reply.errorCode === 'REFUSED_EXPIRED' ? 'expired' : reply.state;
-      await this.setState(reply.id, state, { reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node });
+      return { change: { id: reply.id, state, reply: reply.state === 'running' ? undefined : (reply as unknown as Record<string, unknown>), error, from: reply.node } };
     }
+    return undefined;
   }
 
   /**
@@ -451,33 +480,48 @@ export class FleetController extends EventEmitter {
     if (!before || before.pid !== hello.pid) this.log.info({ node: hello.node, version: hello.version, host: hello.host, pid: hello.pid }, 'fleet agent hello');
   }
 
-  /** `from`: the node a reply came from; only the node the message was sent to may move it. */
-  private async setState(id: string, state: FleetMessageState, change: { reply?: Record<string, unknown>; error?: string; from?: string }): Promise<void> {
-    const before = await this.store.get(id);
-    if (!before) {
-      this.log.warn({ id, state }, 'fleet reply for an unknown message ignored');
-      return;
-    }
+  private setState(id: string, state: FleetMessageState, change: Omit<StateChange, 'id' | 'state'>): Promise<void> {
+    return this.setStates([{ id, state, ...change }]);
+  }
+
+  /**
+   * Moves messages on, all in one store transaction. `from`: the node a reply came from; only the
+   * node a message was sent to may move it. Each move is audited, a final file reply written, and
+   * then, once the audit lines are in the file, whoever waits is told (`changed`).
+   */
+  private async setStates(changes: StateChange[]): Promise<void> {
+    const at = new Date().toISOString();
     // Only a queued message can become delivered: the agent's own word (running, ...) may have come first.
-    if (state === 'delivered' && before.state !== 'queued') return;
-    if (change.from !== undefined && change.from !== before.node) {
-      // An agent may only speak for its own node (a nats-server can enforce the subject: docs/fleet-nats.md).
-      this.log.warn({ id, node: before.node, from: change.from }, 'fleet reply ignored: not from the node the message was sent to');
-      return;
+    const applies = (before: FleetMessageRecord, change: StateChange) =>
+      (change.state !== 'delivered' || before.state === 'queued') && (change.from === undefined || change.from === before.node);
+    const results = await this.store.updateMany(changes.map((c) => ({ ...c, at })), applies);
+    const moved: FleetMessageRecord[] = [];
+    for (const [i, { before, after: updated }] of results.entries()) {
+      const { id, state, from } = changes[i];
+      if (!before) {
+        this.log.warn({ id, state }, 'fleet reply for an unknown message ignored');
+        continue;
+      }
+      if (from !== undefined && from !== before.node) {
+        // An agent may only speak for its own node (a nats-server can enforce the subject: docs/fleet-nats.md).
+        this.log.warn({ id, node: before.node, from }, 'fleet reply ignored: not from the node the message was sent to');
+        continue;
+      }
+      if (!updated) continue;
+      let after = updated;
+      if (after.state !== before.state) void this.audit.append(auditOfState(after));
+      // Before `changed`, so whoever waits for the final state finds the file written. Also when the
+      // state was final already: a reply redelivered after a crash before the file was handled.
+      if (FLEET_FINAL_STATES.includes(after.state)) after = await this.deliverReply(after);
+      if (after.state !== before.state) {
+        this.log.info({ id, node: after.node, state: after.state, from: before.state }, 'fleet message state');
+        moved.push(after);
+      }
     }
-    let after = await this.store.update(id, { state, reply: change.reply, error: change.error, at: new Date().toISOString() });
-    if (!after) return;
-    const moved = after.state !== before.state;
-    if (moved) void this.audit.append(auditOfState(after));
-    // Before `changed`, so whoever waits for the final state finds the file written. Also when the
-    // state was final already: a reply redelivered after a crash before the file was handled.
-    if (FLEET_FINAL_STATES.includes(after.state)) after = await this.deliverReply(after);
-    if (moved) {
-      this.log.info({ id, node: after.node, state: after.state, from: before.state }, 'fleet message state');
-      // A final state is in the audit log before anyone waiting is told of it.
-      await this.audit.flushed();
-      this.emit('changed', after);
-    }
+    if (moved.length === 0) return;
+    // A final state is in the audit log before anyone waiting is told of it.
+    await this.audit.flushed();
+    for (const after of moved) this.emit('changed', after);
   }
 
   /**

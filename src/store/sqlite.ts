@@ -6,7 +6,7 @@ import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js'
 import type { NodeWatchPattern } from '../model/watch-pattern.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
-import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
+import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type FleetStateChange, type FleetStateResult, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
 
 interface NodeRow {
   name: string;
@@ -315,11 +315,20 @@ class SqliteFleetMessageStore implements FleetMessageStore {
     this.setSeqs = db.transaction((ids: string[], seq: number) => {
       for (const id of ids) this.stmts.setSeq.run({ id, seq });
     });
+    // One commit for a group of replies: a commit each was most of the daemon's time per reply.
+    this.updateAll = db.transaction((changes: (FleetStateChange & { id: string })[], applies: (before: FleetMessageRecord, change: FleetStateChange & { id: string }) => boolean) =>
+      changes.map((change): FleetStateResult => {
+        const row = this.stmts.get.get(change.id);
+        const before = row && toFleetRecord(row);
+        if (!before || !applies(before, change)) return { before };
+        return { before, after: this.updateOne(change.id, change) };
+      }));
     this.addParts = db.transaction((id: string, parts: FleetOutputPart[]) => parts.filter((p) => this.stmts.addPart.run({ id, ...p }).changes === 1));
   }
 
   private readonly addParts;
   private readonly setSeqs;
+  private readonly updateAll;
 
   async setSeq(ids: string[], seq: number): Promise<void> {
     this.setSeqs(ids, seq);
@@ -368,10 +377,20 @@ class SqliteFleetMessageStore implements FleetMessageStore {
     return this.stmts.list.all({ node: filter.node ?? null, state: filter.state ?? null, limit: filter.limit }).map(toFleetRecord);
   }
 
-  async update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined> {
+  async update(id: string, change: FleetStateChange): Promise<FleetMessageRecord | undefined> {
+    return this.updateOne(id, change);
+  }
+
+  private updateOne(id: string, change: FleetStateChange): FleetMessageRecord | undefined {
     const row = this.stmts.update.get({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
     // Not updated (unknown, or final already): the record as it is.
-    return row ? toFleetRecord(row) : this.get(id);
+    if (row) return toFleetRecord(row);
+    const now = this.stmts.get.get(id);
+    return now && toFleetRecord(now);
+  }
+
+  async updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]> {
+    return this.updateAll(changes, applies as (before: FleetMessageRecord, change: FleetStateChange & { id: string }) => boolean);
   }
 
   async setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined> {

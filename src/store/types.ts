@@ -89,6 +89,20 @@ export interface FleetOutputPart {
   at: string;
 }
 
+/** A message moved on (FleetMessageStore.update). */
+export interface FleetStateChange {
+  state: FleetMessageState;
+  reply?: Record<string, unknown> | null;
+  error?: string | null;
+  at: string;
+}
+
+/** One change of FleetMessageStore.updateMany: `after` is there when it applied (a final record stays as it was). */
+export interface FleetStateResult {
+  before?: FleetMessageRecord;
+  after?: FleetMessageRecord;
+}
+
 export interface FleetMessageStore {
   insertMany(records: FleetMessageRecord[]): Promise<void>;
   get(id: string): Promise<FleetMessageRecord | undefined>;
@@ -98,7 +112,13 @@ export interface FleetMessageStore {
    * Moves a message on; a message in a final state stays there (a late or repeated reply
    * changes nothing). Returns the record after the update, or undefined for an unknown id.
    */
-  update(id: string, change: { state: FleetMessageState; reply?: Record<string, unknown> | null; error?: string | null; at: string }): Promise<FleetMessageRecord | undefined>;
+  update(id: string, change: FleetStateChange): Promise<FleetMessageRecord | undefined>;
+  /**
+   * Several updates as one (one transaction): each message is read, and updated as update() does
+   * when `applies` says yes to the record as it is. For each change, in order: the record before
+   * (undefined for an unknown id) and, if `applies` said yes, the record after.
+   */
+  updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
   setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
   /** The JetStream sequence the messages were stored at (one envelope), once published. */

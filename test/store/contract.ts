@@ -224,5 +224,34 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         await store.close();
       }
     });
+
+    test('fleet messages: a group of state changes is applied in order, each only where its check says so', async () => {
+      const store = await factory.open();
+      const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+      const msg = (id: string, node: string): FleetMessageRecord => ({
+        id, node, method: 'cliCommand', index: 0, state: 'queued', submittedAt: at(1), updatedAt: at(1), reply: null, error: null,
+        replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null,
+      });
+      try {
+        await store.fleet.insertMany([msg('a', 'n1'), msg('b', 'n1'), msg('c', 'n2')]);
+        const results = await store.fleet.updateMany([
+          { id: 'a', state: 'running', at: at(2), from: 'n1' },
+          { id: 'a', state: 'replied', reply: { exitCode: 0 }, at: at(3), from: 'n1' }, // sees the running before it
+          { id: 'c', state: 'replied', at: at(3), from: 'n1' }, // not its node: refused by the check
+          { id: 'nope', state: 'replied', at: at(3), from: 'n1' },
+          { id: 'a', state: 'failed', error: 'late', at: at(4), from: 'n1' }, // final stays final
+          { id: 'b', state: 'failed', error: 'E: x', at: at(4) },
+        ], (before, change) => change.from === undefined || before.node === change.from);
+        assert.deepEqual(results.map((r) => [r.before?.state, r.after?.state]), [
+          ['queued', 'running'], ['running', 'replied'], ['queued', undefined], [undefined, undefined], ['replied', 'replied'], ['queued', 'failed'],
+        ]);
+        const a = await store.fleet.get('a');
+        assert.deepEqual([a?.state, a?.reply, a?.error, a?.updatedAt], ['replied', { exitCode: 0 }, null, at(3)]);
+        assert.equal((await store.fleet.get('c'))?.state, 'queued');
+        assert.equal((await store.fleet.get('b'))?.error, 'E: x');
+      } finally {
+        await store.close();
+      }
+    });
   });
 }
