@@ -61,6 +61,12 @@ const PUBLISH_TIMEOUT_MS = 30_000;
 
 const DEFAULT_MAX_QUEUED = 10_000;
 
+/** An envelope JetStream has stored, at `seq` of the command stream. */
+interface Published {
+  batch: AddressedMessage[];
+  seq: number;
+}
+
 /** A submission beyond fleetMaxQueued (roomFor). */
 class QueueFull extends Error {}
 
@@ -211,7 +217,10 @@ export class FleetController extends EventEmitter {
     const audited = this.audit.append(addressed.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) })));
     // One node's messages one after another, so the stream holds them in the order given; nodes in parallel.
     const byNode = groupBy(addressed, (m) => m.toNode);
-    const failures = (await Promise.all([...byNode.values()].map((messages) => this.publishNode(messages)))).flat();
+    const published: Published[] = [];
+    const failures = (await Promise.all([...byNode.values()].map((messages) => this.publishNode(messages, published)))).flat();
+    // Where each envelope is in the stream, for all of them at once (one commit, not one each).
+    await this.store.setSeq(published.map(({ batch, seq }) => ({ ids: batch.map((m) => m.id), seq })));
     for (const { message, err } of failures) {
       this.log.error({ err, id: message.id, node: message.toNode }, 'fleet message publish failed');
       // JetStream's own words are in api_error; the message is often only the status code.
@@ -244,7 +253,7 @@ export class FleetController extends EventEmitter {
    * they were sent, so waiting for each ack in turn would only add round trips. After a failure no
    * more are sent (they would overtake it); those already sent stand or fall on their own.
    */
-  private async publishNode(messages: AddressedMessage[]): Promise<{ message: AddressedMessage; err: Error }[]> {
+  private async publishNode(messages: AddressedMessage[], published: Published[]): Promise<{ message: AddressedMessage; err: Error }[]> {
     const failures: { message: AddressedMessage; err: Error }[] = [];
     const envelopes: AddressedMessage[][] = [];
     for (const [lane, inLane] of groupBy(messages, laneOf)) {
@@ -255,7 +264,7 @@ export class FleetController extends EventEmitter {
     let stopped: Error | undefined;
     await Promise.all(envelopes.map((batch) => this.publishLimit(async () => {
       if (stopped) throw stopped;
-      await this.publishBatch(batch);
+      published.push({ batch, seq: await this.publishBatch(batch) });
     }).catch((err: Error) => {
       stopped ??= err;
       for (const message of batch) failures.push({ message, err });
@@ -273,15 +282,17 @@ export class FleetController extends EventEmitter {
     return Math.max(0, Math.min(adding, adding - (waiting - this.maxQueued)));
   }
 
-  private async publishBatch(batch: AddressedMessage[]): Promise<void> {
+  /** Signs and publishes one envelope; resolves with its sequence in the stream once JetStream has stored it. */
+  private async publishBatch(batch: AddressedMessage[]): Promise<number> {
     const [first] = batch;
     const payload: CommandPayload = { messages: batch, from: this.fleetName };
     // msgID: a publish retried by the client after a lost ack is stored once.
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
     const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id });
     const seq = await this.transport.publishJson(subject, envelope, { msgID: first.id, timeoutMs: PUBLISH_TIMEOUT_MS });
-    await this.store.setSeq(batch.map((m) => m.id), seq);
+    // Now, not with the seqs: a fast agent's replies follow it in the audit log.
     void this.audit.append(batch.map((m) => ({ event: 'published' as const, id: m.id, node: m.toNode, method: m.method })));
+    return seq;
   }
 
   async get(id: string): Promise<FleetMessageRecord> {

@@ -312,8 +312,8 @@ class SqliteFleetMessageStore implements FleetMessageStore {
     this.insertAll = db.transaction((records: FleetMessageRecord[]) => {
       for (const r of records) this.stmts.insert.run(r);
     });
-    this.setSeqs = db.transaction((ids: string[], seq: number) => {
-      for (const id of ids) this.stmts.setSeq.run({ id, seq });
+    this.setSeqs = db.transaction((envelopes: { ids: string[]; seq: number }[]) => {
+      for (const { ids, seq } of envelopes) for (const id of ids) this.stmts.setSeq.run({ id, seq });
     });
     // One commit for a group of replies: a commit each was most of the daemon's time per reply.
     this.updateAll = db.transaction((changes: (FleetStateChange & { id: string })[], applies: (before: FleetMessageRecord, change: FleetStateChange & { id: string }) => boolean) =>
@@ -330,8 +330,8 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   private readonly setSeqs;
   private readonly updateAll;
 
-  async setSeq(ids: string[], seq: number): Promise<void> {
-    this.setSeqs(ids, seq);
+  async setSeq(envelopes: { ids: string[]; seq: number }[]): Promise<void> {
+    this.setSeqs(envelopes);
   }
 
   async bySeq(seq: number): Promise<FleetMessageRecord[]> {

@@ -121,8 +121,8 @@ export interface FleetMessageStore {
   updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
   setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
-  /** The JetStream sequence the messages were stored at (one envelope), once published. */
-  setSeq(ids: string[], seq: number): Promise<void>;
+  /** The JetStream sequence each envelope's messages were stored at, once published. */
+  setSeq(envelopes: { ids: string[]; seq: number }[]): Promise<void>;
   /** The messages not yet final that were published at this sequence of the command stream (one envelope's), in order. */
   bySeq(seq: number): Promise<FleetMessageRecord[]>;
   /** A node's messages of these methods that wait for or are with its agent: queued, delivered or running. */
