@@ -118,6 +118,7 @@ export class Daemon {
       openLog: (node) => new ConsoleLogFile(node, logOpts, logger), labelsOf: (node) => specOf(node)?.labels, logger,
     });
     const store = new SqliteStore(await storeFile(config.dbPath, dataDir));
+    store.events.once('checkpoint-failed', (err: Error) => logger.warn({ err }, 'store checkpoint thread failed; SQLite checkpoints on the event loop again'));
     const metrics = new DaemonMetrics();
     metrics.registerFleet(() => store.fleet.countByState());
     metrics.registerSinks(() => outputs.stats());

@@ -1,9 +1,11 @@
 // The default store: one SQLite file in the data dir, migrated by PRAGMA user_version.
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import { errors } from '../errors.js';
 import type { NodeRecord, NodeSpec, PowerSpec, VncSpec } from '../model/node.js';
 import type { NodeWatchPattern } from '../model/watch-pattern.js';
+import { Checkpointer } from './checkpointer.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
 import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type FleetStateChange, type FleetStateResult, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
@@ -399,6 +401,10 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   }
 }
 
+const DEFAULT_CHECKPOINT_MS = 1000;
+/** SQLite's own default: a checkpoint by the commit that takes the log past this many pages. */
+const SQLITE_AUTOCHECKPOINT = 1000;
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly nodes: NodeStore;
@@ -407,14 +413,26 @@ export class SqliteStore implements Store {
   readonly fleet: FleetMessageStore;
   private readonly db: Database.Database;
 
-  /** `file` is a path, or ':memory:' for tests. */
-  constructor(file: string) {
+  /** `checkpoint` after each checkpoint of the log (checkpointer.ts); `checkpoint-failed` (err) if its thread stops working. */
+  readonly events = new EventEmitter();
+  private readonly checkpointer?: Checkpointer;
+
+  /** `file` is a path, or ':memory:' for tests. `checkpointMs`: between checkpoints of the log (default 1 s). */
+  constructor(file: string, opts: { checkpointMs?: number } = {}) {
     if (file !== ':memory:') ownerOnly(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    if (file !== ':memory:') {
+      // Checkpoints off the event loop (checkpointer.ts).
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Checkpointer(file, opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS, (r) => this.events.emit('checkpoint', r), (err) => {
+        if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`);
+        this.events.emit('checkpoint-failed', err);
+      });
+    }
     this.nodes = new SqliteNodeStore(this.db);
     this.hostKeys = new SqliteHostKeyStore(this.db);
     this.tokens = new SqliteTokenStore(this.db);
@@ -426,6 +444,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }

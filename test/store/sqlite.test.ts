@@ -47,3 +47,34 @@ test('a store an older run left readable by others is made the owner\'s alone wh
   await store.close();
   await older.close();
 });
+
+test('the log (-wal) is checkpointed by a thread of its own: it stays small however much is written', async () => {
+  const file = path.join(dir, 'busy.db');
+  const store = new SqliteStore(file, { checkpointMs: 50 });
+  try {
+    const at = new Date().toISOString();
+    const complete = () => new Promise<void>((resolve) => {
+      const on = (r: { log: number; checkpointed: number }) => {
+        if (r.log > 0 && r.checkpointed === r.log) {
+          store.events.off('checkpoint', on);
+          resolve();
+        }
+      };
+      store.events.on('checkpoint', on);
+    });
+    for (let round = 0; round < 12; round++) {
+      await store.fleet.insertMany(Array.from({ length: 1000 }, (_, i) => ({
+        id: `m-${round}-${i}`, node: 'n1', method: 'cliCommand', index: i, state: 'queued' as const, submittedAt: at, updatedAt: at, reply: null, error: null,
+        replyMethod: 'file', replyDirectory: 'x'.repeat(400), replyFileName: `${i}.log`, replyFile: null, replyFileError: null,
+      })));
+      // The next write starts the log afresh once a checkpoint took all of it.
+      await complete();
+    }
+    const db = statSync(file).size;
+    const wal = statSync(`${file}-wal`).size;
+    assert.ok(db > 6e6, `the database holds what was written (${db} bytes)`);
+    assert.ok(wal < db / 4, `the log stays small: ${wal} bytes beside a ${db}-byte database`);
+  } finally {
+    await store.close();
+  }
+});
