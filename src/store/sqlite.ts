@@ -417,7 +417,7 @@ export class SqliteStore implements Store {
   readonly events = new EventEmitter();
   private readonly checkpointer?: Checkpointer;
 
-  /** `file` is a path, or ':memory:' for tests. `checkpointMs`: between checkpoints of the log (default 1 s). */
+  /** `file` is a path, or ':memory:' for tests. `checkpointMs`: between checkpoints of the log (default 1 s; 0: SQLite's own, on the caller's thread). */
   constructor(file: string, opts: { checkpointMs?: number } = {}) {
     if (file !== ':memory:') ownerOnly(file);
     this.db = new Database(file);
@@ -425,10 +425,11 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
-    if (file !== ':memory:') {
+    const checkpointMs = opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS;
+    if (file !== ':memory:' && checkpointMs > 0) {
       // Checkpoints off the event loop (checkpointer.ts).
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer(file, opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS, (r) => this.events.emit('checkpoint', r), (err) => {
+      this.checkpointer = new Checkpointer(file, checkpointMs, (r) => this.events.emit('checkpoint', r), (err) => {
         if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`);
         this.events.emit('checkpoint-failed', err);
       });
