@@ -44,9 +44,8 @@ export class Checkpointer {
   /** `onReport` after each checkpoint; `onFailed` once if the thread cannot go on (the store then checkpoints itself). */
   constructor(file: string, intervalMs: number, onReport: (r: CheckpointReport) => void, onFailed: (err: Error) => void) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, intervalMs, module } });
-    // Not what keeps the daemon running.
-    this.worker.unref();
+    // execArgv: none of the process's (an --input-type=module would make SOURCE a module without require).
+    this.worker = new Worker(SOURCE, { eval: true, execArgv: [], workerData: { file, intervalMs, module } });
     this.ended = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     let failed = false;
     const fail = (err: Error) => {
@@ -58,6 +57,8 @@ export class Checkpointer {
     this.worker.on('message', (m: CheckpointReport | { error: string }) => ('error' in m ? fail(new Error(m.error)) : onReport(m)));
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`the checkpoint thread ended (exit code ${code})`)));
+    // Not what keeps the process running; after the listeners, as adding a 'message' one refs it again.
+    this.worker.unref();
   }
 
   /** Ends the thread and its connection (before the store's own connection closes). */

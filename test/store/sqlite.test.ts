@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +53,8 @@ test('a store an older run left readable by others is made the owner\'s alone wh
 test('the log (-wal) is checkpointed by a thread of its own: it stays small however much is written', async () => {
   const file = path.join(dir, 'busy.db');
   const store = new SqliteStore(file, { checkpointMs: 50 });
+  // The checkpoint thread does not keep a process running, so the waits for its reports need this.
+  const keepAlive = setInterval(() => {}, 60_000);
   try {
     const at = new Date().toISOString();
     const complete = () => new Promise<void>((resolve) => {
@@ -75,6 +79,24 @@ test('the log (-wal) is checkpointed by a thread of its own: it stays small howe
     assert.ok(db > 6e6, `the database holds what was written (${db} bytes)`);
     assert.ok(wal < db / 4, `the log stays small: ${wal} bytes beside a ${db}-byte database`);
   } finally {
+    clearInterval(keepAlive);
     await store.close();
   }
+});
+
+test('a store left open does not keep its process running (a daemon that fails to start exits)', async (t) => {
+  const file = path.join(dir, 'left-open.db');
+  const store = new URL('../../src/store/sqlite.ts', import.meta.url).href;
+  // Opened, checkpointed once, never closed: the checkpoint thread must not hold the process.
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { SqliteStore } = await import(${JSON.stringify(store)}); const s = new SqliteStore(${JSON.stringify(file)}, { checkpointMs: 20 }); await s.fleet.countByState(); const k = setInterval(() => {}, 60000); await new Promise((r) => s.events.once('checkpoint', r)); clearInterval(k); console.log('open');`,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code, signal] = await once(child, 'exit');
+  clearTimeout(guard);
+  assert.equal(out.trim(), 'open');
+  assert.deepEqual([code, signal], [0, null], 'it exited by itself');
 });
