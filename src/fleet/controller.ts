@@ -502,9 +502,10 @@ export class FleetController extends EventEmitter {
    */
   private async setStates(changes: StateChange[]): Promise<void> {
     const at = new Date().toISOString();
+    const fromItsNode = (before: FleetMessageRecord, from: string | undefined) => from === undefined || from === before.node;
     // Only a queued message can become delivered: the agent's own word (running, ...) may have come first.
     const applies = (before: FleetMessageRecord, change: StateChange) =>
-      (change.state !== 'delivered' || before.state === 'queued') && (change.from === undefined || change.from === before.node);
+      (change.state !== 'delivered' || before.state === 'queued') && fromItsNode(before, change.from);
     const results = await this.store.updateMany(changes.map((c) => ({ ...c, at })), applies);
     const moved: FleetMessageRecord[] = [];
     for (const [i, { before, after: updated }] of results.entries()) {
@@ -513,7 +514,7 @@ export class FleetController extends EventEmitter {
         this.log.warn({ id, state }, 'fleet reply for an unknown message ignored');
         continue;
       }
-      if (from !== undefined && from !== before.node) {
+      if (!fromItsNode(before, from)) {
         // An agent may only speak for its own node (a nats-server can enforce the subject: docs/fleet-nats.md).
         this.log.warn({ id, node: before.node, from }, 'fleet reply ignored: not from the node the message was sent to');
         continue;

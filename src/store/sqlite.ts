@@ -323,7 +323,9 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         const row = this.stmts.get.get(change.id);
         const before = row && toFleetRecord(row);
         if (!before || !applies(before, change)) return { before };
-        return { before, after: this.updateOne(change.id, change) };
+        // Not updated: final already, as read just now.
+        const updated = this.updateRow(change.id, change);
+        return { before, after: updated ? toFleetRecord(updated) : before };
       }));
     this.addParts = db.transaction((id: string, parts: FleetOutputPart[]) => parts.filter((p) => this.stmts.addPart.run({ id, ...p }).changes === 1));
   }
@@ -380,15 +382,14 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   }
 
   async update(id: string, change: FleetStateChange): Promise<FleetMessageRecord | undefined> {
-    return this.updateOne(id, change);
+    const row = this.updateRow(id, change);
+    // Not updated (unknown, or final already): the record as it is.
+    return row ? toFleetRecord(row) : this.get(id);
   }
 
-  private updateOne(id: string, change: FleetStateChange): FleetMessageRecord | undefined {
-    const row = this.stmts.update.get({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
-    // Not updated (unknown, or final already): the record as it is.
-    if (row) return toFleetRecord(row);
-    const now = this.stmts.get.get(id);
-    return now && toFleetRecord(now);
+  /** The row after the update, or undefined if there was none (unknown, or final already). */
+  private updateRow(id: string, change: FleetStateChange): FleetMessageRow | undefined {
+    return this.stmts.update.get({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
   }
 
   async updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]> {
