@@ -21,10 +21,11 @@
 // (/proc/sys/kernel/random/boot_id), and each id it names is then appended without an fsync just
 // before its message runs (a plain write(2) at once when nothing else is on its way to the file).
 // A write that returned survives the agent's own crash (it is in the kernel), so on the same boot
-// the ids on file are exactly those taken, and an intent says nothing. After a power loss or a reboot (another boot id) the appends after an intent may be
-// lost, so every id of that intent counts as taken: its messages that had not run yet are answered
-// INTERRUPTED instead of run — at most once holds, at the price of those few. Without a boot id
-// (not Linux) there are no intents and every id is fsynced as above.
+// the ids on file are exactly those taken, and an intent says nothing. After a power loss or a
+// reboot (another boot id) the appends after an intent may be lost, so every id of that intent
+// counts as taken: its messages that had not run yet are answered INTERRUPTED instead of run — at
+// most once holds, at the price of those few. Without a boot id (not Linux) there are no intents
+// and every id is fsynced as above.
 import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
