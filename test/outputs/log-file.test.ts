@@ -47,3 +47,16 @@ test('optional timestamps prefix every line, also across chunk boundaries', asyn
   assert.equal(lines.length, 3);
   for (const [i, text] of ['first line', 'second', 'third'].entries()) assert.match(lines[i], new RegExp(`^\\[\\d{4}-\\d\\d-\\d\\dT[^\\]]+Z\\] ${text}$`));
 });
+
+test('timestamps keep every byte of the console as it came, binary and UTF-8 alike', async () => {
+  const sub = mkdtempSync(path.join(dir, 'ts-bin-'));
+  const log = new ConsoleLogFile('n3', { dir: sub, maxBytes: 1 << 20, keep: 1, timestamps: true }, logger);
+  const chunks = [Buffer.from([0xff, 0xfe, 0x00, 0x1b, 0x5b, 0x6d, 0x0a, 0x80]), Buffer.from('é\r\nü—\n'), Buffer.from([0x0a, 0x0a, 0xc3])];
+  for (const c of chunks) log.write(c);
+  await log.close();
+  const stamp = /\[\d{4}-\d\d-\d\dT[\d:.]+Z\] /g;
+  const written = readFileSync(path.join(sub, 'n3.log'));
+  // Six lines began, each got one stamp, and the bytes between are the console's.
+  assert.equal(written.toString('latin1').match(stamp)?.length, 6);
+  assert.deepEqual(Buffer.from(written.toString('latin1').replace(stamp, ''), 'latin1'), Buffer.concat(chunks));
+});
