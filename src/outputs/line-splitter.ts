@@ -30,12 +30,15 @@ const ANY_CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
 const NOT_PLAIN = /[^ -!#-[\]-~\r\n]/;
 
 /**
- * Lines as text.split(/\r\n|\r|\n/) gives them, but for empty ones (never sent anyway): split at
- * LF, then at a CR left inside a piece (a CRLF's is at its end). Two native splits, not a regex.
+ * Lines as text.split(/\r\n|\r|\n/) gives them, but for empty ones (never sent anyway), with native
+ * splits, not a regex: at LF when there is no CR; at CRLF when every CR and LF is one (a console's
+ * usual line end); else at LF, then at a CR left inside a piece (a CRLF's is at its end).
  */
 function splitLines(text: string): string[] {
+  if (text.indexOf('\r') < 0) return text.split('\n');
+  const crlf = text.split('\r\n');
+  if (crlf.every((p) => p.indexOf('\r') < 0 && p.indexOf('\n') < 0)) return crlf;
   const parts = text.split('\n');
-  if (text.indexOf('\r') < 0) return parts;
   const out: string[] = [];
   const last = parts.length - 1;
   for (let i = 0; i <= last; i++) {

@@ -24,9 +24,10 @@ export class RecordBatch {
     // Keys in the order JSON.stringify of {node, type, message, time} gives.
     const head = `{"node":${JSON.stringify(node)},"type":"console","message":`;
     const tail = `,"time":"${iso}"}\n`;
-    let text = '';
-    if (plain) for (const line of lines) text += `${head}"${line}"${tail}`;
-    else for (const line of lines) text += head + JSON.stringify(line) + tail;
+    // One join makes the text flat, so its bytes are one copy (a string built with += is a tree of pieces).
+    const between = plain ? `"${tail}${head}"` : tail + head;
+    const body = plain ? `"${lines.join(between)}"` : lines.map((line) => JSON.stringify(line)).join(between);
+    const text = lines.length === 0 ? '' : head + body + tail;
     return new RecordBatch(node, text, lines.length, plain);
   }
 
