@@ -99,7 +99,7 @@ parentPort.on('message', (batch) => {
       Atomics.store(progress, ${PROGRESS_PATTERN}, f.blame);
       if (f.re.test(group.text)) lineByLine(f.ids);
     }
-    lineByLine(p.always);
+    if (p.always.length > 0) lineByLine(p.always);
   }
   Atomics.store(progress, ${PROGRESS_PATTERN}, -1);
   parentPort.postMessage({ seq: batch.seq, matches });
