@@ -96,6 +96,10 @@ export class Daemon {
     if (fleetTcp && config.natsUrl) checkFleetTcpListen(fleetTcp.host, config.insecure, logger);
     if (fleetTcp && !config.natsUrl) logger.warn({ fleetTcpListen: config.fleetTcpListen }, 'fleetTcpListen ignored: fleet messaging is not enabled (--nats)');
     if (tls && tls.validTo.getTime() < Date.now()) logger.warn({ validTo: tls.validTo }, 'the TLS certificate has expired: clients will refuse it');
+    // Settings read as durations and ranges: refused here too, before anything is opened.
+    const fleetMaxAge = config.natsUrl ? fleetMaxAgeMs(config.fleetMaxAge) : 0;
+    const tokenMaxTtlMs = config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined;
+    const rawPortRange = parsePortRange('rawPortRange', config.rawPortRange);
     const dataDir = path.resolve(config.dataDir);
     const logDir = path.join(dataDir, 'logs');
     await mkdir(logDir, { recursive: true, mode: 0o700 });
@@ -169,12 +173,12 @@ export class Daemon {
     // Every byte-stream listener (TCP attach, raw console ports) speaks TLS when the daemon has certs.
     const streamServer = (onConnection: (socket: Socket) => void) => createStreamServer(tls, onConnection);
     const rawPorts = new RawPorts({ consoles, logger, host, createServer: streamServer });
-    const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: config.tokenMaxTtl ? parseTtl(config.tokenMaxTtl, 'tokenMaxTtl') : undefined });
+    const tokens = new TokenService({ store: store.tokens, logger, maxTtlMs: tokenMaxTtlMs });
     const agents = config.natsUrl ? await KnownAgents.open(path.join(dataDir, 'fleet-agents.json'), logger) : new KnownAgents();
     agents.on('heard', (node: string) => viewChanged.emit('changed', node)); // its agent's last-seen time
     const nodes = new NodeService({
       store, consoles, drivers, power: powerDrivers, knownPower: (name) => power.lastKnown(name), knownAgent: (name) => agents.get(name), knownWatch: (name, spec) => watch.status(name, spec), configWatchNames: config.watchPatterns.map((p) => p.name), tokens, logger, logFiles: (name) => logFiles(logDir, name, config.logKeep),
-      rawPorts: { ports: rawPorts, range: parsePortRange('rawPortRange', config.rawPortRange) },
+      rawPorts: { ports: rawPorts, range: rawPortRange },
     });
     const auth = new Authenticator(admin.token, tokens);
     nodes.on('deleted', (name: string) => power.forget(name));
@@ -185,7 +189,7 @@ export class Daemon {
     let tcp: TcpAttachServer | undefined;
     // The nats* settings are NatsSettings (nats-connect.ts) by name.
     const fleet = config.natsUrl ? new FleetSide({
-      controller: { nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAgeMs(config.fleetMaxAge), fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents, audit: { maxBytes: config.auditMaxBytes, keep: config.auditKeep } },
+      controller: { nats: { ...config, natsUrl: config.natsUrl }, prefix: config.fleetPrefix, maxQueued: config.fleetMaxQueued, maxAgeMs: fleetMaxAge, fleetName: config.fleetName, dataDir, store: store.fleet, logger, agents, audit: { maxBytes: config.auditMaxBytes, keep: config.auditKeep } },
       inputs: {
         logger,
         maxBytes: config.bodyLimit, // the same submissions as the API takes

@@ -1,7 +1,7 @@
 // What happens to messages that do not get through: retries spent on deliveries nobody acked,
 // JetStream giving up (max deliver), a node's queue full, a message too old to run.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -127,11 +127,13 @@ describe('fleet over NATS: fleetMaxAge', () => {
     }
   });
 
-  test('a fleetMaxAge beyond the 7-day signing window is refused at start', async () => {
-    const r = await runSwitchboard(['serve', '--listen', '127.0.0.1:0', '--console-port', '-1', '--data-dir', tempDir('maxage-long'), '--nats', await natsUrl()], {
+  test('a fleetMaxAge beyond the 7-day signing window is refused at start, before anything is written', async () => {
+    const dataDir = tempDir('maxage-long');
+    const r = await runSwitchboard(['serve', '--listen', '127.0.0.1:0', '--console-port', '-1', '--data-dir', dataDir, '--nats', await natsUrl()], {
       env: { ...process.env, SWITCHBOARD_FLEET_MAX_AGE: '8d' },
     });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /fleetMaxAge: '8d' is longer than the agents' signing window \(7d\)/);
+    assert.deepEqual(readdirSync(dataDir), [], 'no token, store, audit log or log directory left behind');
   });
 });
