@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { DEFAULT_MAX_QUEUED, parseAddress, selects, tlsSetting, type OutputConfig, type OutputType } from './config.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter, type Lines } from './line-splitter.js';
 import { NatsSink } from './nats-sink.js';
 import { RecordBatch } from './record-batch.js';
 import { TcpSink } from './tcp-sink.js';
@@ -28,7 +28,7 @@ export interface OutputHubOptions {
 }
 
 /** Sees every console line of every node (ANSI stripped), a chunk's lines at a time, e.g. to match watch patterns. */
-export type LineObserver = (node: string, lines: readonly string[], time: Date) => void;
+export type LineObserver = (node: string, lines: Lines, time: Date) => void;
 
 export interface OutputStats extends SinkStats {
   name: string;
@@ -98,8 +98,8 @@ export class OutputHub {
     return { maxBytes: this.opts.maxLineBytes, idleMs: this.opts.idleFlushMs };
   }
 
-  /** The console lines of one chunk, all of one time; `plain`: printable ASCII with nothing to escape (LineSplitter). */
-  lines(node: string, lines: readonly string[], time: Date, plain = false): void {
+  /** The console lines of one chunk, all of one time. */
+  lines(node: string, lines: Lines, time: Date): void {
     for (const observer of this.observers) {
       try {
         observer(node, lines, time);
@@ -110,7 +110,7 @@ export class OutputHub {
     // The records are made only for a node some sink takes.
     const sinks = this.sinksFor(node);
     if (sinks.length === 0) return;
-    const batch = RecordBatch.console(node, lines, time.toISOString(), plain);
+    const batch = RecordBatch.console(node, lines, time.toISOString());
     for (const sink of sinks) sink.send(batch);
   }
 
@@ -139,7 +139,7 @@ class SessionOutput implements ConsoleOutput {
   write(chunk: Buffer): void {
     this.log.write(chunk);
     if (!this.hub.wantsLines) return;
-    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (lines, plain) => this.hub.lines(this.node, lines, new Date(), plain));
+    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (lines) => this.hub.lines(this.node, lines, new Date()));
     this.splitter.push(chunk);
   }
 

@@ -6,12 +6,15 @@
 //
 // A console floods at tens of MB/s in ~4 KiB chunks, so the work is per chunk where it can be: the
 // chunk is decoded once, split with one regex, and tested once for anything to strip or escape —
-// a plain chunk (the usual case) skips both for every line, which the record batch relies on.
+// a plain chunk (the usual case) skips both for every line, which the record batch relies on. A
+// plain chunk whose lines need nothing done to them (none empty, none ending in a space or too long,
+// one kind of line end) is not split at all: its lines go on as the chunk's own text (Lines).
 import { StringDecoder } from 'node:string_decoder';
 
 
 const CR = 0x0d;
 const LF = 0x0a;
+const SPACE = 0x20;
 
 
 /** CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), other ESC sequences (charset, keypad), then C0 controls but TAB, and DEL. */
@@ -55,6 +58,59 @@ export function stripControls(text: string): string {
   return ANY_CONTROL.test(text) ? text.replace(ESCAPES, '') : text;
 }
 
+/**
+ * The lines of one console chunk: an array, or (a plain chunk's, see LineSplitter) the chunk's own
+ * text with the lines joined by their line end, "\n" or "\r\n", which saves a string per line on
+ * the way to the sinks and the watch patterns. A line never holds a CR or an LF.
+ */
+export class Lines {
+  private array?: string[];
+  private longestLine?: number;
+
+  private constructor(readonly count: number, readonly plain: boolean, array?: string[], private readonly text?: string, private readonly eol?: string, longest?: number) {
+    this.array = array;
+    this.longestLine = longest;
+  }
+
+  /** The array is the Lines' own from then on. */
+  static of(lines: string[], plain = false): Lines {
+    return new Lines(lines.length, plain, lines);
+  }
+
+  /** Plain lines as one text, each ended by `eol` but the last. */
+  static joined(text: string, eol: '\n' | '\r\n', count: number, longest: number): Lines {
+    return new Lines(count, true, undefined, text, eol, longest);
+  }
+
+  get all(): readonly string[] {
+    return (this.array ??= this.text!.split(this.eol!));
+  }
+
+  /** All the lines joined with `sep`, as lines.join(sep) (native, with no string per line, for the joined form). */
+  join(sep: string): string {
+    if (this.text === undefined) return this.array!.join(sep);
+    return sep === this.eol ? this.text : this.text.replaceAll(this.eol!, sep);
+  }
+
+  /**
+   * The lines joined by line ends — LF or CRLF, mixed, whatever is cheapest — for a reader that
+   * splits at /\r?\n/ (the watch worker).
+   */
+  get lineText(): string {
+    return this.text ?? this.array!.join('\n');
+  }
+
+  /** The length of the longest line (UTF-16 units). */
+  get longest(): number {
+    if (this.longestLine === undefined) {
+      let n = 0;
+      for (const line of this.array!) if (line.length > n) n = line.length;
+      this.longestLine = n;
+    }
+    return this.longestLine;
+  }
+}
+
 export interface LineSplitterOptions {
   maxBytes: number;
   idleMs: number;
@@ -77,7 +133,7 @@ export class LineSplitter {
   private plain = true;
   private idleTimer?: NodeJS.Timeout;
 
-  constructor(private readonly opts: LineSplitterOptions, private readonly onLines: (lines: string[], plain: boolean) => void) {}
+  constructor(private readonly opts: LineSplitterOptions, private readonly onLines: (lines: Lines) => void) {}
 
   push(chunk: Buffer): void {
     let text = this.decoder.write(chunk);
@@ -85,6 +141,7 @@ export class LineSplitter {
     if (this.afterCr && text.charCodeAt(0) === LF) text = text.slice(1);
     this.afterCr = text.charCodeAt(text.length - 1) === CR;
     const plain = !NOT_PLAIN.test(text);
+    if (plain && this.partialPlain && this.pushPlain(text)) return this.armIdle();
     const parts = splitLines(text);
     const last = parts.length - 1;
     if (last > 0) {
@@ -149,7 +206,43 @@ export class LineSplitter {
     const [lines, plain] = [this.lines, this.plain];
     this.lines = [];
     this.plain = true;
-    this.onLines(lines, plain);
+    this.onLines(Lines.of(lines, plain));
+  }
+
+  /**
+   * A plain chunk whose lines go out as they are, without a string per line: true if it was one
+   * (and is sent), false to split it the usual way. It is one when every line it completes is not
+   * empty, does not end in a space (add() would trim it), is no longer than maxBytes (one byte per
+   * character: it is ASCII), and ends the way the last does (LF, or CRLF with no other CR), and what
+   * follows the last line end is a partial line short enough to wait (cutPartial).
+   */
+  private pushPlain(text: string): boolean {
+    const full = this.partial + text;
+    const end = full.lastIndexOf('\n');
+    if (end < 0) return false;
+    const max = this.opts.maxBytes;
+    const rest = full.slice(end + 1);
+    if (rest.length >= max || rest.indexOf('\r') >= 0) return false;
+    const crlf = full.charCodeAt(end - 1) === CR;
+    let count = 0;
+    let longest = 0;
+    for (let start = 0; ; ) {
+      const nl = full.indexOf('\n', start);
+      const lineEnd = crlf ? nl - 1 : nl;
+      if (crlf && full.charCodeAt(lineEnd) !== CR) return false;
+      const length = lineEnd - start;
+      if (length === 0 || length > max || full.charCodeAt(lineEnd - 1) === SPACE) return false;
+      if (length > longest) longest = length;
+      count++;
+      if (nl === end) break;
+      start = nl + 1;
+    }
+    let crs = 0;
+    for (let cr = full.indexOf('\r'); cr >= 0; cr = full.indexOf('\r', cr + 1)) crs++;
+    if (crs !== (crlf ? count : 0)) return false;
+    this.partial = rest; // plain, as the partial before it and the chunk were
+    this.onLines(Lines.joined(full.slice(0, crlf ? end - 1 : end), crlf ? '\r\n' : '\n', count, longest));
+    return true;
   }
 
   private armIdle(): void {

@@ -3,6 +3,7 @@
 // them. A flood of short lines would otherwise cost an object, a JSON.stringify and a queue slot
 // per line per sink, which is what held the daemon's one thread back.
 import { DropOldestQueue } from './drop-oldest-queue.js';
+import { Lines } from './line-splitter.js';
 import type { OutputRecord } from './types.js';
 
 export class RecordBatch {
@@ -15,20 +16,21 @@ export class RecordBatch {
   constructor(readonly node: string, readonly text: string, readonly count: number, private readonly ascii = false) {}
 
   /**
-   * The console lines of one chunk, all with the chunk's time (ISO 8601). `plain`: every line is
-   * printable ASCII with nothing JSON escapes (the splitter knows), so each is quoted as it is —
-   * JSON.stringify per line was most of the cost of a flood — and the text is all ASCII (node
-   * names are).
+   * The console lines of one chunk, all with the chunk's time (ISO 8601). Plain lines (printable
+   * ASCII with nothing JSON escapes: the splitter knows, or `plain` says for an array) are quoted as
+   * they are — JSON.stringify per line was most of the cost of a flood — and the text is all ASCII
+   * (node names are); a plain chunk's joined lines become records with one native replace.
    */
-  static console(node: string, lines: readonly string[], iso: string, plain = false): RecordBatch {
+  static console(node: string, lines: Lines | readonly string[], iso: string, plain = false): RecordBatch {
+    const all = lines instanceof Lines ? lines : Lines.of([...lines], plain);
+    if (all.count === 0) return new RecordBatch(node, '', 0, true);
     // Keys in the order JSON.stringify of {node, type, message, time} gives.
     const head = `{"node":${JSON.stringify(node)},"type":"console","message":`;
     const tail = `,"time":"${iso}"}\n`;
-    // One join makes the text flat, so its bytes are one copy (a string built with += is a tree of pieces).
-    const between = plain ? `"${tail}${head}"` : tail + head;
-    const body = plain ? `"${lines.join(between)}"` : lines.map((line) => JSON.stringify(line)).join(between);
-    const text = lines.length === 0 ? '' : head + body + tail;
-    return new RecordBatch(node, text, lines.length, plain);
+    if (all.plain) return new RecordBatch(node, `${head}"${all.join(`"${tail}${head}"`)}"${tail}`, all.count, true);
+    let text = '';
+    for (const line of all.all) text += head + JSON.stringify(line) + tail;
+    return new RecordBatch(node, text, all.count);
   }
 
   static of(record: OutputRecord): RecordBatch {

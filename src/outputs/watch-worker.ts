@@ -9,7 +9,7 @@ export interface WorkerPattern {
   flags: string;
 }
 
-/** Lines of one node, joined with "\n" (a line never holds one), and the patterns (ids) that watch it. */
+/** Lines of one node, joined with "\n" or "\r\n" (a line never holds a CR or an LF), and the patterns (ids) that watch it. */
 export interface WorkerGroup {
   patterns: number[];
   text: string;
@@ -39,8 +39,9 @@ export const COMBINED = -2;
  * A healthy console matches nothing, so lines are not tested one by one first: a pattern (with
  * `combine`, all patterns of the same flags as one alternation) is tested once against the group's
  * whole text with the m flag, and only a hit sends its patterns to the line-by-line test. That
- * prefilter cannot miss a line's match — ^ and $ meet at every line end with m, and a match inside
- * a line is a match inside the text — unless the pattern looks around or refers back (a lookbehind
+ * prefilter cannot miss a line's match — ^ and $ meet at every line end with m (a CR is one to them
+ * as an LF is, so CRLF text needs no rewriting), and a match inside a line is a match inside the
+ * text — unless the pattern looks around or refers back (a lookbehind
  * at a line's start sees the newline before it; numbered groups shift in an alternation), so those
  * patterns always go line by line. A pattern that blows the time budget inside a combined
  * prefilter is found by running the batch again with `combine` off.
@@ -87,7 +88,7 @@ parentPort.on('message', (batch) => {
     const p = plan(group.patterns);
     let lines;
     const lineByLine = (ids) => {
-      lines ??= group.text.split('\\n');
+      lines ??= group.text.split(/\\r?\\n/);
       for (const id of ids) {
         const re = compiled.get(id);
         // Written before each pattern runs: if it never returns, the main thread reads who is to blame.

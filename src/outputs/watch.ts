@@ -11,8 +11,12 @@ import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
 import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
 import { DropOldestQueue } from './drop-oldest-queue.js';
+import { Lines } from './line-splitter.js';
 import { WatchCounterFile, type WatchCounters } from './watch-counters.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
+
+/** Where a group's text is split into its lines: a chunk's lines keep their line ends, LF or CRLF. */
+const LINE_END = /\r?\n/;
 
 /** How long lines gather before a batch goes to the worker (unless batchLines are waiting). */
 const GATHER_MS = 10;
@@ -66,7 +70,7 @@ export interface WatchStats {
 /** The lines of one console chunk. */
 interface QueuedChunk {
   node: string;
-  lines: readonly string[];
+  lines: Lines;
   time: Date;
 }
 
@@ -85,10 +89,19 @@ interface Watching {
   ids: number[];
 }
 
+/** Per group of a batch: the node, its text (the worker's), and where each chunk's lines start in it with the chunk's time. */
+interface GroupMeta {
+  node: string;
+  text: string;
+  /** The group's lines, split from the text when a match needs one. */
+  lines?: string[];
+  starts: number[];
+  times: Date[];
+}
+
 interface InFlight {
   batch: WorkerBatch;
-  /** Per group: the node, and where each chunk's lines start in the group with the chunk's time. */
-  meta: { node: string; lines: string[]; starts: number[]; times: Date[] }[];
+  meta: GroupMeta[];
   /** Set once the worker runs: see send(). */
   timer?: NodeJS.Timeout;
 }
@@ -133,10 +146,10 @@ export class WatchEngine {
     opts.patterns.forEach((spec, id) => this.patterns.set(id, { spec }));
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
-    this.batchLines = opts.batchLines ?? 256;
+    this.batchLines = opts.batchLines ?? 1024;
     this.queue = new DropOldestQueue<QueuedChunk>(opts.maxQueuedLines ?? 50_000, {
-      count: (c) => c.lines.length,
-      last: (c, n) => ({ ...c, lines: c.lines.slice(c.lines.length - n) }),
+      count: (c) => c.lines.count,
+      last: (c, n) => ({ ...c, lines: Lines.of(c.lines.all.slice(c.lines.count - n), c.lines.plain) }),
     });
     this.maxLineLength = opts.maxLineLength ?? 4096;
   }
@@ -166,9 +179,9 @@ export class WatchEngine {
   }
 
   /** The console lines of one chunk (no line endings). Only queues: the console never waits for matching. */
-  onLines(node: string, lines: readonly string[], time: Date): void {
-    if (this.closed || lines.length === 0 || this.watchingNode(node).length === 0) return;
-    this.queue.push({ node, lines, time });
+  onLines(node: string, lines: Lines | readonly string[], time: Date): void {
+    if (this.closed || (lines instanceof Lines ? lines.count : lines.length) === 0 || this.watchingNode(node).length === 0) return;
+    this.queue.push({ node, lines: lines instanceof Lines ? lines : Lines.of([...lines]), time });
     this.schedule();
   }
 
@@ -232,29 +245,32 @@ export class WatchEngine {
 
   private dispatch(): void {
     if (this.closed || this.inFlight || this.queue.size === 0) return;
-    const byNode = new Map<string, { group: WorkerGroup; lines: string[]; starts: number[]; times: Date[] }>();
+    const byNode = new Map<string, { group: WorkerGroup; parts: string[]; count: number; starts: number[]; times: Date[] }>();
     for (let taken = 0; taken < this.batchLines;) {
       const chunk = this.queue.shift();
       if (!chunk) break;
       const { node, lines, time } = chunk;
-      taken += lines.length;
+      taken += lines.count;
       let entry = byNode.get(node);
       if (!entry) {
-        entry = { group: { patterns: this.watchingNode(node), text: '' }, lines: [], starts: [], times: [] };
+        entry = { group: { patterns: this.watchingNode(node), text: '' }, parts: [], count: 0, starts: [], times: [] };
         byNode.set(node, entry);
       }
       if (entry.group.patterns.length === 0) continue;
-      entry.starts.push(entry.lines.length);
+      entry.starts.push(entry.count);
       entry.times.push(time);
-      for (const line of lines) entry.lines.push(line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line);
+      entry.count += lines.count;
+      // A chunk's lines as one text, their line ends as they came (the worker splits at /\r?\n/).
+      const max = this.maxLineLength;
+      entry.parts.push(lines.longest <= max ? lines.lineText : lines.all.map((l) => (l.length > max ? l.slice(0, max) : l)).join('\n'));
     }
-    const groups = [...byNode].filter(([, e]) => e.lines.length > 0);
+    const groups = [...byNode].filter(([, e]) => e.count > 0);
     if (groups.length === 0) return this.schedule();
     // One string per group crosses to the worker, not an array of lines: far cheaper to copy.
-    for (const [, e] of groups) e.group.text = e.lines.join('\n');
+    for (const [, e] of groups) e.group.text = e.parts.join('\n');
     this.send(
       { seq: ++this.seq, groups: groups.map(([, e]) => e.group) },
-      groups.map(([node, e]) => ({ node, lines: e.lines, starts: e.starts, times: e.times })),
+      groups.map(([node, e]) => ({ node, text: e.group.text, starts: e.starts, times: e.times })),
     );
   }
 
@@ -301,6 +317,7 @@ export class WatchEngine {
     this.inFlight = undefined;
     for (const [g, i, id] of reply.matches) {
       const m = flight.meta[g];
+      m.lines ??= m.text.split(LINE_END);
       this.matched(m.node, id, m.lines[i], m.times[chunkOf(m.starts, i)]);
     }
     this.schedule();

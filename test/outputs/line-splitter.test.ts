@@ -1,7 +1,7 @@
 // Console bytes into the lines the sinks send, the batches they travel in, and the bounded queue behind every sink.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LineSplitter, stripControls } from '../../src/outputs/line-splitter.js';
+import { LineSplitter, Lines, stripControls } from '../../src/outputs/line-splitter.js';
 import { RecordBatch, RecordQueue } from '../../src/outputs/record-batch.js';
 import { encodeDatagram } from '../../src/outputs/udp-sink.js';
 import { waitUntil } from '../support/wait.js';
@@ -11,10 +11,10 @@ function splitter(opts: Partial<{ maxBytes: number; idleMs: number }> = {}) {
   const calls: string[][] = [];
   const plains: boolean[] = [];
   const wakers = new Set<() => void>();
-  const s = new LineSplitter({ maxBytes: 4096, idleMs: 60_000, ...opts }, (l, plain) => {
-    calls.push(l);
-    plains.push(plain);
-    lines.push(...l);
+  const s = new LineSplitter({ maxBytes: 4096, idleMs: 60_000, ...opts }, (l) => {
+    calls.push([...l.all]);
+    plains.push(l.plain);
+    lines.push(...l.all);
     for (const w of wakers) w();
   });
   const subscribe = (wake: () => void) => {
@@ -32,10 +32,65 @@ test('CR, LF and CRLF each end one line, also when split across chunks; a chunk\
   s.close();
 });
 
+/** What the splitter must make of a console's whole output, however it is cut into chunks: the plain way, line by line. */
+function referenceLines(input: Buffer, maxBytes: number): string[] {
+  const out: string[] = [];
+  for (const line of input.toString('utf8').split(/\r\n|\r|\n/)) {
+    const bytes = Buffer.from(line);
+    const pieces = [];
+    for (let at = 0; at < bytes.length; at += maxBytes) pieces.push(bytes.toString('utf8', at, Math.min(at + maxBytes, bytes.length)));
+    for (const piece of pieces) {
+      const text = stripControls(piece).trimEnd();
+      if (text) out.push(text);
+    }
+  }
+  return out;
+}
+
+test('whatever the output and however it is cut into chunks: the same lines, the same records, and plain chunks go out unsplit', () => {
+  const alphabet = ['a', 'b', 'kernel: [ 1.0] eth0 up', ' ', '  ', '\r\n', '\r\n', '\r\n', '\n', '\r', '"', '\\', '\t', '\x1b[1m', 'é', '✓', 'x'.repeat(30)];
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  let joinedChunks = 0;
+  for (let round = 0; round < 400; round++) {
+    // Plain CRLF or LF consoles (the fast path), plain text with every kind of line end, anything.
+    const kind = round % 4;
+    const pick = [[0, 1, 2, 5, 6, 7], [0, 1, 2, 3, 8], [0, 1, 5, 8, 9], alphabet.map((_, i) => i)][kind];
+    const input = Buffer.from(Array.from({ length: 5 + random(60) }, () => alphabet[pick[random(pick.length)]]).join(''));
+    // Lines cut inside a multi-byte character come out differently cut while still partial: the
+    // rounds with such characters do not cut.
+    const maxBytes = kind === 3 ? 4096 : [8, 25, 4096][random(3)];
+    const got: Lines[] = [];
+    const s = new LineSplitter({ maxBytes, idleMs: 60_000 }, (l) => got.push(l));
+    for (let at = 0; at < input.length;) {
+      const size = 1 + random(40);
+      s.push(input.subarray(at, at + size));
+      at += size;
+    }
+    s.close();
+    const context = `input ${JSON.stringify(input.toString('utf8'))}, maxBytes ${maxBytes}`;
+    assert.deepEqual(got.flatMap((l) => l.all), referenceLines(input, maxBytes), context);
+    const iso = new Date().toISOString();
+    for (const l of got) {
+      assert.equal(l.count, l.all.length, context);
+      assert.deepEqual(l.lineText.split(/\r?\n/), l.all, context);
+      assert.deepEqual(RecordBatch.console('n1', l, iso).records(), l.all.map((message) => JSON.stringify({ node: 'n1', type: 'console', message, time: iso })), context);
+      if (l.lineText.includes('\r')) joinedChunks++; // only a chunk that went out unsplit keeps its CRLFs
+    }
+  }
+  assert.ok(joinedChunks > 20, `${joinedChunks} chunks went out unsplit`);
+});
+
 test('a line longer than the maximum is sent in pieces of that size', () => {
-  const { s, lines } = splitter({ maxBytes: 10 });
+  const { s, lines, calls } = splitter({ maxBytes: 10 });
   s.push(Buffer.from(`${'a'.repeat(25)}\nshort\n`));
   assert.deepEqual(lines, ['a'.repeat(10), 'a'.repeat(10), 'a'.repeat(5), 'short']);
+  // A line still going that long goes out in pieces without waiting for its end.
+  s.push(Buffer.from(`ok\r\n${'b'.repeat(25)}`));
+  assert.deepEqual(calls.at(-1), ['ok', 'b'.repeat(10), 'b'.repeat(10)]);
   s.close();
 });
 

@@ -58,7 +58,8 @@ test('a node printing a kernel panic raises a watch event, shows on the node vie
     outputs: [{ name: 'logstash', type: 'tcp', address: `127.0.0.1:${sink.port}` }],
   });
   const created = await api(d, 'POST', '/api/v1/nodes', {
-    name: 'p1', driver: 'cmd', params: { cmd: ['/bin/sh', '-c', 'echo booting; echo "Kernel panic - not syncing: VFS: Unable to mount root fs"; exec cat'] },
+    // One write, so the panic is a line in the middle of one chunk (its lines end in CRLF, as a pty makes them).
+    name: 'p1', driver: 'cmd', params: { cmd: ['/bin/sh', '-c', 'printf "booting\\nKernel panic - not syncing: VFS: Unable to mount root fs\\nRebooting in 10 seconds\\n"; exec cat'] },
   });
   assert.equal(created.status, 201, created.text);
 

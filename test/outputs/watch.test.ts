@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { after, test } from 'node:test';
 import pino from 'pino';
+import { LineSplitter, type Lines } from '../../src/outputs/line-splitter.js';
 import { WatchEngine, type WatchedNode, type WatchEngineOptions } from '../../src/outputs/watch.js';
 import { checkWatchPatterns, type WatchPatternSpec } from '../../src/outputs/watch-patterns.js';
 import { WebhookSender } from '../../src/outputs/webhook.js';
@@ -60,6 +61,24 @@ test('matching lines become events and per-node counters; label selectors limit 
   ]);
   // n2 lacks the label: the login pattern neither ran nor shows there.
   assert.deepEqual(e.status('n2', node()), [{ pattern: 'kernel-panic', count: 0, last: null, disabled: null }]);
+});
+
+test("a console chunk's lines, passed on as the chunk's own CRLF text, are matched line by line: anchors hold at each line's ends, and the line is reported without its CR", async () => {
+  const { e, events, waitFor, nodes } = engine([
+    { name: 'panic', regex: '^Kernel panic - not syncing: .*fs$' },
+    // Looks behind, so it is never tested on the whole text, only line by line.
+    { name: 'oops', regex: '(?<=^)Oops: \\d+$' },
+  ]);
+  nodes.set('n1', node());
+  const chunks: Lines[] = [];
+  const s = new LineSplitter({ maxBytes: 4096, idleMs: 60_000 }, (l) => chunks.push(l));
+  s.push(Buffer.from('booting\r\nKernel panic - not syncing: VFS: Unable to mount root fs\r\nOops: 0002\r\nRebooting\r\n'));
+  s.close();
+  assert.equal(chunks.length, 1);
+  assert.match(chunks[0].lineText, /\r\n/, 'the chunk went on unsplit');
+  e.onLines('n1', chunks[0], new Date());
+  await waitFor((all) => all.length >= 2, 'two matches');
+  assert.deepEqual(events.map((x) => `${x.pattern}: ${x.line}`).sort(), ['oops: Oops: 0002', 'panic: Kernel panic - not syncing: VFS: Unable to mount root fs']);
 });
 
 test("a node's own patterns run beside the config's on that node only; a changed list is picked up at its next line", async () => {
