@@ -1,6 +1,7 @@
 // A simulated serial console for the demo node: a short boot log, a login prompt, and a tiny
 // shell. It echoes what is typed itself (raw mode), as a serial getty's terminal would.
 import os from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 
 const HOST = 'demo';
 const BOOT = [
@@ -87,36 +88,38 @@ export function runDemoConsole(opts: { bootDelayMs?: number } = {}): void {
     prompt();
   };
 
-  const onKey = (byte: number) => {
-    if (byte === 0x0d || byte === 0x0a) return enter();
-    if (byte === 0x7f || byte === 0x08) {
+  /** One character typed (UTF-8 decoded: an é is one key, not two). */
+  const onKey = (ch: string) => {
+    const code = ch.codePointAt(0)!;
+    if (code === 0x0d || code === 0x0a) return enter();
+    if (code === 0x7f || code === 0x08) {
       if (line.length) {
-        line = line.slice(0, -1);
+        line = Array.from(line).slice(0, -1).join('');
         if (stage !== 'password') out('\b \b');
       }
       return;
     }
-    if (byte === 0x03) {
+    if (code === 0x03) {
       line = '';
       out('^C\n');
       return prompt();
     }
-    if (byte === 0x04) {
+    if (code === 0x04) {
       if (stage === 'shell' && !line) {
         command('exit');
         return prompt();
       }
       return;
     }
-    if (byte < 0x20) return;
-    const ch = String.fromCharCode(byte);
+    if (code < 0x20) return;
     line += ch;
     if (stage !== 'password') out(ch);
   };
 
   if (process.stdin.isTTY) process.stdin.setRawMode(true);
+  const decoder = new StringDecoder('utf8');
   process.stdin.on('data', (chunk: Buffer) => {
-    for (const b of chunk) onKey(b);
+    for (const ch of decoder.write(chunk)) onKey(ch);
   });
   process.stdin.on('end', () => process.exit(0));
 

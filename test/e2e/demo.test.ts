@@ -30,6 +30,11 @@ test('the demo node boots, shows a login prompt and echoes what is typed; the to
   assert.ok(!c.output.includes('secret'), 'the password was echoed');
   c.type('echo hello switchboard\r');
   await c.waitFor(/echo hello switchboard\r\nhello switchboard\r\n/);
+  // Typed UTF-8 comes back as typed, and a backspace takes one character, not one byte.
+  // (type() sends, and output holds, each byte as one character.)
+  const bytes = (text: string) => Buffer.from(text).toString('latin1');
+  c.type(`${bytes('echo grüße ✓✗')}\x7f\r`);
+  await c.waitFor(`\r\n${bytes('grüße ✓')}\r\n`);
   c.type('\x05c.');
   await c.waitClosed();
 
