@@ -54,6 +54,16 @@ function splitLines(text: string): string[] {
   return out;
 }
 
+/**
+ * Where a piece of a long line that starts at `at` ends: at most max bytes on, before a character
+ * that would not fit whole (a piece never ends inside a character: both halves would be U+FFFD).
+ */
+function pieceEnd(bytes: Buffer, at: number, max: number): number {
+  let end = at + max;
+  while (end > at && (bytes[end] & 0xc0) === 0x80) end--; // a UTF-8 continuation byte
+  return end > at ? end : at + max;
+}
+
 export function stripControls(text: string): string {
   return ANY_CONTROL.test(text) ? text.replace(ESCAPES, '') : text;
 }
@@ -173,24 +183,24 @@ export class LineSplitter {
     this.flush();
   }
 
-  /** A whole line: in pieces of maxBytes if longer (a string of n UTF-16 units is at most 3n bytes: most lines need no count). */
+  /** A whole line: in pieces of at most maxBytes if longer, cut between characters (a string of n UTF-16 units is at most 3n bytes: most lines need no count). */
   private emit(line: string, plain: boolean): void {
     const max = this.opts.maxBytes;
     if (line.length * 3 <= max) return this.add(line, plain);
     const bytes = Buffer.from(line);
     let at = 0;
-    for (; bytes.length - at > max; at += max) this.add(bytes.toString('utf8', at, at + max), plain);
+    for (let end; bytes.length - at > max; at = end) this.add(bytes.toString('utf8', at, (end = pieceEnd(bytes, at, max))), plain);
     this.add(at === 0 ? line : bytes.toString('utf8', at), plain);
   }
 
-  /** A line in progress as long as maxBytes goes out in pieces of that size; the rest waits for its end. */
+  /** A line in progress as long as maxBytes goes out in pieces as emit() cuts them; the rest waits for its end. */
   private cutPartial(): void {
     const max = this.opts.maxBytes;
     if (this.partial.length * 3 < max) return;
     const bytes = Buffer.from(this.partial);
     if (bytes.length < max) return;
     let at = 0;
-    for (; bytes.length - at >= max; at += max) this.add(bytes.toString('utf8', at, at + max), this.partialPlain);
+    for (let end; bytes.length - at >= max; at = end) this.add(bytes.toString('utf8', at, (end = pieceEnd(bytes, at, max))), this.partialPlain);
     this.partial = bytes.toString('utf8', at);
   }
 

@@ -32,15 +32,25 @@ test('CR, LF and CRLF each end one line, also when split across chunks; a chunk\
   s.close();
 });
 
-/** What the splitter must make of a console's whole output, however it is cut into chunks: the plain way, line by line. */
+/**
+ * What the splitter must make of a console's whole output, however it is cut into chunks: the plain
+ * way, line by line, a long line cut into pieces of at most maxBytes that end between characters.
+ */
 function referenceLines(input: Buffer, maxBytes: number): string[] {
   const out: string[] = [];
   for (const line of input.toString('utf8').split(/\r\n|\r|\n/)) {
-    const bytes = Buffer.from(line);
-    const pieces = [];
-    for (let at = 0; at < bytes.length; at += maxBytes) pieces.push(bytes.toString('utf8', at, Math.min(at + maxBytes, bytes.length)));
-    for (const piece of pieces) {
-      const text = stripControls(piece).trimEnd();
+    const pieces: string[] = [];
+    let piece = '';
+    for (const ch of line) {
+      if (Buffer.byteLength(piece + ch) > maxBytes) {
+        pieces.push(piece);
+        piece = '';
+      }
+      piece += ch;
+    }
+    if (piece) pieces.push(piece);
+    for (const p of pieces) {
+      const text = stripControls(p).trimEnd();
       if (text) out.push(text);
     }
   }
@@ -60,9 +70,7 @@ test('whatever the output and however it is cut into chunks: the same lines, the
     const kind = round % 4;
     const pick = [[0, 1, 2, 5, 6, 7], [0, 1, 2, 3, 8], [0, 1, 5, 8, 9], alphabet.map((_, i) => i)][kind];
     const input = Buffer.from(Array.from({ length: 5 + random(60) }, () => alphabet[pick[random(pick.length)]]).join(''));
-    // Lines cut inside a multi-byte character come out differently cut while still partial: the
-    // rounds with such characters do not cut.
-    const maxBytes = kind === 3 ? 4096 : [8, 25, 4096][random(3)];
+    const maxBytes = [8, 25, 4096][random(3)];
     const got: Lines[] = [];
     const s = new LineSplitter({ maxBytes, idleMs: 60_000 }, (l) => got.push(l));
     for (let at = 0; at < input.length;) {
@@ -94,14 +102,16 @@ test('a line longer than the maximum is sent in pieces of that size', () => {
   s.close();
 });
 
-test('a character cut between chunks is decoded whole; a long line of multi-byte characters is cut by bytes', () => {
+test('a character cut between chunks is decoded whole; a long line of multi-byte characters is cut by bytes, between characters', () => {
   const { s, lines } = splitter({ maxBytes: 10 });
   const text = Buffer.from('é✓\n');
   s.push(text.subarray(0, 1));
   s.push(text.subarray(1, 3));
   s.push(text.subarray(3));
   s.push(Buffer.from(`${'é'.repeat(8)}\n`)); // 16 bytes: 10, then 6
-  assert.deepEqual(lines, ['é✓', 'é'.repeat(5), 'é'.repeat(3)]);
+  s.push(Buffer.from(`${'✓'.repeat(4)}\n`)); // 12 bytes: 9 (a tenth would cut a ✓), then 3
+  s.push(Buffer.from('✓'.repeat(7))); // still going: 9 bytes at a time go out, 3 wait
+  assert.deepEqual(lines, ['é✓', 'é'.repeat(5), 'é'.repeat(3), '✓✓✓', '✓', '✓✓✓', '✓✓✓']);
   s.close();
 });
 
