@@ -323,8 +323,9 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         const row = this.stmts.get.get(change.id);
         const before = row && toFleetRecord(row);
         if (!before || !applies(before, change)) return { before };
+        const { id, state, at, reply, error } = change;
+        const updated = this.stmts.update.get({ id, state, at, reply: reply ? JSON.stringify(reply) : null, error: error ?? null });
         // Not updated: final already, as read just now.
-        const updated = this.updateRow(change.id, change);
         return { before, after: updated ? toFleetRecord(updated) : before };
       }));
     this.addParts = db.transaction((id: string, parts: FleetOutputPart[]) => parts.filter((p) => this.stmts.addPart.run({ id, ...p }).changes === 1));
@@ -379,17 +380,6 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   async list(filter: { node?: string; state?: FleetMessageState; limit: number }): Promise<FleetMessageRecord[]> {
     return this.stmts.list.all({ node: filter.node ?? null, state: filter.state ?? null, limit: filter.limit }).map(toFleetRecord);
-  }
-
-  async update(id: string, change: FleetStateChange): Promise<FleetMessageRecord | undefined> {
-    const row = this.updateRow(id, change);
-    // Not updated (unknown, or final already): the record as it is.
-    return row ? toFleetRecord(row) : this.get(id);
-  }
-
-  /** The row after the update, or undefined if there was none (unknown, or final already). */
-  private updateRow(id: string, change: FleetStateChange): FleetMessageRow | undefined {
-    return this.stmts.update.get({ id, state: change.state, at: change.at, reply: change.reply ? JSON.stringify(change.reply) : null, error: change.error ?? null });
   }
 
   async updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]> {

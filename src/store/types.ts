@@ -89,7 +89,7 @@ export interface FleetOutputPart {
   at: string;
 }
 
-/** A message moved on (FleetMessageStore.update). */
+/** A message moved on (FleetMessageStore.updateMany). */
 export interface FleetStateChange {
   state: FleetMessageState;
   reply?: Record<string, unknown> | null;
@@ -109,14 +109,10 @@ export interface FleetMessageStore {
   /** Newest first. */
   list(filter: { node?: string; state?: FleetMessageState; limit: number }): Promise<FleetMessageRecord[]>;
   /**
-   * Moves a message on; a message in a final state stays there (a late or repeated reply
-   * changes nothing). Returns the record after the update, or undefined for an unknown id.
-   */
-  update(id: string, change: FleetStateChange): Promise<FleetMessageRecord | undefined>;
-  /**
-   * Several updates as one (one transaction): each message is read, and updated as update() does
-   * when `applies` says yes to the record as it is. For each change, in order: the record before
-   * (undefined for an unknown id) and, if `applies` said yes, the record after.
+   * Moves messages on, in one transaction: each message is read and, when `applies` says yes to the
+   * record as it is, updated; a message in a final state stays there (a late or repeated reply
+   * changes nothing). For each change, in order: the record before (undefined for an unknown id)
+   * and, if `applies` said yes, the record after.
    */
   updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */

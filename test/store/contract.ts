@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeSpec } from '../../src/model/node.js';
-import type { FleetMessageRecord, Store, TokenRecord } from '../../src/store/types.js';
+import type { FleetMessageRecord, FleetStateChange, Store, TokenRecord } from '../../src/store/types.js';
 
 export interface StoreFactory {
   /** A fresh, empty store. */
@@ -201,18 +201,23 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         id, node, method: 'cliCommand', index, state: 'queued', submittedAt: at(submitted), updatedAt: at(submitted), reply: null, error: null,
         replyMethod: 'fileAppend', replyDirectory: 'logs', replyFileName: `${id}.log`, replyFile: null, replyFileError: null,
       });
+      // One change on its own: the record after it, or as it is when it did not apply (final already; undefined if unknown).
+      const update = async (id: string, change: FleetStateChange) => {
+        const [{ before, after }] = await store.fleet.updateMany([{ id, ...change }], () => true);
+        return after ?? before;
+      };
       try {
         await store.fleet.insertMany([msg('m1', 'n1', 0, 1), msg('m2', 'n1', 1, 1), msg('m3', 'n2', 0, 2)]);
         assert.deepEqual((await store.fleet.list({ limit: 10 })).map((m) => m.id), ['m3', 'm2', 'm1']);
         assert.deepEqual((await store.fleet.list({ node: 'n1', limit: 1 })).map((m) => m.id), ['m2']);
-        assert.equal((await store.fleet.update('m1', { state: 'running', at: at(3) }))?.state, 'running');
-        const replied = await store.fleet.update('m1', { state: 'replied', reply: { exitCode: 3, stdout: 'out\n' }, at: at(4) });
+        assert.equal((await update('m1', { state: 'running', at: at(3) }))?.state, 'running');
+        const replied = await update('m1', { state: 'replied', reply: { exitCode: 3, stdout: 'out\n' }, at: at(4) });
         assert.deepEqual([replied?.state, replied?.reply, replied?.updatedAt], ['replied', { exitCode: 3, stdout: 'out\n' }, at(4)]);
-        const late = await store.fleet.update('m1', { state: 'failed', error: 'REFUSED_REPLAYED: ...', at: at(5) });
+        const late = await update('m1', { state: 'failed', error: 'REFUSED_REPLAYED: ...', at: at(5) });
         assert.deepEqual([late?.state, late?.error, late?.updatedAt], ['replied', null, at(4)], 'a late reply changes nothing');
         assert.deepEqual((await store.fleet.list({ state: 'queued', limit: 10 })).map((m) => m.id), ['m3', 'm2']);
         assert.deepEqual(await store.fleet.countByState(), { queued: 2, replied: 1 });
-        assert.equal(await store.fleet.update('nope', { state: 'failed', at: at(5) }), undefined);
+        assert.equal(await update('nope', { state: 'failed', at: at(5) }), undefined);
         assert.equal(await store.fleet.get('nope'), undefined);
         const m2 = await store.fleet.get('m2');
         assert.deepEqual([m2?.replyMethod, m2?.replyDirectory, m2?.replyFileName, m2?.replyFile], ['fileAppend', 'logs', 'm2.log', null]);
