@@ -87,6 +87,11 @@ export class Lines {
     return new Lines(lines.length, plain, lines);
   }
 
+  /** Lines as they are, or a copy of an array of them (`plain` as of()). */
+  static from(lines: Lines | readonly string[], plain = false): Lines {
+    return lines instanceof Lines ? lines : Lines.of([...lines], plain);
+  }
+
   /** Plain lines as one text, each ended by `eol` but the last. */
   static joined(text: string, eol: '\n' | '\r\n', count: number, longest: number): Lines {
     return new Lines(count, true, undefined, text, eol, longest);

@@ -22,7 +22,7 @@ export class RecordBatch {
    * (node names are); a plain chunk's joined lines become records with one native replace.
    */
   static console(node: string, lines: Lines | readonly string[], iso: string, plain = false): RecordBatch {
-    const all = lines instanceof Lines ? lines : Lines.of([...lines], plain);
+    const all = Lines.from(lines, plain);
     if (all.count === 0) return new RecordBatch(node, '', 0, true);
     // Keys in the order JSON.stringify of {node, type, message, time} gives.
     const head = `{"node":${JSON.stringify(node)},"type":"console","message":`;

@@ -9,7 +9,10 @@ export interface WorkerPattern {
   flags: string;
 }
 
-/** Lines of one node, joined with "\n" or "\r\n" (a line never holds a CR or an LF), and the patterns (ids) that watch it. */
+/** Where a group's text splits into its lines: its chunks keep their line ends, LF or CRLF (a line never holds a CR or an LF). */
+export const LINE_END = /\r?\n/;
+
+/** Lines of one node, joined with "\n" or "\r\n" (LINE_END), and the patterns (ids) that watch it. */
 export interface WorkerGroup {
   patterns: number[];
   text: string;
@@ -88,7 +91,7 @@ parentPort.on('message', (batch) => {
     const p = plan(group.patterns);
     let lines;
     const lineByLine = (ids) => {
-      lines ??= group.text.split(/\\r?\\n/);
+      lines ??= group.text.split(${LINE_END});
       for (const id of ids) {
         const re = compiled.get(id);
         // Written before each pattern runs: if it never returns, the main thread reads who is to blame.

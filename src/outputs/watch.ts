@@ -9,14 +9,11 @@ import type { NodeSpec } from '../model/node.js';
 import { samePattern, type NodeWatchPattern } from '../model/watch-pattern.js';
 import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
-import { COMBINED, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
+import { COMBINED, LINE_END, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
 import { DropOldestQueue } from './drop-oldest-queue.js';
 import { Lines } from './line-splitter.js';
 import { WatchCounterFile, type WatchCounters } from './watch-counters.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
-
-/** Where a group's text is split into its lines: a chunk's lines keep their line ends, LF or CRLF. */
-const LINE_END = /\r?\n/;
 
 /** How long lines gather before a batch goes to the worker (unless batchLines are waiting). */
 const GATHER_MS = 10;
@@ -89,11 +86,10 @@ interface Watching {
   ids: number[];
 }
 
-/** Per group of a batch: the node, its text (the worker's), and where each chunk's lines start in it with the chunk's time. */
+/** Per group of a batch: the node, and where each chunk's lines start in the group's text with the chunk's time. */
 interface GroupMeta {
   node: string;
-  text: string;
-  /** The group's lines, split from the text when a match needs one. */
+  /** The group's lines, split from its text when a match needs one. */
   lines?: string[];
   starts: number[];
   times: Date[];
@@ -180,8 +176,9 @@ export class WatchEngine {
 
   /** The console lines of one chunk (no line endings). Only queues: the console never waits for matching. */
   onLines(node: string, lines: Lines | readonly string[], time: Date): void {
-    if (this.closed || (lines instanceof Lines ? lines.count : lines.length) === 0 || this.watchingNode(node).length === 0) return;
-    this.queue.push({ node, lines: lines instanceof Lines ? lines : Lines.of([...lines]), time });
+    const chunk = Lines.from(lines);
+    if (this.closed || chunk.count === 0 || this.watchingNode(node).length === 0) return;
+    this.queue.push({ node, lines: chunk, time });
     this.schedule();
   }
 
@@ -260,7 +257,7 @@ export class WatchEngine {
       entry.starts.push(entry.count);
       entry.times.push(time);
       entry.count += lines.count;
-      // A chunk's lines as one text, their line ends as they came (the worker splits at /\r?\n/).
+      // A chunk's lines as one text, their line ends as they came (LINE_END).
       const max = this.maxLineLength;
       entry.parts.push(lines.longest <= max ? lines.lineText : lines.all.map((l) => (l.length > max ? l.slice(0, max) : l)).join('\n'));
     }
@@ -270,7 +267,7 @@ export class WatchEngine {
     for (const [, e] of groups) e.group.text = e.parts.join('\n');
     this.send(
       { seq: ++this.seq, groups: groups.map(([, e]) => e.group) },
-      groups.map(([node, e]) => ({ node, text: e.group.text, starts: e.starts, times: e.times })),
+      groups.map(([node, e]) => ({ node, starts: e.starts, times: e.times })),
     );
   }
 
@@ -317,7 +314,7 @@ export class WatchEngine {
     this.inFlight = undefined;
     for (const [g, i, id] of reply.matches) {
       const m = flight.meta[g];
-      m.lines ??= m.text.split(LINE_END);
+      m.lines ??= flight.batch.groups[g].text.split(LINE_END);
       this.matched(m.node, id, m.lines[i], m.times[chunkOf(m.starts, i)]);
     }
     this.schedule();
