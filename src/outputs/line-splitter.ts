@@ -5,7 +5,7 @@
 // that are empty once stripped are not sent.
 //
 // A console floods at tens of MB/s in ~4 KiB chunks, so the work is per chunk where it can be: the
-// chunk is decoded once, split with one regex, and tested once for anything to strip or escape —
+// chunk is decoded once, split with native splits, and tested once for anything to strip or escape —
 // a plain chunk (the usual case) skips both for every line, which the record batch relies on. A
 // plain chunk whose lines need nothing done to them (none empty, none ending in a space or too long,
 // one kind of line end) is not split at all: its lines go on as the chunk's own text (Lines).
