@@ -1,23 +1,13 @@
 // The caller's side of log-search-worker.ts: its hits as an async generator; the worker is
 // terminated when the consumer stops (client gone, limit reached) or the time budget runs out.
 import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
 import { errors } from '../errors.js';
 import type { LogHit } from './log-search.js';
+import { startModuleWorker } from '../util/module-worker.js';
 import type { RegexSearchJob, WorkerMessage } from './log-search-worker.js';
 
-const UNDER_TSX = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./log-search-worker${UNDER_TSX ? '.ts' : '.js'}`, import.meta.url);
-
-/** Run from source (the bench, tests of src) the worker is the .ts file: it loads tsx first. */
-function startWorker(job: RegexSearchJob): Worker {
-  if (!UNDER_TSX) return new Worker(WORKER_URL, { workerData: job });
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: job });
-}
-
 export async function* regexSearch(job: RegexSearchJob, budgetMs: number, signal?: AbortSignal): AsyncGenerator<LogHit> {
-  const worker = startWorker(job);
+  const worker = startModuleWorker(import.meta.url, 'log-search-worker', { workerData: job });
   const failed = once(worker, 'error').then(([err]) => Promise.reject(err as Error));
   failed.catch(() => {});
   let timer: NodeJS.Timeout | undefined;
