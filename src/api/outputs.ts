@@ -33,7 +33,7 @@ export const outputRoutes: FastifyPluginAsyncTypebox<OutputRoutesOptions> = asyn
       tags: ['outputs'],
       response: { 200: Type.Object({ outputs: Type.Array(OutputStatsSchema) }), ...errorResponses },
     },
-  }, async () => ({ outputs: outputs.stats() }));
+  }, async () => ({ outputs: await outputs.stats() }));
 
   app.post('/nodes/:name/notes', {
     // A console:rw token may annotate its node's log; a read-only (spy) one may not.

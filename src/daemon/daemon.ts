@@ -126,6 +126,7 @@ export class Daemon {
     const metrics = new DaemonMetrics();
     metrics.registerFleet(() => store.fleet.countByState());
     metrics.registerSinks(() => outputs.stats());
+    metrics.registerOutputSkips(() => outputs.skippedBytes);
     const drivers = builtinDrivers();
     // 'changed' (node): the node's view changed for a reason of its own (a watch match, an agent's hello): live pages show it.
     const viewChanged = new EventEmitter().setMaxListeners(0); // one listener per open page
@@ -138,7 +139,7 @@ export class Daemon {
         viewChanged.emit('changed', node); // its watch counters
       },
     });
-    outputs.addLineObserver((node, lines, time) => watch.onLines(node, lines, time));
+    outputs.addLineObserver((node, lines, time) => watch.onLines(node, lines, time), (node) => watch.watches(node));
     metrics.registerWatch(() => watch.stats());
     const consoles = new ConsoleManager({
       drivers,

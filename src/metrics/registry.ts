@@ -50,7 +50,7 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
-  private readonly sinkSources: Array<() => SinkSample[]> = [];
+  private readonly sinkSources: Array<() => Promise<SinkSample[]>> = [];
 
   constructor() {
     // process_* and nodejs_* (event-loop lag among them) under their usual names, as dashboards expect.
@@ -122,8 +122,21 @@ export class DaemonMetrics {
     });
   }
 
+  /** Console bytes the output hub skipped (never split into lines for the sinks and watch patterns) because its lines' thread was behind. */
+  registerOutputSkips(skipped: () => number): void {
+    new Counter({
+      name: `${PREFIX}output_bytes_skipped_total`,
+      help: "Console bytes never split into lines for the output sinks and watch patterns because the lines' thread was behind",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(skipped());
+      },
+    });
+  }
+
   /** The output sinks hub calls this once with a reader of every sink's stats; read on each scrape. */
-  registerSinks(source: () => SinkSample[]): void {
+  registerSinks(source: () => Promise<SinkSample[]>): void {
     this.sinkSources.push(source);
   }
 
@@ -142,21 +155,23 @@ export class DaemonMetrics {
   }
 
   private sinkMetrics(): void {
-    const samples = () => this.sinkSources.flatMap((read) => read());
+    const samples = async () => (await Promise.all(this.sinkSources.map((read) => read()))).flat();
     const labels = (s: SinkSample) => ({ sink: s.name, type: s.type });
     // The sinks keep their own running totals: each scrape restates them.
     const total = (name: string, help: string, value: (s: SinkSample) => number) => new Counter({
       name: `${PREFIX}${name}`, help, labelNames: ['sink', 'type'] as const, registers: [this.registry],
-      collect() {
+      async collect() {
+        const all = await samples();
         this.reset();
-        for (const s of samples()) this.inc(labels(s), value(s));
+        for (const s of all) this.inc(labels(s), value(s));
       },
     });
     const level = (name: string, help: string, value: (s: SinkSample) => number) => new Gauge({
       name: `${PREFIX}${name}`, help, labelNames: ['sink', 'type'] as const, registers: [this.registry],
-      collect() {
+      async collect() {
+        const all = await samples();
         this.reset();
-        for (const s of samples()) this.set(labels(s), value(s));
+        for (const s of all) this.set(labels(s), value(s));
       },
     });
     total('sink_records_sent_total', 'Records an output sink delivered', (s) => s.sent);

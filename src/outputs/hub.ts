@@ -1,18 +1,17 @@
 // Where a console's output and events go besides its clients: the node's log file, and the
 // configured sinks (tcp, udp, nats) as one JSON record per line or event, each sink taking the
-// nodes its label selector matches. Watchers (the watch-pattern engine) see every line too.
-// Lines reach the sinks through a LineSplitter per session, a chunk's lines as one RecordBatch;
-// nothing here waits on a sink.
-import { readFile } from 'node:fs/promises';
+// nodes its label selector matches. Lines are split, and the sinks run, in a thread of their own
+// (sink-thread.ts), which gets each console chunk's bytes; nothing here waits on a sink. Line
+// observers (the watch-pattern engine) get the lines of the nodes they want back from that thread.
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { errors } from '../errors.js';
-import { DEFAULT_MAX_QUEUED, parseAddress, selects, tlsSetting, type OutputConfig, type OutputType } from './config.js';
-import { LineSplitter, type Lines } from './line-splitter.js';
-import { NatsSink } from './nats-sink.js';
+import { startModuleWorker } from '../util/module-worker.js';
+import { selects, type OutputConfig, type OutputType } from './config.js';
+import { Lines } from './line-splitter.js';
 import { RecordBatch } from './record-batch.js';
-import { TcpSink } from './tcp-sink.js';
-import type { ConsoleOutput, OutputRecord, SessionEvent, Sink, SinkStats } from './types.js';
-import { UdpSink } from './udp-sink.js';
+import type { FromSinkThread, SinkThreadData, ToSinkThread } from './sink-thread.js';
+import { resolveOutputs } from './sinks.js';
+import type { ConsoleOutput, OutputRecord, SessionEvent, SinkStats } from './types.js';
 
 export interface OutputHubOptions {
   outputs: OutputConfig[];
@@ -25,7 +24,12 @@ export interface OutputHubOptions {
   /** The node's labels now, for the sinks' selectors; undefined for a node without a session. */
   labelsOf(node: string): Record<string, string> | undefined;
   logger: Logger;
+  /** Console bytes handed to the lines' thread and not yet taken in, at most; beyond, chunks are skipped (counted). */
+  maxBehindBytes?: number;
 }
+
+/** 32 MiB: seconds of a flooding console, or a burst of every console at once. */
+const MAX_BEHIND_BYTES = 32 * 1024 * 1024;
 
 /** Sees every console line of every node (ANSI stripped), a chunk's lines at a time, e.g. to match watch patterns. */
 export type LineObserver = (node: string, lines: Lines, time: Date) => void;
@@ -35,23 +39,25 @@ export interface OutputStats extends SinkStats {
   type: OutputType;
 }
 
-interface Entry {
-  config: OutputConfig;
-  sink: Sink;
-}
-
 export class OutputHub {
-  private readonly observers = new Set<LineObserver>();
+  private readonly observers = new Map<LineObserver, (node: string) => boolean>();
   /** The output of each running session, so events from outside (power, notes) land in its log too. */
   private readonly sessions = new Map<string, SessionOutput>();
+  /** Started with the sinks, or when a node is first watched. */
+  private thread?: SinkThread;
+  private closing = false;
 
-  private constructor(private readonly opts: OutputHubOptions, private readonly entries: Entry[]) {}
+  private constructor(private readonly opts: OutputHubOptions, private readonly threadData: Omit<SinkThreadData, 'taken'>) {
+    if (opts.outputs.length > 0) this.startThread();
+  }
 
-  /** Reads the CA files the outputs name and starts connecting; a receiver that is down is retried, not fatal. */
+  /** Reads the CA files the outputs name and starts the sinks' thread; a receiver that is down is retried, not fatal. */
   static async create(opts: OutputHubOptions): Promise<OutputHub> {
-    const entries: Entry[] = [];
-    for (const config of opts.outputs) entries.push({ config, sink: await createSink(config, opts.logger) });
-    return new OutputHub(opts, entries);
+    return new OutputHub(opts, { outputs: await resolveOutputs(opts.outputs), maxLineBytes: opts.maxLineBytes, idleFlushMs: opts.idleFlushMs });
+  }
+
+  private startThread(): SinkThread {
+    return (this.thread ??= new SinkThread(this.threadData, this.opts.maxBehindBytes ?? MAX_BEHIND_BYTES, this.opts.logger, (node, lines, time) => this.lines(node, lines, time)));
   }
 
   /** The ConsoleOutput a session writes to (SessionDeps.openOutput). */
@@ -69,90 +75,94 @@ export class OutputHub {
   event(node: string, event: SessionEvent, labels?: Record<string, string>): void {
     const output = this.sessions.get(node);
     if (output) output.event(event);
-    else this.deliver(node, RecordBatch.of(eventRecord(node, event, new Date())), labels);
+    else this.deliver(node, RecordBatch.of(eventRecord(node, event, new Date())), false, labels);
   }
 
-  /** Returns the removal. An observer that throws is logged and kept. */
-  addLineObserver(observer: LineObserver): () => void {
-    this.observers.add(observer);
+  /** `wants`: whether the observer wants a node's lines (a console no one watches is not split for nothing). Returns the removal. An observer that throws is logged and kept. */
+  addLineObserver(observer: LineObserver, wants: (node: string) => boolean = () => true): () => void {
+    this.observers.set(observer, wants);
     return () => this.observers.delete(observer);
   }
 
-  stats(): OutputStats[] {
-    return this.entries.map(({ config, sink }) => ({ name: config.name, type: config.type, ...sink.stats() }));
+  async stats(): Promise<OutputStats[]> {
+    if (this.opts.outputs.length === 0) return [];
+    const stats = await this.startThread().stats();
+    return this.opts.outputs.map((config, i) => ({ name: config.name, type: config.type, ...stats[i] }));
+  }
+
+  /** Console bytes never split into lines (for the sinks and the watch patterns) because the lines' thread was behind. */
+  get skippedBytes(): number {
+    return this.thread?.skipped ?? 0;
   }
 
   /** After the sessions have stopped: what is queued gets a last chance to leave. */
   async close(): Promise<void> {
-    await Promise.all(this.entries.map(({ sink }) => sink.close()));
+    this.closing = true;
+    await this.thread?.close();
   }
 
   // --- for SessionOutput ---------------------------------------------------------------------
 
-  /** Whether console bytes need splitting into lines at all: with no sink and no observer they do not. */
-  get wantsLines(): boolean {
-    return this.entries.length > 0 || this.observers.size > 0;
-  }
-
-  get splitterOptions() {
-    return { maxBytes: this.opts.maxLineBytes, idleMs: this.opts.idleFlushMs };
-  }
-
-  /** The console lines of one chunk, all of one time. */
-  lines(node: string, lines: Lines, time: Date): void {
-    for (const observer of this.observers) {
+  /** The console lines of one chunk, all of one time, to the observers. */
+  private lines(node: string, lines: Lines, time: Date): void {
+    for (const observer of this.observers.keys()) {
       try {
         observer(node, lines, time);
       } catch (err) {
         this.opts.logger.error({ node, err: (err as Error).message }, 'line observer failed');
       }
     }
-    // The records are made only for a node some sink takes.
+  }
+
+  /** A console chunk to the lines' thread, when a sink takes the node or an observer wants its lines. */
+  bytes(node: string, chunk: Buffer): void {
+    if (this.closing) return;
     const sinks = this.sinksFor(node);
-    if (sinks.length === 0) return;
-    const batch = RecordBatch.console(node, lines, time.toISOString());
-    for (const sink of sinks) sink.send(batch);
+    let watch = false;
+    for (const wants of this.observers.values()) if ((watch = wants(node))) break;
+    if (sinks.length > 0 || watch) this.startThread().bytes(node, chunk, sinks, watch);
   }
 
-  deliver(node: string, batch: RecordBatch, labels?: Record<string, string>): void {
-    for (const sink of this.sinksFor(node, labels)) sink.send(batch);
+  /** Records made here (events) to the sinks that take the node; `flush`: after the node's partial line (its observers get it too). */
+  deliver(node: string, batch: RecordBatch, flush: boolean, labels?: Record<string, string>): void {
+    const sinks = this.sinksFor(node, labels);
+    if (sinks.length > 0 || (flush && this.thread)) this.startThread().post({ t: 'records', node, text: batch.text, count: batch.count, sinks, flush });
   }
 
-  /** The sinks whose label selector takes the node (its labels as given, else its session's). */
-  private sinksFor(node: string, labels?: Record<string, string>): Sink[] {
-    if (this.entries.length === 0) return [];
+  /** The indices of the outputs whose label selector takes the node (its labels as given, else its session's). */
+  private sinksFor(node: string, labels?: Record<string, string>): number[] {
+    const outputs = this.opts.outputs;
+    if (outputs.length === 0) return [];
     const nodeLabels = labels ?? this.opts.labelsOf(node) ?? {};
-    return this.entries.filter(({ config }) => selects(config, nodeLabels)).map(({ sink }) => sink);
+    const out: number[] = [];
+    for (let i = 0; i < outputs.length; i++) if (selects(outputs[i], nodeLabels)) out.push(i);
+    return out;
   }
 
   closed(node: string, output: SessionOutput): void {
+    this.thread?.post({ t: 'end', node });
     if (this.sessions.get(node) === output) this.sessions.delete(node);
   }
 }
 
-/** One session's output: every byte to the log file, lines and events to the hub. */
+/** One session's output: every byte to the log file and the lines' thread, events to both. */
 class SessionOutput implements ConsoleOutput {
-  private splitter?: LineSplitter;
-
   constructor(private readonly node: string, private readonly log: ConsoleOutput, private readonly hub: OutputHub) {}
 
   write(chunk: Buffer): void {
     this.log.write(chunk);
-    if (!this.hub.wantsLines) return;
-    this.splitter ??= new LineSplitter(this.hub.splitterOptions, (lines) => this.hub.lines(this.node, lines, new Date()));
-    this.splitter.push(chunk);
+    this.hub.bytes(this.node, chunk);
   }
 
+  /** After the console's words before it (the lines' thread sends the partial line first). */
   event(event: SessionEvent): void {
-    this.splitter?.flush(); // the console's words before the event come first
     const time = new Date();
     if (this.log.event) this.log.event(event);
     else this.log.write(Buffer.from(`[-- ${time.toISOString()} ${event.message} --]\r\n`));
-    this.hub.deliver(this.node, RecordBatch.of(eventRecord(this.node, event, time)));
+    this.hub.deliver(this.node, RecordBatch.of(eventRecord(this.node, event, time)), true);
   }
 
   async close(): Promise<void> {
-    this.splitter?.close();
     this.hub.closed(this.node, this);
     await this.log.close();
   }
@@ -164,24 +174,103 @@ function eventRecord(node: string, event: SessionEvent, time: Date): OutputRecor
   return { node, type: 'event', message, time: time.toISOString(), ...fields };
 }
 
-async function createSink(o: OutputConfig, logger: Logger): Promise<Sink> {
-  const maxQueued = o.maxQueued ?? DEFAULT_MAX_QUEUED;
-  const t = tlsSetting(o);
-  const tls = t && { insecure: t.insecure, ca: t.ca === undefined ? undefined : await readCa(o.name, t.ca) };
-  switch (o.type) {
-    case 'tcp':
-      return new TcpSink({ name: o.name, ...parseAddress(o), tls, maxQueued, logger });
-    case 'udp':
-      return new UdpSink({ name: o.name, ...parseAddress(o), maxQueued, logger });
-    case 'nats':
-      return new NatsSink({ name: o.name, url: o.url!, tls, maxQueued, logger });
-  }
-}
+/** How long the sinks' thread has to send what it holds when the daemon stops. */
+const CLOSE_MS = 5000;
 
-async function readCa(name: string, file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new errors.CONFIG(`outputs.${name}.tls.ca: cannot read ${file}: ${(err as Error).message}`);
+/**
+ * The daemon's side of sink-thread.ts. A chunk's bytes are copied once into a buffer of their own,
+ * which is moved (not copied again) to the thread. A thread that fails is logged and replaced (its
+ * sinks reconnect; what they held is lost).
+ */
+class SinkThread {
+  private worker: Worker;
+  /** What the thread has taken in (its Int32Array slot 0), and what was handed to it, both wrapping at 2^32. */
+  private taken!: Int32Array;
+  private handed = 0;
+  /** Nodes whose bytes were skipped since their last chunk went over. */
+  private readonly gaps = new Set<string>();
+  skipped = 0;
+  private readonly waiting = new Map<number, (stats: SinkStats[]) => void>();
+  private nextId = 0;
+  /** The last stats the thread gave: what stats() answers while a failed thread is being replaced. */
+  private last: SinkStats[];
+  private closing?: Promise<void>;
+
+  constructor(private readonly data: Omit<SinkThreadData, 'taken'>, private readonly maxBehind: number, private readonly logger: Logger, private readonly onLines: LineObserver) {
+    this.last = data.outputs.map(() => ({ sent: 0, dropped: 0, queued: 0, connected: false }));
+    this.worker = this.start();
+  }
+
+  /**
+   * A chunk, unless the thread is more than maxBehind bytes behind: then it is skipped and counted
+   * (reported once per spell), and the node's next chunk says so. The bytes are copied once into a
+   * buffer of their own (a Buffer may be a slice of a larger pool), which is moved, not copied again.
+   */
+  bytes(node: string, chunk: Buffer, sinks: number[], watch: boolean): void {
+    if ((this.handed - Atomics.load(this.taken, 0)) >>> 0 > this.maxBehind) {
+      if (this.gaps.size === 0) this.logger.warn({ node, behindBytes: this.maxBehind }, 'console lines fell behind; skipping console output for the sinks and watch patterns until they catch up');
+      this.gaps.add(node);
+      this.skipped += chunk.length;
+      return;
+    }
+    const data = new Uint8Array(chunk);
+    this.handed = (this.handed + data.length) | 0;
+    const gap = this.gaps.delete(node);
+    this.worker.postMessage({ t: 'bytes', node, data, time: Date.now(), sinks, watch, gap } satisfies ToSinkThread, [data.buffer]);
+  }
+
+  post(m: Exclude<ToSinkThread, { t: 'bytes' }>): void {
+    this.worker.postMessage(m);
+  }
+
+  stats(): Promise<SinkStats[]> {
+    if (this.closing) return Promise.resolve(this.last);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.post({ t: 'stats', id });
+    });
+  }
+
+  /** The thread closes its sinks and ends; one that has not within CLOSE_MS is stopped. */
+  close(): Promise<void> {
+    return (this.closing ??= new Promise<void>((resolve) => {
+      const worker = this.worker;
+      const timer = setTimeout(() => void worker.terminate(), CLOSE_MS);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.post({ t: 'close' });
+    }));
+  }
+
+  private start(): Worker {
+    const taken = new SharedArrayBuffer(4);
+    this.taken = new Int32Array(taken);
+    this.handed = 0;
+    const worker = startModuleWorker(import.meta.url, 'sink-thread', { workerData: { ...this.data, taken } satisfies SinkThreadData });
+    worker.on('message', (m: FromSinkThread) => {
+      if (m.t === 'lines') this.onLines(m.node, Lines.fromData(m.lines), new Date(m.time));
+      else if (m.t === 'log') this.logger[m.level](m.fields, m.message);
+      else if (m.t === 'stats') {
+        this.last = m.stats;
+        this.waiting.get(m.id)?.(m.stats);
+        this.waiting.delete(m.id);
+      }
+    });
+    worker.on('error', (err) => this.logger.error({ err }, 'output sink thread failed'));
+    worker.on('exit', () => {
+      this.answerWaiting();
+      if (this.closing) return;
+      this.logger.warn('output sink thread ended; starting a new one');
+      this.worker = this.start();
+    });
+    return worker;
+  }
+
+  private answerWaiting(): void {
+    for (const resolve of this.waiting.values()) resolve(this.last);
+    this.waiting.clear();
   }
 }

@@ -97,6 +97,15 @@ export class Lines {
     return new Lines(count, true, undefined, text, eol, longest);
   }
 
+  /** As structured data, to cross to another thread (fromData). */
+  data(): LinesData {
+    return this.text === undefined ? { count: this.count, plain: this.plain, array: this.array } : { count: this.count, plain: true, text: this.text, eol: this.eol, longest: this.longestLine };
+  }
+
+  static fromData(d: LinesData): Lines {
+    return new Lines(d.count, d.plain, d.array, d.text, d.eol, d.longest);
+  }
+
   get all(): readonly string[] {
     return (this.array ??= this.text!.split(this.eol!));
   }
@@ -126,6 +135,16 @@ export class Lines {
   }
 }
 
+/** Lines as they cross between threads. */
+export interface LinesData {
+  count: number;
+  plain: boolean;
+  array?: string[];
+  text?: string;
+  eol?: string;
+  longest?: number;
+}
+
 export interface LineSplitterOptions {
   maxBytes: number;
   idleMs: number;
@@ -150,7 +169,7 @@ export class LineSplitter {
 
   constructor(private readonly opts: LineSplitterOptions, private readonly onLines: (lines: Lines) => void) {}
 
-  push(chunk: Buffer): void {
+  push(chunk: Uint8Array): void {
     let text = this.decoder.write(chunk);
     if (text.length === 0) return;
     if (this.afterCr && text.charCodeAt(0) === LF) text = text.slice(1);

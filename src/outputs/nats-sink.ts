@@ -4,11 +4,10 @@
 // established connection itself; a first connection that fails, or one that closed for good, is
 // retried here with backoff.
 import { connect, type NatsConnection } from 'nats';
-import type { Logger } from 'pino';
 import { nodeToken } from '../fleet/nats-transport.js';
 import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
 import { RecordQueue, type RecordBatch } from './record-batch.js';
-import type { Sink, SinkStats } from './types.js';
+import type { Sink, SinkStats, SinkLogger } from './types.js';
 
 export const CONSOLE_SUBJECT_PREFIX = 'switchboard.console';
 
@@ -23,7 +22,7 @@ export interface NatsSinkOptions {
   url: string;
   tls?: { ca?: string; insecure?: boolean };
   maxQueued: number;
-  logger: Logger;
+  logger: SinkLogger;
   backoff?: BackoffOptions;
 }
 

@@ -4,10 +4,9 @@
 // high-water mark, so a receiver that stops reading costs dropped records, not memory.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from 'pino';
 import { DEFAULT_BACKOFF, Reconnector, type BackoffOptions } from './backoff.js';
 import { RecordQueue, type RecordBatch } from './record-batch.js';
-import type { Sink, SinkStats } from './types.js';
+import type { Sink, SinkStats, SinkLogger } from './types.js';
 
 /**
  * Records wait up to FLUSH_MS to leave together unless FLUSH_CHARS are queued: a flooding console
@@ -24,7 +23,7 @@ export interface TcpSinkOptions {
   /** Speak TLS: ca (PEM text) to trust instead of the system's, or insecure to accept any certificate. */
   tls?: { ca?: string; insecure?: boolean };
   maxQueued: number;
-  logger: Logger;
+  logger: SinkLogger;
   backoff?: BackoffOptions;
 }
 

@@ -39,6 +39,12 @@ export interface SinkStats {
   connected: boolean;
 }
 
+/** What a sink logs with: the daemon's logger, or the sink thread's stand-in that hands each entry to it. */
+export interface SinkLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
 /** A destination for records. A slow or dead sink never slows the console or other sinks. */
 export interface Sink {
   readonly name: string;

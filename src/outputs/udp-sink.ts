@@ -4,9 +4,8 @@
 // bounded queue.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import type { Logger } from 'pino';
 import { RecordQueue, type RecordBatch } from './record-batch.js';
-import type { OutputRecord, Sink, SinkStats } from './types.js';
+import type { OutputRecord, Sink, SinkStats, SinkLogger } from './types.js';
 
 /** rsyslog's imudp default maximum message size; well under the 64 KiB datagram limit. */
 export const UDP_MAX_BYTES = 8192;
@@ -18,7 +17,7 @@ export interface UdpSinkOptions {
   host: string;
   port: number;
   maxQueued: number;
-  logger: Logger;
+  logger: SinkLogger;
   maxBytes?: number;
 }
 

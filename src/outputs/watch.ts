@@ -182,6 +182,11 @@ export class WatchEngine {
     this.schedule();
   }
 
+  /** Whether any pattern runs on the node's lines now: a node none watches need not be split into lines. */
+  watches(node: string): boolean {
+    return !this.closed && this.watchingNode(node).length > 0;
+  }
+
   /** One console line: onLines with one line. */
   onLine(node: string, line: string, time: Date): void {
     this.onLines(node, [line], time);

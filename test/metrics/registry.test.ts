@@ -9,7 +9,7 @@ describe('DaemonMetrics', () => {
   test('sink stats are restated on every scrape; watch matches count by pattern name', async () => {
     const metrics = new DaemonMetrics();
     const sinks: SinkSample[] = [{ name: 'siem', type: 'tcp', sent: 10, dropped: 0, queued: 0, connected: true }];
-    metrics.registerSinks(() => sinks);
+    metrics.registerSinks(async () => sinks);
     metrics.watchMatches.inc({ pattern: 'kernel-panic' });
     let m = readScrape(await metrics.scrape());
     assert.equal(m.types.get('switchboard_sink_records_dropped_total'), 'COUNTER');

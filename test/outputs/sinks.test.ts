@@ -3,7 +3,7 @@
 // receiver that stops reading costs dropped records, never the console or the log file.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -89,6 +89,16 @@ describe('sinks receive console lines and events as JSON records', () => {
     // '.' would split a NATS subject token: web.1 publishes as web~1.
     assert.ok(fromNats.records.some((r) => r.subject === 'switchboard.console.web~1' && r.node === 'web.1'));
     assert.ok(fromNats.records.some((r) => r.subject === 'switchboard.console.db2' && r.node === 'db2'));
+  });
+
+  test("the lines' thread (records for the sinks) runs at a lower priority than the thread that reads the consoles", () => {
+    const nice = (tid: number | string) => {
+      const stat = readFileSync(`/proc/${d.pid}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19 of proc(5)
+    };
+    const main = nice(d.pid);
+    const others = readdirSync(`/proc/${d.pid}/task`).map(nice);
+    assert.ok(others.includes(Math.min(19, main + 10)), `a thread at nice ${main} + 10 (threads: ${others.join(' ')})`);
   });
 
   test('a label selector sends an output only the matching nodes', async () => {

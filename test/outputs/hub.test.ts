@@ -1,0 +1,55 @@
+// The output hub in this process, with its lines' thread and a real TCP receiver: when the thread
+// falls behind, console chunks are skipped and counted instead of piling up, and what does reach
+// the sink is still whole lines in order, never two lines glued across the skipped bytes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import { OutputHub } from '../../src/outputs/hub.js';
+import { tcpReceiver } from '../support/record-receivers.js';
+
+const LINE_X = 'x'.repeat(60);
+
+/** Chunk k: the end of the line chunk k-1 began ("P<k-1> x" + "y<k>"), 1,000 whole lines, and the start of the next. */
+function chunk(k: number): Buffer {
+  let text = k === 0 ? '' : `y${k}\n`;
+  for (let i = 0; i < 1000; i++) text += `L${k * 1000 + i} ${LINE_X}\n`;
+  return Buffer.from(`${text}P${k} x`);
+}
+
+test("a lines' thread that falls behind skips chunks, counted; the sink still gets whole lines in order, none glued across a skip", async () => {
+  const receiver = await tcpReceiver();
+  const hub = await OutputHub.create({
+    outputs: [{ name: 'r', type: 'tcp', address: `127.0.0.1:${receiver.port}`, maxQueued: 1_000_000 }],
+    maxLineBytes: 4096,
+    idleFlushMs: 50,
+    openLog: () => ({ write() {}, close: async () => {} }),
+    labelsOf: () => ({}),
+    logger: pino({ level: 'silent' }),
+    maxBehindBytes: 256 * 1024,
+  });
+  try {
+    const out = hub.open('n1');
+    const chunks = 300; // 20 MB in one turn of the event loop: far more than the thread takes in meanwhile
+    for (let k = 0; k < chunks; k++) out.write(chunk(k));
+    assert.ok(hub.skippedBytes > 0, 'some chunks were skipped');
+    // A stats answer comes after every message sent before it: the thread has caught up.
+    await hub.stats();
+    out.write(Buffer.from(`y${chunks}\nEND\n`));
+    await receiver.got.waitFor((r) => r.message === 'END', 'the line written after the thread caught up');
+
+    const lines = receiver.got.lines('n1');
+    const whole = lines.filter((l) => /^L\d+ x{60}$/.test(l)).map((l) => Number(l.slice(1, l.indexOf(' '))));
+    assert.ok(whole.length >= 1000, `the chunks that went over were shipped (${whole.length} lines)`);
+    assert.ok(whole.length < chunks * 1000, 'not every line was shipped');
+    assert.deepEqual(whole, [...whole].sort((a, b) => a - b), 'in order');
+    // Every record is one line or a piece of one cut off by a skip, never two lines run together:
+    // a line begun in one chunk is finished only by the chunk that followed it.
+    for (const l of lines) {
+      assert.match(l, /^(?:L\d+ x{60}|P\d+ x|y\d+|P\d+ xy\d+|END)$/);
+      const m = /^P(\d+) xy(\d+)$/.exec(l);
+      if (m) assert.equal(Number(m[2]), Number(m[1]) + 1, `${l}: two lines glued across skipped bytes`);
+    }
+  } finally {
+    await hub.close();
+  }
+});
