@@ -155,7 +155,11 @@ export class DaemonMetrics {
   }
 
   private sinkMetrics(): void {
-    const samples = async () => (await Promise.all(this.sinkSources.map((read) => read()))).flat();
+    // One read for the four metrics of a scrape: their collects run at once, and a read is a round trip to the lines' thread.
+    let reading: Promise<SinkSample[]> | undefined;
+    const samples = () => (reading ??= Promise.all(this.sinkSources.map((read) => read())).then((all) => all.flat()).finally(() => {
+      reading = undefined;
+    }));
     const labels = (s: SinkSample) => ({ sink: s.name, type: s.type });
     // The sinks keep their own running totals: each scrape restates them.
     const total = (name: string, help: string, value: (s: SinkSample) => number) => new Counter({

@@ -116,7 +116,7 @@ function run(port: NonNullable<typeof parentPort>, data: SinkThreadData): void {
  * the consoles and writes their logs), and its sinks drop their oldest records, counted, rather
  * than slow a console down. Linux only (a thread's own nice value); elsewhere it runs as it is.
  */
-export const LINES_THREAD_NICE = 10;
+const LINES_THREAD_NICE = 10;
 
 function lowerPriority(): void {
   try {
