@@ -49,10 +49,12 @@ export class TcpSink implements Sink {
   send(batch: RecordBatch): void {
     this.queue.push(batch);
     if (this.queue.weight >= FLUSH_CHARS) {
-      // Enough for a full write: at the end of this turn of the event loop.
+      // Enough for a full write: once the caller's message is handled, not at the end of this turn
+      // of the event loop. The lines' thread, behind on a flood, handles a pile of chunks in one
+      // turn; writing only after it, the queue would pass its bound while the receiver had room.
       if (this.pumpNow) return;
       this.pumpNow = true;
-      setImmediate(() => {
+      process.nextTick(() => {
         this.pumpNow = false;
         this.pump();
       });

@@ -53,3 +53,35 @@ test("a lines' thread that falls behind skips chunks, counted; the sink still ge
     await hub.close();
   }
 });
+
+test("a backlog the lines' thread works through in one go reaches a sink that keeps up, nothing dropped", async () => {
+  // The thread takes a pile of chunks in one turn of its event loop; a sink that wrote only at the
+  // end of that turn would see them all queued at once, past its bound, and drop records the
+  // receiver had room for.
+  const receiver = await tcpReceiver();
+  let onConnected!: () => void;
+  const connected = new Promise<void>((resolve) => (onConnected = resolve));
+  const hub = await OutputHub.create({
+    outputs: [{ name: 'r', type: 'tcp', address: `127.0.0.1:${receiver.port}`, maxQueued: 2000 }],
+    maxLineBytes: 4096,
+    idleFlushMs: 50,
+    openLog: () => ({ write() {}, close: async () => {} }),
+    labelsOf: () => ({}),
+    logger: pino({ level: 'info' }, { write: (line: string) => line.includes('output connected') && onConnected() }),
+  });
+  try {
+    await connected;
+    const out = hub.open('n1');
+    const chunks = 20; // 20,000 lines, ten times what the sink may hold, in one turn of this thread
+    for (let k = 0; k < chunks; k++) out.write(chunk(k));
+    out.write(Buffer.from(`y${chunks}\nEND\n`));
+    await receiver.got.waitFor((r) => r.message === 'END', 'the last line');
+    const [stats] = await hub.stats();
+    assert.equal(stats.dropped, 0, 'records dropped');
+    const whole = receiver.got.lines('n1').filter((l) => /^L\d+ x{60}$/.test(l));
+    assert.equal(whole.length, chunks * 1000);
+  } finally {
+    await hub.close();
+  }
+});
+
