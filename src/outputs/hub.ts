@@ -251,7 +251,7 @@ class SinkThread {
     this.handed = 0;
     const worker = startModuleWorker(import.meta.url, 'sink-thread', { workerData: { ...this.data, taken } satisfies SinkThreadData });
     worker.on('message', (m: FromSinkThread) => {
-      if (m.t === 'lines') this.onLines(m.node, Lines.fromData(m.lines), new Date(m.time));
+      if (m.t === 'lines') for (const c of m.chunks) this.onLines(c.node, Lines.fromData(c.lines), new Date(c.time));
       else if (m.t === 'log') this.logger[m.level](m.fields, m.message);
       else if (m.t === 'stats') {
         this.last = m.stats;

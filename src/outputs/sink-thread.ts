@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
-import { LineSplitter, type LinesData } from './line-splitter.js';
+import { LineSplitter, type Lines, type LinesData } from './line-splitter.js';
 import { RecordBatch } from './record-batch.js';
 import { openSink, type ResolvedOutput } from './sinks.js';
 import type { SinkLogger, SinkStats } from './types.js';
@@ -37,10 +37,25 @@ export type ToSinkThread =
   | { t: 'close' };
 
 export type FromSinkThread =
-  /** A watched node's lines of one chunk (or a partial line sent after the idle time). */
-  | { t: 'lines'; node: string; lines: LinesData; time: number }
+  /** Watched nodes' lines, a chunk (or a partial line sent after the idle time) each, gathered for WATCH_GATHER_MS. */
+  | { t: 'lines'; chunks: WatchedChunk[] }
   | { t: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string }
   | { t: 'stats'; id: number; stats: SinkStats[] };
+
+export interface WatchedChunk {
+  node: string;
+  lines: LinesData;
+  time: number;
+}
+
+/**
+ * A watched node's lines go back to the daemon's thread gathered, this long or until
+ * WATCH_GATHER_LINES wait: a message per console chunk (thousands a second in a flood) woke the
+ * daemon's thread that often, between its reads of the consoles. The watch engine gathers for
+ * longer than this anyway.
+ */
+const WATCH_GATHER_MS = 5;
+const WATCH_GATHER_LINES = 4096;
 
 interface NodeLines {
   splitter: LineSplitter;
@@ -59,6 +74,23 @@ function run(port: NonNullable<typeof parentPort>, data: SinkThreadData): void {
   const sinks = data.outputs.map((o) => openSink(o, logger));
   const taken = new Int32Array(data.taken);
   const nodes = new Map<string, NodeLines>();
+  let watched: WatchedChunk[] = [];
+  let watchedLines = 0;
+  let watchTimer: NodeJS.Timeout | undefined;
+  const postWatched = () => {
+    clearTimeout(watchTimer);
+    watchTimer = undefined;
+    if (watched.length === 0) return;
+    post({ t: 'lines', chunks: watched });
+    watched = [];
+    watchedLines = 0;
+  };
+  const watch = (node: string, lines: Lines, time: number) => {
+    watched.push({ node, lines: lines.data(), time });
+    watchedLines += lines.count;
+    if (watchedLines >= WATCH_GATHER_LINES) postWatched();
+    else watchTimer ??= setTimeout(postWatched, WATCH_GATHER_MS);
+  };
   const send = (batch: RecordBatch, to: number[]) => {
     for (const i of to) sinks[i].send(batch);
   };
@@ -72,7 +104,7 @@ function run(port: NonNullable<typeof parentPort>, data: SinkThreadData): void {
         splitter: new LineSplitter({ maxBytes: data.maxLineBytes, idleMs: data.idleFlushMs }, (lines) => {
           const time = entry.time ?? Date.now();
           if (entry.sinks.length > 0) send(RecordBatch.console(node, lines, new Date(time).toISOString()), entry.sinks);
-          if (entry.watch) post({ t: 'lines', node, lines: lines.data(), time });
+          if (entry.watch) watch(node, lines, time);
         }),
       };
       nodes.set(node, (n = entry));
@@ -105,6 +137,7 @@ function run(port: NonNullable<typeof parentPort>, data: SinkThreadData): void {
       case 'close':
         for (const n of nodes.values()) n.splitter.close();
         nodes.clear();
+        postWatched();
         // A sink's timers would keep the thread alive: it ends here.
         void Promise.all(sinks.map((s) => s.close())).then(() => process.exit(0));
     }

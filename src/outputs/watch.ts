@@ -142,7 +142,7 @@ export class WatchEngine {
     opts.patterns.forEach((spec, id) => this.patterns.set(id, { spec }));
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
-    this.batchLines = opts.batchLines ?? 1024;
+    this.batchLines = opts.batchLines ?? 8192;
     this.queue = new DropOldestQueue<QueuedChunk>(opts.maxQueuedLines ?? 50_000, {
       count: (c) => c.lines.count,
       last: (c, n) => ({ ...c, lines: Lines.of(c.lines.all.slice(c.lines.count - n), c.lines.plain) }),
