@@ -50,6 +50,7 @@ export function checkOutputs(outputs: OutputConfig[]): void {
     if (o.type === 'nats') {
       if (!o.url) throw new errors.CONFIG(`outputs.${o.name}: a nats output needs url (nats://host:port)`);
       if (o.address) throw new errors.CONFIG(`outputs.${o.name}: a nats output takes url, not address`);
+      if (!URL.canParse(o.url) || !new URL(o.url).hostname) throw new errors.CONFIG(`outputs.${o.name}.url: not a URL with a host (nats://host:port)`);
     } else {
       parseAddress(o);
       if (o.url) throw new errors.CONFIG(`outputs.${o.name}: a ${o.type} output takes address, not url`);

@@ -6,6 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { startModuleWorker } from '../util/module-worker.js';
+import { Reconnector } from './backoff.js';
 import { selects, type OutputConfig, type OutputType } from './config.js';
 import { Lines } from './line-splitter.js';
 import { RecordBatch } from './record-batch.js';
@@ -177,10 +178,15 @@ function eventRecord(node: string, event: SessionEvent, time: Date): OutputRecor
 /** How long the sinks' thread has to send what it holds when the daemon stops. */
 const CLOSE_MS = 5000;
 
+/** A thread that ends is replaced after 250 ms, doubling to 30 s while each replacement ends too (within STABLE_MS). */
+const RESTART_BACKOFF = { minMs: 250, maxMs: 30_000 };
+const STABLE_MS = 60_000;
+
 /**
  * The daemon's side of sink-thread.ts. A chunk's bytes are copied once into a buffer of their own,
  * which is moved (not copied again) to the thread. A thread that fails is logged and replaced (its
- * sinks reconnect; what they held is lost).
+ * sinks reconnect; what they held is lost), with backoff: one that fails as it starts does not
+ * spin. Meanwhile chunks are skipped (counted) once maxBehind is reached.
  */
 class SinkThread {
   private worker: Worker;
@@ -195,6 +201,13 @@ class SinkThread {
   /** The last stats the thread gave: what stats() answers while a failed thread is being replaced. */
   private last: SinkStats[];
   private closing?: Promise<void>;
+  /** The thread has ended and its replacement waits for the backoff. */
+  private down = false;
+  private startedAt = 0;
+  private readonly restarts = new Reconnector(() => {
+    this.down = false;
+    this.worker = this.start();
+  }, RESTART_BACKOFF);
 
   constructor(private readonly data: Omit<SinkThreadData, 'taken'>, private readonly maxBehind: number, private readonly logger: Logger, private readonly onLines: LineObserver) {
     this.last = data.outputs.map(() => ({ sent: 0, dropped: 0, queued: 0, connected: false }));
@@ -224,7 +237,7 @@ class SinkThread {
   }
 
   stats(): Promise<SinkStats[]> {
-    if (this.closing) return Promise.resolve(this.last);
+    if (this.closing || this.down) return Promise.resolve(this.last);
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
@@ -234,7 +247,9 @@ class SinkThread {
 
   /** The thread closes its sinks and ends; one that has not within CLOSE_MS is stopped. */
   close(): Promise<void> {
+    this.restarts.stop();
     return (this.closing ??= new Promise<void>((resolve) => {
+      if (this.down) return resolve();
       const worker = this.worker;
       const timer = setTimeout(() => void worker.terminate(), CLOSE_MS);
       worker.once('exit', () => {
@@ -249,6 +264,7 @@ class SinkThread {
     const taken = new SharedArrayBuffer(4);
     this.taken = new Int32Array(taken);
     this.handed = 0;
+    this.startedAt = Date.now();
     const worker = startModuleWorker(import.meta.url, 'sink-thread', { workerData: { ...this.data, taken } satisfies SinkThreadData });
     worker.on('message', (m: FromSinkThread) => {
       if (m.t === 'lines') for (const c of m.chunks) this.onLines(c.node, Lines.fromData(c.lines), new Date(c.time));
@@ -263,8 +279,10 @@ class SinkThread {
     worker.on('exit', () => {
       this.answerWaiting();
       if (this.closing) return;
+      this.down = true;
+      if (Date.now() - this.startedAt >= STABLE_MS) this.restarts.connected();
       this.logger.warn('output sink thread ended; starting a new one');
-      this.worker = this.start();
+      this.restarts.retry();
     });
     return worker;
   }

@@ -16,6 +16,8 @@ test('outputs: each type needs its address, names are unique, udp has no TLS', (
     [[{ name: 'a', type: 'tcp' }], /outputs\.a\.address: '' is not host:port/],
     [[{ name: 'a', type: 'tcp', address: 'host-only' }], /outputs\.a\.address/],
     [[{ name: 'a', type: 'nats', address: 'h:1' }], /outputs\.a: a nats output needs url/],
+    [[{ name: 'a', type: 'nats', url: 'nats://[' }], /outputs\.a\.url: not a URL with a host/],
+    [[{ name: 'a', type: 'nats', url: 'nats://' }], /outputs\.a\.url: not a URL with a host/],
     [[{ name: 'a', type: 'udp', address: 'h:1', tls: true }], /udp cannot speak TLS/],
     [[{ name: 'a', type: 'udp', address: 'h:1' }, { name: 'a', type: 'tcp', address: 'h:2' }], /the name 'a' is used twice/],
     [[{ name: 'a', type: 'kafka', address: 'h:1' }], /outputs/],

@@ -85,3 +85,37 @@ test("a backlog the lines' thread works through in one go reaches a sink that ke
   }
 });
 
+
+test("a lines' thread that fails as it starts is replaced with backoff, not in a loop, and the hub still answers and closes", async () => {
+  // An output the config check would refuse (the URL does not parse) makes the thread fail as it opens its sinks.
+  const ended: number[] = [];
+  let fourth!: () => void;
+  const fourthEnd = new Promise<void>((resolve) => (fourth = resolve));
+  const hub = await OutputHub.create({
+    outputs: [{ name: 'broken', type: 'nats', url: 'nats://[' }],
+    maxLineBytes: 4096,
+    idleFlushMs: 50,
+    openLog: () => ({ write() {}, close: async () => {} }),
+    labelsOf: () => ({}),
+    logger: pino({ level: 'warn' }, {
+      write: (line: string) => {
+        if (!line.includes('output sink thread ended')) return;
+        ended.push(performance.now());
+        if (ended.length === 4) fourth();
+      },
+    }),
+  });
+  try {
+    await fourthEnd;
+    // Replaced after 250 ms, 500 ms, then 1 s: each gap at least that (a thread's own start, a few
+    // hundred ms under tsx, adds to it).
+    ended.slice(1).forEach((t, i) => {
+      const wait = 250 * 2 ** i;
+      assert.ok(t - ended[i] >= wait - 10, `end ${i + 2} came ${Math.round(t - ended[i])} ms after the one before; the backoff is ${wait} ms`);
+    });
+    const [stats] = await hub.stats();
+    assert.equal(stats.connected, false);
+  } finally {
+    await hub.close();
+  }
+});
