@@ -140,6 +140,7 @@ export class Daemon {
       },
     });
     outputs.addLineObserver((node, lines, time) => watch.onLines(node, lines, time), (node) => watch.watches(node));
+    if (config.watchPatterns.length > 0) outputs.startLines();
     metrics.registerWatch(() => watch.stats());
     const consoles = new ConsoleManager({
       drivers,

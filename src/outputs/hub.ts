@@ -85,6 +85,15 @@ export class OutputHub {
     return () => this.observers.delete(observer);
   }
 
+  /**
+   * Starts the lines' thread now, not at the first chunk of a watched node: started then, it takes
+   * a few hundred ms to come up while a flooding console's chunks wait, and hands them all over at
+   * once, more than the watch patterns' queue holds.
+   */
+  startLines(): void {
+    if (!this.closing) this.startThread();
+  }
+
   async stats(): Promise<OutputStats[]> {
     if (this.opts.outputs.length === 0) return [];
     const stats = await this.startThread().stats();

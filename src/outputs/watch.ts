@@ -148,6 +148,8 @@ export class WatchEngine {
       last: (c, n) => ({ ...c, lines: Lines.of(c.lines.all.slice(c.lines.count - n), c.lines.plain) }),
     });
     this.maxLineLength = opts.maxLineLength ?? 4096;
+    // Up before the first lines come (a thread takes a while to start), when patterns are configured.
+    if (opts.patterns.length > 0) this.startWorker();
   }
 
   /** A deleted node: its own patterns and its counters go. */

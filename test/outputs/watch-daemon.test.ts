@@ -10,6 +10,7 @@ import { runSwitchboard } from '../support/cli.js';
 import { api, catNode, startDaemon, tempDir, waitForLogFile, type DaemonHandle } from '../support/daemon.js';
 import { startHttpServer } from '../support/http-server.js';
 import { tcpReceiver } from '../support/record-receivers.js';
+import { readScrape } from '../support/prometheus.js';
 import { onEvents, waitUntil } from '../support/wait.js';
 
 const daemons: DaemonHandle[] = [];
@@ -244,4 +245,18 @@ test('a bad regex in the config stops the daemon at start, naming the pattern', 
   });
   assert.notEqual(res.code, 0);
   assert.match(res.stderr + res.stdout, /watchPatterns\[1\] \(broken\): invalid regex: .*Unterminated group/);
+});
+
+test('a console that floods from its first line has every line watched: the first match is not lost while the matching starts up', async () => {
+  const hook = await webhookReceiver();
+  const d = await daemonWith({ watchPatterns: [{ name: 'oops', regex: '^Oops: ', webhook: `${hook.base}/oops` }] });
+  // ~27 MB at once (600,000 lines), the first of them a match: the lines reach the patterns in a
+  // burst, before the threads that split and match them would be up if started only now.
+  const flood = `awk 'BEGIN { print "Oops: first"; for (i = 0; i < 600000; i++) print "line " i " of a console that floods as it boots"; print "Oops: last" }'`;
+  const created = await api(d, 'POST', '/api/v1/nodes', { name: 'burst', driver: 'cmd', params: { cmd: ['/bin/sh', '-c', `${flood}; exec cat`] } });
+  assert.equal(created.status, 201, created.text);
+  await waitUntil(() => hook.bodies.find((b) => b.line === 'Oops: last'), { what: 'the last line matched', subscribe: onEvents(hook.bus, 'request'), timeoutMs: 60_000 });
+  const scrape = readScrape(await (await fetch(`${d.url}/metrics`)).text());
+  assert.equal(scrape.value('switchboard_watch_lines_skipped_total'), 0, 'lines the patterns skipped');
+  assert.deepEqual(hook.bodies.map((b) => b.line), ['Oops: first', 'Oops: last']);
 });
