@@ -38,7 +38,7 @@ export class FleetAgentPeer {
         // e.g. BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the agents
         ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
         path.join(REPO, 'bin', 'switchboard.js'), 'agent', '--node', node, '--nats', natsUrl, '--prefix', prefix,
-        '--allow-signer', allowSigner, '--data-dir', dataDir, '--log-level', 'info',
+        '--allow-signer', allowSigner, '--data-dir', dataDir, '--log-level', process.env.BENCH_AGENT_LOG_LEVEL ?? 'info',
       ], { cwd: dataDir, stdio: ['ignore', logFd, logFd] });
     } finally {
       closeSync(logFd); // the child has its own copy

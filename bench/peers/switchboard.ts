@@ -54,7 +54,7 @@ export class Switchboard {
       ...(this.opts.inspect ? ['--inspect=127.0.0.1:0'] : []),
       path.join(REPO, 'bin', 'switchboard.js'), 'serve',
       '--listen', '127.0.0.1:0', '--console-port', '0',
-      '--data-dir', this.opts.dataDir, '--admin-token', this.token, '--log-level', 'info',
+      '--data-dir', this.opts.dataDir, '--admin-token', this.token, '--log-level', process.env.BENCH_SB_LOG_LEVEL ?? 'info',
       ...(this.opts.args ?? []),
     ];
     const env = { ...process.env, SWITCHBOARD_LOG_MAX_BYTES: String(this.opts.logMaxBytes ?? 1024 ** 4) };

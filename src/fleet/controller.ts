@@ -526,7 +526,7 @@ export class FleetController extends EventEmitter {
       // state was final already: a reply redelivered after a crash before the file was handled.
       if (FLEET_FINAL_STATES.includes(after.state)) after = await this.deliverReply(after);
       if (after.state !== before.state) {
-        this.log.info({ id, node: after.node, state: after.state, from: before.state }, 'fleet message state');
+        this.log.debug({ id, node: after.node, state: after.state, from: before.state }, 'fleet message state');
         moved.push(after);
       }
     }

@@ -30,7 +30,8 @@ describe('fleet agent over NATS', () => {
   let key: string;
 
   before(async () => {
-    daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
+    // debug: a message's state changes are logged at debug (the audit log has them at any level).
+    daemon = await startDaemon({ args: ['--log-level', 'debug'], env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
     key = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
   });
 

@@ -20,7 +20,8 @@ describe('fleet over NATS: streamed replies', () => {
   const deck2Dir = tempDir('deck-2'); // an agent runs commands in its data dir
 
   before(async () => {
-    daemon = await startDaemon({ dataDir, env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
+    // debug: a message's state changes are logged at debug (the audit log has them at any level).
+    daemon = await startDaemon({ args: ['--log-level', 'debug'], dataDir, env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix } });
     const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
     await writeFile(path.join(deck2Dir, 'fail'), '');
     await Promise.all([startAgent({ node: 'deck-1', prefix, allowSigner: signer }), startAgent({ node: 'deck-2', prefix, allowSigner: signer, dataDir: deck2Dir })]);
