@@ -69,7 +69,9 @@ export async function natsClientOptions(s: NatsSettings, name: string, extra: { 
   if (ways.length > 1) throw new errors.CONFIG(`NATS: one way of logging in, please; got ${ways.join(' and ')}`);
   if (Boolean(s.natsCert) !== Boolean(s.natsKey)) throw new errors.CONFIG(`${NAMES.natsCert} and ${NAMES.natsKey} go together`);
 
-  const options: ConnectionOptions = { servers: server, name, maxReconnectAttempts: -1, ...extra };
+  // noAsyncTraces: nats.js would otherwise make an Error (a stack trace) for every request it sends
+  // (each JetStream publish, pull and ack), in case it times out; a timeout says what timed out anyway.
+  const options: ConnectionOptions = { servers: server, name, maxReconnectAttempts: -1, noAsyncTraces: true, ...extra };
   if (urlUser) Object.assign(options, urlPass ? { user: urlUser, pass: urlPass } : { token: urlUser });
   if (s.natsUser) Object.assign(options, { user: s.natsUser, pass: password });
   if (s.natsNkey) options.authenticator = nkeyAuthenticator(await readSeed(s.natsNkey));
