@@ -4,8 +4,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { OutputHub } from '../../src/outputs/hub.js';
+import { OutputHub, type OutputHubOptions } from '../../src/outputs/hub.js';
 import { tcpReceiver } from '../support/record-receivers.js';
+
+/** A hub of the given outputs whose sessions have no log file and nodes no labels. */
+function hubWith(opts: Pick<OutputHubOptions, 'outputs' | 'logger' | 'maxBehindBytes'>): Promise<OutputHub> {
+  return OutputHub.create({ maxLineBytes: 4096, idleFlushMs: 50, openLog: () => ({ write() {}, close: async () => {} }), labelsOf: () => ({}), ...opts });
+}
 
 const LINE_X = 'x'.repeat(60);
 
@@ -18,12 +23,8 @@ function chunk(k: number): Buffer {
 
 test("a lines' thread that falls behind skips chunks, counted; the sink still gets whole lines in order, none glued across a skip", async () => {
   const receiver = await tcpReceiver();
-  const hub = await OutputHub.create({
+  const hub = await hubWith({
     outputs: [{ name: 'r', type: 'tcp', address: `127.0.0.1:${receiver.port}`, maxQueued: 1_000_000 }],
-    maxLineBytes: 4096,
-    idleFlushMs: 50,
-    openLog: () => ({ write() {}, close: async () => {} }),
-    labelsOf: () => ({}),
     logger: pino({ level: 'silent' }),
     maxBehindBytes: 256 * 1024,
   });
@@ -61,12 +62,8 @@ test("a backlog the lines' thread works through in one go reaches a sink that ke
   const receiver = await tcpReceiver();
   let onConnected!: () => void;
   const connected = new Promise<void>((resolve) => (onConnected = resolve));
-  const hub = await OutputHub.create({
+  const hub = await hubWith({
     outputs: [{ name: 'r', type: 'tcp', address: `127.0.0.1:${receiver.port}`, maxQueued: 2000 }],
-    maxLineBytes: 4096,
-    idleFlushMs: 50,
-    openLog: () => ({ write() {}, close: async () => {} }),
-    labelsOf: () => ({}),
     logger: pino({ level: 'info' }, { write: (line: string) => line.includes('output connected') && onConnected() }),
   });
   try {
@@ -91,12 +88,8 @@ test("a lines' thread that fails as it starts is replaced with backoff, not in a
   const ended: number[] = [];
   let fourth!: () => void;
   const fourthEnd = new Promise<void>((resolve) => (fourth = resolve));
-  const hub = await OutputHub.create({
+  const hub = await hubWith({
     outputs: [{ name: 'broken', type: 'nats', url: 'nats://[' }],
-    maxLineBytes: 4096,
-    idleFlushMs: 50,
-    openLog: () => ({ write() {}, close: async () => {} }),
-    labelsOf: () => ({}),
     logger: pino({ level: 'warn' }, {
       write: (line: string) => {
         if (!line.includes('output sink thread ended')) return;
