@@ -254,14 +254,17 @@ export class FleetAgent {
       this.log.warn({ id: message.id, deliveries: msg.info.deliveryCount, retries: message.retries }, 'fleet message retries exhausted');
       return { stored: this.reply({ ...base, state: 'failed', errorCode: 'RETRIES_EXHAUSTED', error: `delivered ${msg.info.deliveryCount} times, allowed 1 + ${message.retries} retries; not run`, at: Date.now() }, message) };
     }
-    this.log.info({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
+    // hello, errorLog and op are done at once: one line, when done, says all (a fleet pinging its
+    // agents with hello would otherwise fill the log with two lines a ping).
+    const instant = laneOf(message) === 'ctl';
+    this.log[instant ? 'debug' : 'info']({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
     // Not awaited before the method starts: replies are stored in the order made (reply-queue.ts),
-    // so `running` is in the stream before any part or the final reply.
-    // hello, errorLog and op are done at once: their final reply is all there is to say.
+    // so `running` is in the stream before any part or the final reply. The instant methods send
+    // no `running`: their final reply is all there is to say.
     let runningStored: Promise<boolean> | undefined;
     const sayRunning = () => void (runningStored ??= this.reply({ ...base, state: 'running', at: Date.now() }, message));
     // tailFile says it once it watches the file, so a line appended after `running` is never missed.
-    if (laneOf(message) !== 'ctl' && message.method !== 'tailFile') sayRunning();
+    if (!instant && message.method !== 'tailFile') sayRunning();
     let final: FleetReply;
     this.running.add(message.id, message.method);
     try {
@@ -270,7 +273,7 @@ export class FleetAgent {
       this.running.remove(message.id);
     }
     const finalStored = this.reply(final, message).then((stored) => {
-      if (stored) this.log.info({ id: message.id, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
+      if (stored) this.log.info({ id: message.id, method: message.method, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
       return stored;
     });
     return { stored: Promise.all([runningStored ?? true, finalStored]).then(([a, b]) => a && b) };

@@ -165,4 +165,21 @@ describe('fleet agent over NATS', () => {
     assert.equal(readFileSync(file, 'utf8'), 'a\nb\nc\n', 'each run once, in order');
     await again.stop();
   });
+
+  test("the agent's log: a command when it starts and when it ends; an instant message (hello) once, when done, with its method", async () => {
+    const agent = await startAgent({ node: 'log-1', prefix, allowSigner: key, args: ['--hello-interval', '3600'] });
+    try {
+      const { body: sent } = await api(daemon, 'POST', '/api/v1/fleet/messages', [
+        { toNode: 'log-1', method: 'hello' },
+        { toNode: 'log-1', method: 'cliCommand', methodArgs: ['true'], replyMethod: 'console' },
+      ]);
+      const [hello, cli] = sent.map((m: { id: string }) => m.id);
+      await countLogs(agent, (l) => l.msg === 'fleet message done' && (l.id === hello || l.id === cli), 2, 'both done');
+      const about = (id: string) => agent.logs.filter((l) => l.id === id && l.msg.startsWith('fleet message ')).map((l) => [l.msg, l.method, l.exitCode]);
+      assert.deepEqual(about(hello), [['fleet message done', 'hello', undefined]]);
+      assert.deepEqual(about(cli), [['fleet message running', 'cliCommand', undefined], ['fleet message done', 'cliCommand', 0]]);
+    } finally {
+      await agent.stop();
+    }
+  });
 });
