@@ -6,7 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { startModuleWorker } from '../util/module-worker.js';
-import { Reconnector } from './backoff.js';
+import { DEFAULT_BACKOFF, Reconnector } from './backoff.js';
 import { selects, type OutputConfig, type OutputType } from './config.js';
 import { Lines } from './line-splitter.js';
 import { RecordBatch } from './record-batch.js';
@@ -187,8 +187,7 @@ function eventRecord(node: string, event: SessionEvent, time: Date): OutputRecor
 /** How long the sinks' thread has to send what it holds when the daemon stops. */
 const CLOSE_MS = 5000;
 
-/** A thread that ends is replaced after 250 ms, doubling to 30 s while each replacement ends too (within STABLE_MS). */
-const RESTART_BACKOFF = { minMs: 250, maxMs: 30_000 };
+/** A replacement that ran this long was healthy: the next one that ends is replaced after the shortest wait again. */
 const STABLE_MS = 60_000;
 
 /**
@@ -210,13 +209,13 @@ class SinkThread {
   /** The last stats the thread gave: what stats() answers while a failed thread is being replaced. */
   private last: SinkStats[];
   private closing?: Promise<void>;
-  /** The thread has ended and its replacement waits for the backoff. */
+  /** The thread has ended and its replacement waits for the backoff (the sinks' reconnect backoff: 250 ms doubling to 30 s). */
   private down = false;
   private startedAt = 0;
   private readonly restarts = new Reconnector(() => {
     this.down = false;
     this.worker = this.start();
-  }, RESTART_BACKOFF);
+  }, DEFAULT_BACKOFF);
 
   constructor(private readonly data: Omit<SinkThreadData, 'taken'>, private readonly maxBehind: number, private readonly logger: Logger, private readonly onLines: LineObserver) {
     this.last = data.outputs.map(() => ({ sent: 0, dropped: 0, queued: 0, connected: false }));

@@ -178,8 +178,9 @@ export class WatchEngine {
 
   /** The console lines of one chunk (no line endings). Only queues: the console never waits for matching. */
   onLines(node: string, lines: Lines | readonly string[], time: Date): void {
+    if (!this.watches(node)) return;
     const chunk = Lines.from(lines);
-    if (this.closed || chunk.count === 0 || this.watchingNode(node).length === 0) return;
+    if (chunk.count === 0) return;
     this.queue.push({ node, lines: chunk, time });
     this.schedule();
   }
