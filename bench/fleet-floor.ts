@@ -5,16 +5,20 @@
 // go faster than this; the ≥ 10,000 msgs/s target is checked against it.
 //
 //   npx tsx bench/fleet-floor.ts            (NATS_URL, default nats://127.0.0.1:4222)
-//   FLOOR_NODES=1,10,100 FLOOR_MESSAGES=10000 FLOOR_BATCH=1,10
+//   FLOOR_NODES=1,10,100 FLOOR_MESSAGES=10000 FLOOR_BATCH=1,10 FLOOR_PROCESSES=one|each
+//
+// FLOOR_PROCESSES=each runs every node's consumer in a Node process of its own, as the fleet's
+// agents are (the default, one, runs them all in one process: the transport alone).
 //
 // FLOOR_BATCH > 1 carries that many messages in one JetStream message (and their replies in one):
 // the cost if the fleet grouped what one POST sends to one node.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { AckPolicy, connect, nanos, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
 
 const url = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const EACH = process.env.FLOOR_PROCESSES === 'each';
 
 function ticks(pid: number): number {
   // utime + stime of every thread, in clock ticks (100/s).
@@ -32,10 +36,10 @@ function natsServerPid(): number | undefined {
   return undefined;
 }
 
-async function agents(prefix: string, nodes: number): Promise<void> {
+async function agents(prefix: string, from: number, to: number): Promise<void> {
   const nc = await connect({ servers: url });
   const js = nc.jetstream();
-  for (let i = 0; i < nodes; i++) {
+  for (let i = from; i < to; i++) {
     const consumer = await js.consumers.get(`${prefix}-cmd`, `n${i}`);
     void (async () => {
       const msgs = await consumer.consume({ max_messages: 1 });
@@ -61,8 +65,19 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
     await jsm.consumers.add(`${prefix}-cmd`, { durable_name: `n${i}`, filter_subject: `${prefix}.cmd.n${i}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_ack_pending: 1 });
   }
   await jsm.consumers.add(`${prefix}-reply`, { durable_name: 'c', ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
-  const child = fork(new URL(import.meta.url).pathname, ['agents', prefix, String(nodes)], { execArgv: ['--import', 'tsx'] });
-  await new Promise((resolve) => child.once('message', resolve));
+  const children: ChildProcess[] = [];
+  const spawnAgents = async (from: number, to: number) => {
+    const child = fork(new URL(import.meta.url).pathname, ['agents', prefix, String(from), String(to)], { execArgv: ['--import', 'tsx'] });
+    children.push(child);
+    await new Promise((resolve) => child.once('message', resolve));
+  };
+  if (EACH) {
+    // A few at a time: 100 processes loading tsx at once on two cores take minutes.
+    for (let i = 0; i < nodes; i += 10) await Promise.all(Array.from({ length: Math.min(10, nodes - i) }, (_, k) => spawnAgents(i + k, i + k + 1)));
+  } else {
+    await spawnAgents(0, nodes);
+  }
+  const childTicks = () => children.reduce((sum, c) => sum + ticks(c.pid!), 0);
 
   let replied = 0;
   let done!: () => void;
@@ -76,7 +91,7 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
     }
   })();
 
-  const cpu0 = { me: ticks(process.pid), child: ticks(child.pid!), nats: natsPid ? ticks(natsPid) : 0 };
+  const cpu0 = { me: ticks(process.pid), child: childTicks(), nats: natsPid ? ticks(natsPid) : 0 };
   const t0 = performance.now();
   const pubs: Promise<unknown>[] = [];
   for (let sent = 0; sent < messages; sent += batch) {
@@ -89,10 +104,10 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
   await all;
   const ms = performance.now() - t0;
   const cpu = {
-    me: (ticks(process.pid) - cpu0.me) * 10, child: (ticks(child.pid!) - cpu0.child) * 10,
+    me: (ticks(process.pid) - cpu0.me) * 10, child: (childTicks() - cpu0.child) * 10,
     nats: natsPid ? (ticks(natsPid) - cpu0.nats) * 10 : NaN,
   };
-  child.kill();
+  for (const c of children) c.kill();
   await replies.close();
   for (const kind of ['cmd', 'reply']) await jsm.streams.delete(`${prefix}-${kind}`);
   await nc.close();
@@ -101,10 +116,11 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
 }
 
 if (process.argv[2] === 'agents') {
-  await agents(process.argv[3], Number(process.argv[4]));
+  await agents(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
 } else {
   const list = (v: string | undefined, d: string) => (v ?? d).split(',').map(Number);
   const natsPid = natsServerPid();
+  console.log(`Consumers: ${EACH ? 'a Node process per node' : 'all in one Node process'}\n`);
   console.log('| nodes | messages per JetStream message | messages | ms | msgs/s | CPU ms per message: controller / agents / nats-server |');
   console.log('|---|---|---|---|---|---|');
   for (const batch of list(process.env.FLOOR_BATCH, '1,10')) {
