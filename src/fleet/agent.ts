@@ -1,7 +1,9 @@
 // `switchboard agent`: takes its node's messages from one durable consumer per lane (lanes.ts):
 // one envelope at a time and its messages in order on the ordered lanes, side by side on the n lane.
 // An envelope (wire.ts) holds the messages submitted together for this node and lane; it is
-// verified once, each message is taken (recorded in the seen store) just before it runs. What is
+// verified once, each message is taken (recorded in the seen store) just before it runs; an
+// envelope of instant messages (hello, errorLog, op) has all its ids recorded at once, then runs
+// them back to back, their replies leaving together. What is
 // refused is acked (a redelivery would be refused again), logged with the reason, and answered with
 // a failed reply for each id it names. An envelope is acked only once the final reply of each of
 // its messages is stored by JetStream: an agent that dies before that gets it again, and the seen
@@ -198,13 +200,18 @@ export class FleetAgent {
     // runs: a reply still on its way is stored with those that follow (reply-queue.ts).
     const replies: Promise<boolean>[] = [];
     try {
-      // One fsync for the envelope, not one per message (seen-ids.ts); a failure leaves it unacked, as take's would.
-      await this.verifier.intend(messages.map((m) => m?.id), envelope);
-      const take = (message: AddressedMessage) => this.take(message, envelope, typeof from === 'string' ? from : undefined, msg);
-      if (limit) {
-        for (const taken of await Promise.all(messages.map((message) => limit(() => take(message))))) replies.push(taken.stored);
+      const sender = typeof from === 'string' ? from : undefined;
+      if (!limit && messages.every(isInstant)) {
+        replies.push(...await this.takeInstant(messages, envelope, sender, msg));
       } else {
-        for (const message of messages) replies.push((await take(message)).stored);
+        // One fsync for the envelope, not one per message (seen-ids.ts); a failure leaves it unacked, as take's would.
+        await this.verifier.intend(messages.map((m) => m?.id), envelope);
+        const take = (message: AddressedMessage) => this.take(message, envelope, sender, msg);
+        if (limit) {
+          for (const taken of await Promise.all(messages.map((message) => limit(() => take(message))))) replies.push(taken.stored);
+        } else {
+          for (const message of messages) replies.push((await take(message)).stored);
+        }
       }
       // Not acked unless all are stored: the redelivery after ack_wait finds the ids taken in the seen
       // store and says INTERRUPTED, so the daemon still learns that they ended once the stream takes
@@ -248,6 +255,34 @@ export class FleetAgent {
       if (!(err instanceof EnvelopeRejected)) throw err;
       return { stored: this.refused(err, isSubjectToken(message.id) ? [message.id] : [], msg) };
     }
+    return this.runTaken(message, from, msg);
+  }
+
+  /**
+   * An envelope of instant messages (hello, errorLog, op): all taken in one write before the first
+   * runs (verifier.takeAll), then run one after another at once, their replies leaving together
+   * (the reply queue corked meanwhile). Resolves with whether each one's replies were stored.
+   */
+  private async takeInstant(messages: AddressedMessage[], envelope: VerifiedEnvelope, from: string | undefined, msg: JsMsg): Promise<Promise<boolean>[]> {
+    const refusals = await this.verifier.takeAll(messages.map((m) => m.id), envelope);
+    const runs: Promise<{ stored: Promise<boolean> }>[] = [];
+    this.replies.cork();
+    try {
+      for (const [i, message] of messages.entries()) {
+        const refusal = refusals[i];
+        const run = refusal ? Promise.resolve({ stored: this.refused(refusal, isSubjectToken(message.id) ? [message.id] : [], msg) }) : this.runTaken(message, from, msg);
+        runs.push(run);
+        // hello and errorLog are done within the call; an op may wait on a file, and the next one must see what it did.
+        if (message.method === 'op') await run;
+      }
+      return (await Promise.all(runs)).map((r) => r.stored);
+    } finally {
+      this.replies.uncork();
+    }
+  }
+
+  /** A message taken (in the seen store): run, and its replies sent. Resolves once it is done, with whether they were stored (`stored`, later). */
+  private async runTaken(message: AddressedMessage, from: string | undefined, msg: JsMsg): Promise<{ stored: Promise<boolean> }> {
     const base = { id: message.id, node: this.opts.node };
     if (msg.info.deliveryCount > message.retries + 1) {
       // Delivered before but never taken (lost on the way, or the agent died first): its retries are spent.
@@ -444,6 +479,11 @@ export class FleetAgent {
  * The ids a refused envelope names, as given (nothing in it is trusted): each gets a failed reply,
  * so its sender learns why. Its messages' ids, else the envelope's own.
  */
+/** hello, errorLog and op: done within the agent at once, nothing to wait for (lanes.ts `ctl`). */
+function isInstant(message: AddressedMessage | undefined): boolean {
+  return typeof message === 'object' && message !== null && laneOf(message) === 'ctl';
+}
+
 function claimedIds(input: unknown, err: EnvelopeRejected): string[] {
   const messages = (input as { payload?: { messages?: unknown } } | undefined)?.payload?.messages;
   const ids = Array.isArray(messages) ? messages.map((m) => (m as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string' && isSubjectToken(id)) : [];

@@ -1,7 +1,8 @@
 // An agent's replies, stored in the reply stream in the order they are made, several to a JetStream
 // message when they come faster than the stream acks them (group commit): up to MAX_IN_FLIGHT
 // groups are on their way at once, each sent as soon as it is made; replies made while that many
-// are on their way wait and go out together when one is stored. A quiet agent answers as fast as
+// are on their way wait and go out together when one is stored; so do replies made while the queue
+// is corked (cork/uncork: the instant messages of one envelope, run back to back). A quiet agent answers as fast as
 // before (a message's `running` and final reply both go at once); a busy one makes one publish,
 // one ack and one delivery to the daemon per group instead of per reply. One connection's
 // publishes are stored in the order sent, so groups on their way at once stay in order.
@@ -37,6 +38,7 @@ export interface ReplyStore {
 interface Queue {
   pending: Pending[];
   inFlight: number;
+  timing: ReplyTiming;
 }
 
 /** Groups of one timing on their way at once. */
@@ -44,6 +46,8 @@ const MAX_IN_FLIGHT = 2;
 
 export class ReplyQueue {
   private readonly queues = new Map<string, Queue>();
+  /** Replies are held while corked (cork); counted, so corks may nest. */
+  private corks = 0;
 
   constructor(private readonly target: ReplyStore) {}
 
@@ -51,12 +55,23 @@ export class ReplyQueue {
   send(reply: FleetReply, timing: ReplyTiming): Promise<boolean> {
     const key = `${timing.replyAckTimeout}/${timing.replyRetries}`;
     let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { pending: [], inFlight: 0 }));
+    if (!queue) this.queues.set(key, (queue = { pending: [], inFlight: 0, timing }));
     const q = queue;
     return new Promise((stored) => {
       q.pending.push({ reply, json: JSON.stringify(reply), tries: 0, stored });
-      this.pump(q, timing);
+      if (this.corks === 0) this.pump(q, timing);
     });
+  }
+
+  /** Holds the replies sent from now on until uncork(), so those made together leave together. Keep it short: they wait meanwhile. */
+  cork(): void {
+    this.corks++;
+  }
+
+  /** Ends a cork(); with none left, sends what was held. */
+  uncork(): void {
+    if (this.corks === 0 || --this.corks > 0) return;
+    for (const q of this.queues.values()) this.pump(q, q.timing);
   }
 
   /** Sends what waits, in groups, while fewer than MAX_IN_FLIGHT are on their way. */

@@ -26,6 +26,8 @@
 // counts as taken: its messages that had not run yet are answered INTERRUPTED instead of run — at
 // most once holds, at the price of those few. Without a boot id (not Linux) there are no intents
 // and every id is fsynced as above.
+// Messages that run back to back at once (the instant ones: hello, errorLog, op) need neither:
+// `rememberAll()` writes all their ids in one fsynced append before the first of them runs.
 import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -45,6 +47,11 @@ export interface SeenStore {
    * that is on disk. A store may then remember them more cheaply (see the top comment).
    */
   intend?(ids: string[], expiresAt: number): Promise<void>;
+  /**
+   * remember() for messages that run back to back at once, all on disk together (one write, one
+   * fsync) before any runs. Resolves, for each id in turn, whether it was new.
+   */
+  rememberAll(ids: string[], expiresAt: number): Promise<boolean[]>;
 }
 
 /** For tests, and for agents that are told not to keep state: forgets everything on restart. */
@@ -58,6 +65,12 @@ export class MemorySeenStore implements SeenStore {
     this.ids.set(id, expiresAt);
     if (this.ids.size % 1024 === 0) dropExpired(this.ids, this.now());
     return true;
+  }
+
+  async rememberAll(ids: string[], expiresAt: number): Promise<boolean[]> {
+    const fresh: boolean[] = [];
+    for (const id of ids) fresh.push(await this.remember(id, expiresAt));
+    return fresh;
   }
 }
 
@@ -74,7 +87,10 @@ export interface FileSeenStoreOptions {
 const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
 
 interface PendingLine {
+  /** One or more whole lines. */
   line: string;
+  /** How many. */
+  lines: number;
   /** Must be on disk, not only written, before it resolves. */
   durable: boolean;
   resolve: () => void;
@@ -138,6 +154,26 @@ export class FileSeenStore implements SeenStore {
     return true;
   }
 
+  async rememberAll(ids: string[], expiresAt: number): Promise<boolean[]> {
+    if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
+    const fresh = ids.map((id) => {
+      if (this.ids.has(id)) return false;
+      this.ids.set(id, expiresAt);
+      this.covered.delete(id);
+      return true;
+    });
+    const taken = ids.filter((_, i) => fresh[i]);
+    if (taken.length === 0) return fresh;
+    try {
+      await this.append(taken.map((id) => `${JSON.stringify({ id, exp: expiresAt })}\n`).join(''), true, taken.length);
+    } catch (err) {
+      // Not on disk, so none may run; forgetting them lets a redelivery try again.
+      for (const id of taken) this.ids.delete(id);
+      throw err;
+    }
+    return fresh;
+  }
+
   async intend(ids: string[], expiresAt: number): Promise<void> {
     if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
     const fresh = ids.filter((id) => !this.ids.has(id));
@@ -162,9 +198,9 @@ export class FileSeenStore implements SeenStore {
     await this.handle.close();
   }
 
-  private append(line: string, durable: boolean): Promise<void> {
+  private append(line: string, durable: boolean, lines = 1): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ line, durable, resolve, reject });
+      this.pending.push({ line, lines, durable, resolve, reject });
       this.startFlushing();
     });
   }
@@ -184,7 +220,7 @@ export class FileSeenStore implements SeenStore {
       try {
         await this.handle.appendFile(batch.map((p) => p.line).join(''));
         if (this.opts.fsync && batch.some((p) => p.durable)) await this.handle.sync();
-        this.appendedSinceCompact += batch.length;
+        this.appendedSinceCompact += batch.reduce((n, p) => n + p.lines, 0);
         batch.forEach((p) => p.resolve());
       } catch (err) {
         batch.forEach((p) => p.reject(err as Error));

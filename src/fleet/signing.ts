@@ -167,10 +167,18 @@ export class EnvelopeVerifier {
    * taken before. Kept as long as the envelope could pass the age check.
    */
   async take(id: string, envelope: VerifiedEnvelope): Promise<void> {
-    if (!isMessageId(id)) throw new EnvelopeRejected('MALFORMED', undefined, `a message id must be 1-${MAX_ID_LENGTH} characters`);
-    if (!(await this.seen.remember(id, envelope.iat + this.maxAgeMs))) {
-      throw new EnvelopeRejected('REPLAYED', id, `issued at ${new Date(envelope.iat).toISOString()}`);
-    }
+    if (!isMessageId(id)) throw malformedId();
+    if (!(await this.seen.remember(id, envelope.iat + this.maxAgeMs))) throw replayed(id, envelope);
+  }
+
+  /**
+   * take() for each of a verified envelope's messages that run back to back at once (seen-ids.ts
+   * rememberAll): all recorded before any runs. For each id in turn, undefined if taken, else why not.
+   */
+  async takeAll(ids: unknown[], envelope: VerifiedEnvelope): Promise<(EnvelopeRejected | undefined)[]> {
+    const fresh = await this.seen.rememberAll(ids.filter(isMessageId), envelope.iat + this.maxAgeMs);
+    let k = 0;
+    return ids.map((id) => (!isMessageId(id) ? malformedId() : fresh[k++] ? undefined : replayed(id, envelope)));
   }
 
   private checkSignature(body: VerifiedEnvelope, sig: Buffer): void {
@@ -195,6 +203,9 @@ export class EnvelopeVerifier {
     }
   }
 }
+
+const malformedId = () => new EnvelopeRejected('MALFORMED', undefined, `a message id must be 1-${MAX_ID_LENGTH} characters`);
+const replayed = (id: string, envelope: VerifiedEnvelope) => new EnvelopeRejected('REPLAYED', id, `issued at ${new Date(envelope.iat).toISOString()}`);
 
 const SIGNATURE_BASE64URL = /^[A-Za-z0-9_-]{86}$/; // 64 bytes
 const KID = /^[0-9a-f]{16}$/;

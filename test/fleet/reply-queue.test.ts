@@ -49,6 +49,25 @@ describe('reply queue', () => {
     assert.deepEqual(await Promise.all(stored), [true, true, true, true, true]);
   });
 
+  test('replies sent while corked leave as one group once uncorked, even with nothing on its way', async () => {
+    const s = heldStore();
+    const q = new ReplyQueue(s.store);
+    q.cork();
+    q.cork();
+    const stored = ['a', 'b', 'c'].map((id) => q.send(reply(id), timing));
+    q.uncork();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(s.tries.length, 0, 'held while a cork is left');
+    q.uncork();
+    await s.made(1);
+    assert.deepEqual(s.tries.map((t) => t.ids), [['a', 'b', 'c']]);
+    s.tries[0].ok();
+    assert.deepEqual(await Promise.all(stored), [true, true, true]);
+    stored.push(q.send(reply('d'), timing));
+    await s.made(2);
+    assert.deepEqual(s.tries[1].ids, ['d'], 'uncorked: sent at once');
+  });
+
   test('a group stays under MAX_BATCH_BYTES unless one reply alone is larger', async () => {
     const s = heldStore();
     const q = new ReplyQueue(s.store);

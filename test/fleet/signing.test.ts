@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -166,6 +166,38 @@ describe('file seen store', () => {
     await rejects(() => verifier(second).take('m-restart', verifier(second).verify(env)), 'REPLAYED');
     await second.close();
     assert.equal((await stat(path.join(dir, SEEN_IDS_FILE))).mode & 0o777, 0o600);
+  });
+
+  test('instant messages taken together: all on file before any runs, a repeat or a bad id refused, remembered across a restart', async () => {
+    const dir = freshDir();
+    const env = wire(sign(message, daemon, { node: 'n1', id: 'i-1' }));
+    const first = await FileSeenStore.open(dir);
+    const v = verifier(first);
+    await v.take('i-0', v.verify(env));
+    const refusals = await v.takeAll(['i-1', 'i-0', 'i-2', 'i-1', 42], v.verify(env));
+    assert.deepEqual(refusals.map((r) => r?.reason), [undefined, 'REPLAYED', undefined, 'REPLAYED', 'MALFORMED']);
+    // On file once takeAll resolved, before any of them could run: a crash now does not run them twice.
+    const ids = (await readFile(path.join(dir, SEEN_IDS_FILE), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    assert.deepEqual(ids, ['i-0', 'i-1', 'i-2']);
+    await first.close();
+    const second = await FileSeenStore.open(dir);
+    assert.deepEqual((await verifier(second).takeAll(['i-2', 'i-3'], v.verify(env))).map((r) => r?.reason), ['REPLAYED', undefined]);
+    await second.close();
+  });
+
+  test('instant messages whose ids could not be written are not taken: none runs, a redelivery takes them', async () => {
+    const store = await FileSeenStore.open(freshDir());
+    const v = verifier(store);
+    const body = v.verify(wire(sign(message, daemon, { node: 'n1', id: 'full-1' })));
+    // The disk is full: every write fails (ENOSPC).
+    const internals = store as unknown as { handle: FileHandle };
+    const real = internals.handle;
+    internals.handle = await open('/dev/full', 'a');
+    await assert.rejects(v.takeAll(['full-1', 'full-2'], body), /ENOSPC/);
+    await internals.handle.close();
+    internals.handle = real;
+    assert.deepEqual(await v.takeAll(['full-1', 'full-2'], body), [undefined, undefined]);
+    await store.close();
   });
 
   test('a whole line appended after a torn one is still read', async () => {
