@@ -244,6 +244,11 @@ export class FleetAgent {
     return (await Promise.all(replies)).every(Boolean);
   }
 
+  /** refused() for one message of an authentic envelope: a failed reply for its id, if it has a usable one. */
+  private refusedOne(err: EnvelopeRejected, message: AddressedMessage, msg: JsMsg): Promise<boolean> {
+    return this.refused(err, isSubjectToken(message.id) ? [message.id] : [], msg);
+  }
+
   /**
    * One message of a verified envelope: recorded as taken, then run. Resolves once it is done, with
    * whether its replies were stored (`stored`, later: they may still be on their way).
@@ -253,7 +258,7 @@ export class FleetAgent {
       await this.verifier.take(message.id, envelope);
     } catch (err) {
       if (!(err instanceof EnvelopeRejected)) throw err;
-      return { stored: this.refused(err, isSubjectToken(message.id) ? [message.id] : [], msg) };
+      return { stored: this.refusedOne(err, message, msg) };
     }
     return this.runTaken(message, from, msg);
   }
@@ -270,7 +275,7 @@ export class FleetAgent {
     try {
       for (const [i, message] of messages.entries()) {
         const refusal = refusals[i];
-        const run = refusal ? Promise.resolve({ stored: this.refused(refusal, isSubjectToken(message.id) ? [message.id] : [], msg) }) : this.runTaken(message, from, msg);
+        const run = refusal ? Promise.resolve({ stored: this.refusedOne(refusal, message, msg) }) : this.runTaken(message, from, msg);
         runs.push(run);
         // hello and errorLog are done within the call; an op may wait on a file, and the next one must see what it did.
         if (message.method === 'op') await run;
@@ -291,7 +296,7 @@ export class FleetAgent {
     }
     // hello, errorLog and op are done at once: one line, when done, says all (a fleet pinging its
     // agents with hello would otherwise fill the log with two lines a ping).
-    const instant = laneOf(message) === 'ctl';
+    const instant = isInstant(message);
     this.log[instant ? 'debug' : 'info']({ id: message.id, method: message.method, index: message.index }, 'fleet message running');
     // Not awaited before the method starts: replies are stored in the order made (reply-queue.ts),
     // so `running` is in the stream before any part or the final reply. The instant methods send
@@ -475,15 +480,15 @@ export class FleetAgent {
   }
 }
 
-/**
- * The ids a refused envelope names, as given (nothing in it is trusted): each gets a failed reply,
- * so its sender learns why. Its messages' ids, else the envelope's own.
- */
 /** hello, errorLog and op: done within the agent at once, nothing to wait for (lanes.ts `ctl`). */
 function isInstant(message: AddressedMessage | undefined): boolean {
   return typeof message === 'object' && message !== null && laneOf(message) === 'ctl';
 }
 
+/**
+ * The ids a refused envelope names, as given (nothing in it is trusted): each gets a failed reply,
+ * so its sender learns why. Its messages' ids, else the envelope's own.
+ */
 function claimedIds(input: unknown, err: EnvelopeRejected): string[] {
   const messages = (input as { payload?: { messages?: unknown } } | undefined)?.payload?.messages;
   const ids = Array.isArray(messages) ? messages.map((m) => (m as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string' && isSubjectToken(id)) : [];

@@ -1,11 +1,11 @@
 // An agent's replies, stored in the reply stream in the order they are made, several to a JetStream
 // message when they come faster than the stream acks them (group commit): up to MAX_IN_FLIGHT
 // groups are on their way at once, each sent as soon as it is made; replies made while that many
-// are on their way wait and go out together when one is stored; so do replies made while the queue
-// is corked (cork/uncork: the instant messages of one envelope, run back to back). A quiet agent answers as fast as
-// before (a message's `running` and final reply both go at once); a busy one makes one publish,
-// one ack and one delivery to the daemon per group instead of per reply. One connection's
-// publishes are stored in the order sent, so groups on their way at once stay in order.
+// are on their way wait and go out together when one is stored; so do replies made while the
+// queue is corked (cork/uncork: the instant messages of one envelope, run back to back). A quiet
+// agent answers as fast as before (a message's `running` and final reply both go at once); a busy
+// one makes one publish, one ack and one delivery to the daemon per group instead of per reply.
+// One connection's publishes are stored in the order sent, so groups on their way at once stay in order.
 //
 // Tries, as steward's replyACKTimeout and replyRetries say: each reply is tried 1 + replyRetries
 // times, each try waiting up to replyACKTimeout for JetStream's ack, and a try refused sooner (no
@@ -59,7 +59,7 @@ export class ReplyQueue {
     const q = queue;
     return new Promise((stored) => {
       q.pending.push({ reply, json: JSON.stringify(reply), tries: 0, stored });
-      if (this.corks === 0) this.pump(q, timing);
+      if (this.corks === 0) this.pump(q);
     });
   }
 
@@ -71,19 +71,19 @@ export class ReplyQueue {
   /** Ends a cork(); with none left, sends what was held. */
   uncork(): void {
     if (this.corks === 0 || --this.corks > 0) return;
-    for (const q of this.queues.values()) this.pump(q, q.timing);
+    for (const q of this.queues.values()) this.pump(q);
   }
 
   /** Sends what waits, in groups, while fewer than MAX_IN_FLIGHT are on their way. */
-  private pump(q: Queue, timing: ReplyTiming): void {
+  private pump(q: Queue): void {
     while (q.inFlight < MAX_IN_FLIGHT && q.pending.length > 0) {
       let bytes = q.pending[0].json.length;
       let n = 1;
       while (n < q.pending.length && bytes + q.pending[n].json.length + 1 <= MAX_BATCH_BYTES) bytes += q.pending[n++].json.length + 1;
       q.inFlight++;
-      void this.tries(q.pending.splice(0, n), timing).catch(() => undefined).finally(() => {
+      void this.tries(q.pending.splice(0, n), q.timing).catch(() => undefined).finally(() => {
         q.inFlight--;
-        this.pump(q, timing);
+        this.pump(q);
       });
     }
   }

@@ -137,7 +137,7 @@ export class FileSeenStore implements SeenStore {
     if (this.ids.has(id)) return false;
     this.ids.set(id, expiresAt);
     const covered = this.covered.delete(id);
-    const line = `${JSON.stringify({ id, exp: expiresAt })}\n`;
+    const line = idLine(id, expiresAt);
     try {
       // Only written, and nothing else on its way to the file (which a compaction may be replacing):
       // at once, without a trip through the thread pool.
@@ -165,7 +165,7 @@ export class FileSeenStore implements SeenStore {
     const taken = ids.filter((_, i) => fresh[i]);
     if (taken.length === 0) return fresh;
     try {
-      await this.append(taken.map((id) => `${JSON.stringify({ id, exp: expiresAt })}\n`).join(''), true, taken.length);
+      await this.append(taken.map((id) => idLine(id, expiresAt)).join(''), true, taken.length);
     } catch (err) {
       // Not on disk, so none may run; forgetting them lets a redelivery try again.
       for (const id of taken) this.ids.delete(id);
@@ -245,6 +245,11 @@ export class FileSeenStore implements SeenStore {
   }
 }
 
+/** An id's journal line. */
+function idLine(id: string, exp: number): string {
+  return `${JSON.stringify({ id, exp })}\n`;
+}
+
 function dropExpired(ids: Map<string, number>, now: number): void {
   for (const [id, expiresAt] of ids) {
     if (expiresAt + PRUNE_GRACE_MS < now) ids.delete(id);
@@ -314,7 +319,7 @@ async function rewrite(file: string, ids: Map<string, number>, intents: IntentLi
   const out = await open(temp, 'w', 0o600);
   try {
     let text = '';
-    for (const [id, exp] of ids) text += `${JSON.stringify({ id, exp })}\n`;
+    for (const [id, exp] of ids) text += idLine(id, exp);
     for (const intent of intents) text += `${JSON.stringify(intent)}\n`;
     await out.writeFile(text);
     await out.sync();
