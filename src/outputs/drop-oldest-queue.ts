@@ -1,7 +1,8 @@
 // A queue of chunks (a console chunk's lines, a batch of records) bounded by the items in them: a
 // push beyond `capacity` drops the oldest items — whole chunks first, the oldest cut to its last
 // items if only part of it must go — and counts them, so whoever cannot keep up (a sink, the watch
-// patterns) loses old lines, never the console's time or memory.
+// patterns) loses old lines, never the console's time or memory. It can be bounded by weight too
+// (characters, say): beyond `maxWeight` the oldest chunks go whole.
 
 export interface ChunkKind<T> {
   /** Items in a chunk (at least one). */
@@ -20,7 +21,8 @@ export class DropOldestQueue<T> {
   /** Items dropped (oldest first) because the queue was full. */
   dropped = 0;
 
-  constructor(readonly capacity: number, private readonly kind: ChunkKind<T>) {}
+  /** `maxWeight`: the kind's weights summed, at most (the newest chunk is kept whatever it weighs). */
+  constructor(readonly capacity: number, private readonly kind: ChunkKind<T>, readonly maxWeight = Infinity) {}
 
   /** Items waiting. */
   get size(): number {
@@ -57,9 +59,14 @@ export class DropOldestQueue<T> {
         this.dropped += excess;
       }
     }
+    const w = this.weigh(chunk);
+    while (this.weights + w > this.maxWeight && this.items > 0) {
+      const oldest = this.shift()!;
+      this.dropped += this.kind.count(oldest);
+    }
     this.chunks.push(chunk);
     this.items += n;
-    this.weights += this.weigh(chunk);
+    this.weights += w;
     // Drop the consumed head now and then, not on every push.
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);

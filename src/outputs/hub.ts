@@ -30,7 +30,7 @@ export interface OutputHubOptions {
 }
 
 /** 32 MiB: seconds of a flooding console, or a burst of every console at once. */
-const MAX_BEHIND_BYTES = 32 * 1024 * 1024;
+export const MAX_BEHIND_BYTES = 32 * 1024 * 1024;
 
 /** Sees every console line (ANSI stripped) of the nodes it wants (addLineObserver), a chunk's lines at a time, e.g. to match watch patterns. */
 export type LineObserver = (node: string, lines: Lines, time: Date) => void;

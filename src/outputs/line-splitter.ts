@@ -124,6 +124,14 @@ export class Lines {
     return this.text ?? this.array!.join('\n');
   }
 
+  /** The length of lineText (UTF-16 units), without joining an array to find it. */
+  get chars(): number {
+    if (this.text !== undefined) return this.text.length;
+    let n = Math.max(0, this.count - 1);
+    for (const line of this.array!) n += line.length;
+    return n;
+  }
+
   /** The length of the longest line (UTF-16 units). */
   get longest(): number {
     if (this.longestLine === undefined) {

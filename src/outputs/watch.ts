@@ -11,6 +11,7 @@ import type { SessionEvent } from './types.js';
 import { watchesNode, type WatchPatternSpec } from './watch-patterns.js';
 import { COMBINED, LINE_END, PROGRESS_PATTERN, WATCH_WORKER_SOURCE, type WorkerBatch, type WorkerGroup, type WorkerReply } from './watch-worker.js';
 import { DropOldestQueue } from './drop-oldest-queue.js';
+import { MAX_BEHIND_BYTES } from './hub.js';
 import { Lines } from './line-splitter.js';
 import { WatchCounterFile, type WatchCounters } from './watch-counters.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
@@ -37,8 +38,10 @@ export interface WatchEngineOptions {
   budgetMs?: number;
   /** Lines per batch handed to the worker. */
   batchLines?: number;
-  /** Lines waiting at most; beyond it the oldest are dropped (matching fell behind). */
+  /** Lines waiting at most; beyond it the oldest are dropped (matching fell behind). No bound by default: maxQueuedChars bounds them. */
   maxQueuedLines?: number;
+  /** Characters of the lines waiting, at most; beyond it the oldest chunks are dropped. */
+  maxQueuedChars?: number;
   /** Longer lines are cut to this many characters before matching. */
   maxLineLength?: number;
   webhook?: Partial<WebhookOptions>;
@@ -143,10 +146,15 @@ export class WatchEngine {
     this.nextId = opts.patterns.length;
     this.budgetMs = opts.budgetMs ?? 1000;
     this.batchLines = opts.batchLines ?? 8192;
-    this.queue = new DropOldestQueue<QueuedChunk>(opts.maxQueuedLines ?? 50_000, {
+    // As many characters as the lines' thread may be behind in console bytes: it hands its backlog
+    // over in a burst when it catches up (it gives way to the daemon's thread on a busy machine),
+    // and a burst it took in whole is matched whole. A bound of 50,000 lines dropped 28,676 lines of
+    // a 27 MB flood with both cores busy.
+    this.queue = new DropOldestQueue<QueuedChunk>(opts.maxQueuedLines ?? Infinity, {
       count: (c) => c.lines.count,
       last: (c, n) => ({ ...c, lines: Lines.of(c.lines.all.slice(c.lines.count - n), c.lines.plain) }),
-    });
+      weight: (c) => c.lines.chars,
+    }, opts.maxQueuedChars ?? MAX_BEHIND_BYTES);
     this.maxLineLength = opts.maxLineLength ?? 4096;
     // Up before the first lines come (a thread takes a while to start), when patterns are configured.
     if (opts.patterns.length > 0) this.startWorker();

@@ -85,6 +85,7 @@ test('whatever the output and however it is cut into chunks: the same lines, the
     for (const l of got) {
       assert.equal(l.count, l.all.length, context);
       assert.deepEqual(l.lineText.split(/\r?\n/), l.all, context);
+      assert.equal(l.chars, l.lineText.length, context);
       assert.deepEqual(RecordBatch.console('n1', l, iso).records(), l.all.map((message) => JSON.stringify({ node: 'n1', type: 'console', message, time: iso })), context);
       if (l.lineText.includes('\r')) joinedChunks++; // only a chunk that went out unsplit keeps its CRLFs
     }

@@ -206,6 +206,37 @@ test('when matching falls behind, the oldest lines are dropped and counted, neve
   assert.equal(e.status('n1', node())[0].last?.line, 'line 99');
 });
 
+test('a flood the lines\' thread hands over in one burst (27 MB, 600,000 lines) is matched whole, its first line and its last', async () => {
+  const { e, events, waitFor } = engine([{ name: 'oops', regex: '^Oops: ' }]);
+  const t = new Date();
+  // In console reads' worth (~4 KiB, 90 lines), all in one turn of the event loop, before the worker
+  // has had a batch: what the daemon's thread gets when the lines' thread catches up at once.
+  let chunk: string[] = ['Oops: first'];
+  for (let i = 0; i < 600_000; i++) {
+    chunk.push(`line ${i} of a console that floods as it boots`);
+    if (chunk.length === 90) {
+      e.onLines('n1', chunk, t);
+      chunk = [];
+    }
+  }
+  e.onLines('n1', [...chunk, 'Oops: last'], t);
+  await waitFor((all) => all.some((x) => x.line === 'Oops: last'), 'the last line matched');
+  assert.equal(e.stats().dropped, 0);
+  assert.deepEqual(events.map((x) => x.line), ['Oops: first', 'Oops: last']);
+});
+
+test('beyond maxQueuedChars the oldest chunks are dropped whole and counted as lines', async () => {
+  const { e, events, waitFor } = engine([{ name: 'n', regex: 'line' }], { maxQueuedChars: 100 });
+  const t = new Date();
+  // 18 characters a chunk, its two lines joined by a line end: five fit in 100.
+  for (let i = 0; i < 10; i++) e.onLines('n1', [`line ${i}a..`, `line ${i}b.`], t);
+  assert.equal(e.stats().dropped, 10);
+  assert.equal(e.stats().queued, 10);
+  await waitFor((all) => all.length === 10, 'the ten newest lines');
+  assert.deepEqual(events.map((x) => x.line).slice(0, 2), ['line 5a..', 'line 5b.']);
+  assert.equal(events.at(-1)?.line, 'line 9b.');
+});
+
 test('bad patterns are refused at config load with the pattern named', () => {
   assert.throws(() => checkWatchPatterns([{ name: 'ok', regex: 'x' }, { name: 'broken', regex: '(unclosed' }]), /watchPatterns\[1\] \(broken\): invalid regex: .*Unterminated group/);
   assert.throws(() => checkWatchPatterns([{ name: 'a', regex: 'x' }, { name: 'a', regex: 'y' }]), /watchPatterns\[1\] \(a\): the name is used/);
