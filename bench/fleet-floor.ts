@@ -5,20 +5,26 @@
 // go faster than this; the ≥ 10,000 msgs/s target is checked against it.
 //
 //   npx tsx bench/fleet-floor.ts            (NATS_URL, default nats://127.0.0.1:4222)
-//   FLOOR_NODES=1,10,100 FLOOR_MESSAGES=10000 FLOOR_BATCH=1,10 FLOOR_PROCESSES=one|each
+//   FLOOR_NODES=1,10,100 FLOOR_MESSAGES=10000 FLOOR_BATCH=1,10 FLOOR_PROCESSES=one|each FLOOR_PREFETCH=1
 //
 // FLOOR_PROCESSES=each runs every node's consumer in a Node process of its own, as the fleet's
 // agents are (the default, one, runs them all in one process: the transport alone).
 //
 // FLOOR_BATCH > 1 carries that many messages in one JetStream message (and their replies in one):
 // the cost if the fleet grouped what one POST sends to one node.
+//
+// FLOOR_PREFETCH > 1 lets a node's consumer hold that many JetStream messages unacked and run
+// those that wait together, their replies in one publish: the cost if an agent took its ordered
+// lane's next envelopes while one runs.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { AckPolicy, connect, nanos, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
+import { AckPolicy, connect, nanos, RetentionPolicy, StorageType, type JsMsg, type NatsConnection } from 'nats';
 
 const url = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const EACH = process.env.FLOOR_PROCESSES === 'each';
+/** Envelopes a node's consumer may hold unacked (max_ack_pending); above 1 they are run in groups (agents()). */
+const PREFETCH = Number(process.env.FLOOR_PREFETCH ?? 1);
 
 function ticks(pid: number): number {
   // utime + stime of every thread, in clock ticks (100/s).
@@ -41,6 +47,32 @@ async function agents(prefix: string, from: number, to: number): Promise<void> {
   const js = nc.jetstream();
   for (let i = from; i < to; i++) {
     const consumer = await js.consumers.get(`${prefix}-cmd`, `n${i}`);
+    if (PREFETCH > 1) {
+      // Envelopes taken as they come, up to PREFETCH unacked, run in order one group at a time: those
+      // waiting when a group starts are one group, their replies one publish.
+      void (async () => {
+        const msgs = await consumer.consume({ max_messages: PREFETCH });
+        let waiting: JsMsg[] = [];
+        let busy = false;
+        const work = async () => {
+          busy = true;
+          while (waiting.length > 0) {
+            const group = waiting;
+            waiting = [];
+            const ids = group.flatMap((m) => (JSON.parse(m.string()) as { ids: string[] }).ids);
+            await js.publish(`${prefix}.reply.n${i}`, Buffer.from(JSON.stringify({ ids, ok: true })));
+            for (const m of group) m.ack();
+          }
+          busy = false;
+        };
+        for await (const m of msgs) {
+          waiting.push(m);
+          if (!busy) setImmediate(() => void work());
+          busy = true;
+        }
+      })();
+      continue;
+    }
     void (async () => {
       const msgs = await consumer.consume({ max_messages: 1 });
       for await (const m of msgs) {
@@ -62,7 +94,7 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
     await jsm.streams.add({ name: `${prefix}-${kind}`, subjects: [`${prefix}.${kind}.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
   }
   for (let i = 0; i < nodes; i++) {
-    await jsm.consumers.add(`${prefix}-cmd`, { durable_name: `n${i}`, filter_subject: `${prefix}.cmd.n${i}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_ack_pending: 1 });
+    await jsm.consumers.add(`${prefix}-cmd`, { durable_name: `n${i}`, filter_subject: `${prefix}.cmd.n${i}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_ack_pending: PREFETCH });
   }
   await jsm.consumers.add(`${prefix}-reply`, { durable_name: 'c', ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
   const children: ChildProcess[] = [];
@@ -80,11 +112,13 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
   const childTicks = () => children.reduce((sum, c) => sum + ticks(c.pid!), 0);
 
   let replied = 0;
+  let replyMessages = 0;
   let done!: () => void;
   const all = new Promise<void>((resolve) => { done = resolve; });
   const replies = await (await js.consumers.get(`${prefix}-reply`, 'c')).consume({ max_messages: 1000 });
   void (async () => {
     for await (const m of replies) {
+      replyMessages++;
       replied += (JSON.parse(m.string()) as { ids: string[] }).ids.length;
       m.ack();
       if (replied >= messages) done();
@@ -112,6 +146,7 @@ async function run(nodes: number, messages: number, batch: number, natsPid: numb
   for (const kind of ['cmd', 'reply']) await jsm.streams.delete(`${prefix}-${kind}`);
   await nc.close();
   const per = (x: number) => (x / messages).toFixed(3);
+  if (PREFETCH > 1) console.error(`prefetch ${PREFETCH}: ${(messages / batch / replyMessages).toFixed(2)} JetStream messages answered per reply publish`);
   return `| ${nodes} | ${batch} | ${messages} | ${ms.toFixed(0)} | ${Math.round(messages / (ms / 1000))} | ${per(cpu.me)} / ${per(cpu.child)} / ${per(cpu.nats)} |`;
 }
 
