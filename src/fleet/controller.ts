@@ -134,6 +134,12 @@ export class FleetController extends EventEmitter {
   private maxAgeMs = DEFAULT_MAX_AGE_MS;
   /** The agents' own errors (error-log.ts). */
   errorLog!: FleetErrorLog;
+  /**
+   * Messages whose envelope JetStream has not acked yet: settles once their `published` audit line
+   * is appended. An agent's reply can reach the daemon in the same read as that ack and be taken
+   * first, and its state's audit line waits for this one (setStates).
+   */
+  private readonly publishing = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly transport: FleetTransport,
@@ -289,10 +295,15 @@ export class FleetController extends EventEmitter {
     // msgID: a publish retried by the client after a lost ack is stored once.
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
     const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id });
-    const seq = await this.transport.publishJson(subject, envelope, { msgID: first.id, timeoutMs: PUBLISH_TIMEOUT_MS });
-    // Now, not with the seqs: a fast agent's replies follow it in the audit log.
-    void this.audit.append(batch.map((m) => ({ event: 'published' as const, id: m.id, node: m.toNode, method: m.method })));
-    return seq;
+    const stored = this.transport.publishJson(subject, envelope, { msgID: first.id, timeoutMs: PUBLISH_TIMEOUT_MS });
+    // Appended as soon as the ack is in (the first to hear of it), and a reply's line waits for it.
+    const audited = stored.then(() => void this.audit.append(batch.map((m) => ({ event: 'published' as const, id: m.id, node: m.toNode, method: m.method }))), () => undefined);
+    for (const m of batch) this.publishing.set(m.id, audited);
+    try {
+      return await stored;
+    } finally {
+      for (const m of batch) this.publishing.delete(m.id);
+    }
   }
 
   async get(id: string): Promise<FleetMessageRecord> {
@@ -501,6 +512,8 @@ export class FleetController extends EventEmitter {
    * then, once the audit lines are in the file, whoever waits is told (`changed`).
    */
   private async setStates(changes: StateChange[]): Promise<void> {
+    const publishing = changes.flatMap((c) => this.publishing.get(c.id) ?? []);
+    if (publishing.length > 0) await Promise.all(publishing);
     const at = new Date().toISOString();
     const fromItsNode = (before: FleetMessageRecord, from: string | undefined) => from === undefined || from === before.node;
     // Only a queued message can become delivered: the agent's own word (running, ...) may have come first.

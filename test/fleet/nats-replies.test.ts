@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { runCli } from '../support/cli.js';
 import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { coalescingProxy, type CoalescingProxy } from '../support/coalescing-proxy.js';
 import { fleetPrefix, natsUrl, startAgent } from '../support/nats.js';
 
 describe('fleet over NATS: reply files and the audit log', () => {
@@ -101,5 +102,41 @@ describe('fleet over NATS: reply files and the audit log', () => {
     const fileReply = lines.filter((l) => l.event === 'reply-file')[0];
     assert.equal(fileReply.bytes, 'out\nerr\n'.length);
     assert.deepEqual(events(fileReply.id), ['submitted', 'published', 'running', 'replied', 'reply-file']);
+  });
+});
+
+describe('fleet over NATS: the audit log when a reply reaches the daemon with its publish\'s ack', () => {
+  const prefix = fleetPrefix('ackread');
+  const dataDir = tempDir('fleet-ackread');
+  let link: CoalescingProxy;
+  let daemon: DaemonHandle;
+
+  before(async () => {
+    // The daemon's link to NATS passes on what the server sends every 25 ms, so a fast agent's
+    // `running` arrives in the same read as the ack of the publish that carried its message.
+    const { hostname, port } = new URL(await natsUrl());
+    link = await coalescingProxy({ host: hostname, port: Number(port) }, 25);
+    daemon = await startDaemon({ dataDir, env: { SWITCHBOARD_NATS_URL: `nats://${link.host}:${link.port}`, SWITCHBOARD_FLEET_PREFIX: prefix } });
+    const signer = await runCli(daemon, ['fleet', 'signer']);
+    await startAgent({ node: 'ack-1', prefix, allowSigner: signer.stdout.trim() });
+  });
+  after(async () => {
+    await daemon?.stop();
+    link?.close();
+  });
+
+  test('`published` comes before `running` and `replied` also when the agent\'s reply and JetStream\'s ack arrive in one read', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const sent = await api(daemon, 'POST', '/api/v1/fleet/messages', [{ toNode: 'ack-1', method: 'cliCommand', methodArgs: ['true'], replyMethod: 'console' }]);
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      const { body } = await api(daemon, 'GET', `/api/v1/fleet/messages/${sent.body[0].id}?wait=20`);
+      assert.equal(body.state, 'replied');
+      ids.push(body.id);
+    }
+    const lines = (await readFile(path.join(dataDir, 'fleet', 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    for (const id of ids) {
+      assert.deepEqual(lines.filter((l) => l.id === id && l.event !== 'delivered').map((l) => l.event), ['submitted', 'published', 'running', 'replied'], id);
+    }
   });
 });
