@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, newPage, screenshot, waitForScreen, waitForText } from '../support/browser.js';
+import { launchBrowser, newPage, screenshot, screenText, waitForScreen, waitForText } from '../support/browser.js';
 import { WsConsole } from '../support/console-clients.js';
 import { api, catNode, startDaemon, tempDir, TOKEN, type DaemonHandle } from '../support/daemon.js';
 
@@ -45,14 +45,19 @@ test('the daemon restarts under an open terminal: the page says the connection i
 
   const listen = d.listen;
   assert.deepEqual(await d.stop(), { code: 0, signal: null });
-  await waitForText(page, '.overlay-title', /Connection lost/);
-  await waitForText(page, '.status-line', /reconnecting in \d+ s/);
-  assert.match(await page.textContent('.overlay-detail') ?? '', /daemon stopping|connection lost|cannot reach the daemon/);
-  assert.equal(await page.textContent('.mode-badge'), 'not attached');
-  await waitForScreen(page, /\[daemon stopping/);
-  await screenshot(page, 'terminal-connection-lost');
-
-  d = await startDaemon({ dataDir, listen });
+  try {
+    await waitForText(page, '.overlay-title', /Connection lost/);
+    await waitForText(page, '.status-line', /reconnecting in \d+ s/);
+    assert.match(await page.textContent('.overlay-detail') ?? '', /daemon stopping|connection lost|cannot reach the daemon/);
+    assert.equal(await page.textContent('.mode-badge'), 'not attached');
+    await waitForScreen(page, /\[daemon stopping/);
+    // A retry that fails while the daemon is away leaves the screen as it was.
+    await waitForText(page, '.status-line', /cannot reach the daemon; reconnecting in 2 s/);
+    assert.match(await screenText(page), /before-restart[\s\S]*\[daemon stopping/);
+    await screenshot(page, 'terminal-connection-lost');
+  } finally {
+    d = await startDaemon({ dataDir, listen }); // back for the tests after this one, also if it failed
+  }
   await waitForText(page, '.mode-badge', /^read-write$/, 30_000);
   assert.equal(await page.isHidden('.overlay'), true, 'the overlay stayed up after attaching again');
   assert.ok(sockets() >= 2, 'the page never opened a second connection');

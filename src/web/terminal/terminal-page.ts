@@ -202,11 +202,14 @@ export function showTerminal(root: HTMLElement, { api, name, mode: wantedMode, l
   function connect(): void {
     clearTimeout(retryTimer);
     ui.hideOverlay();
-    // The daemon replays recent output to every new attachment: start from a clean screen.
-    term.reset();
     status('connecting…');
     socket = new ConsoleSocket(api.urlWithToken(`/nodes/${encodeURIComponent(name)}/console`, { mode, cols: term.cols, rows: term.rows }), {
-      open: () => status('attached'),
+      open: () => {
+        // The daemon replays recent output to every new attachment: a clean screen for it. Not
+        // before: while the daemon is away, the screen keeps what was last on it.
+        term.reset();
+        status('attached');
+      },
       data: (bytes) => term.write(bytes),
       message: onMessage,
       close: (code, reason, opened) => void onClose(code, reason, opened),
