@@ -8,10 +8,11 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
-/** What the thread says after each checkpoint: frames in the log, and how many of them are in the database now. */
+/** What the thread says after each checkpoint: frames in the log, how many of them are in the database now, and when it started (ms since the epoch). */
 export interface CheckpointReport {
   log: number;
   checkpointed: number;
+  at: number;
 }
 
 // Plain JavaScript evaluated by `new Worker(..., { eval: true })`, so it loads the same from dist/
@@ -23,8 +24,9 @@ const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 const timer = setInterval(() => {
   try {
+    const at = Date.now();
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, at });
   } catch (err) {
     parentPort.postMessage({ error: String((err && err.message) || err) });
   }
