@@ -55,7 +55,6 @@ async function agents(prefix: string, from: number, to: number): Promise<void> {
         let waiting: JsMsg[] = [];
         let busy = false;
         const work = async () => {
-          busy = true;
           while (waiting.length > 0) {
             const group = waiting;
             waiting = [];
@@ -67,8 +66,10 @@ async function agents(prefix: string, from: number, to: number): Promise<void> {
         };
         for await (const m of msgs) {
           waiting.push(m);
-          if (!busy) setImmediate(() => void work());
-          busy = true;
+          if (!busy) {
+            busy = true;
+            setImmediate(() => void work());
+          }
         }
       })();
       continue;

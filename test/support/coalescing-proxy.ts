@@ -13,9 +13,9 @@ export interface CoalescingProxy {
 
 export async function coalescingProxy(upstream: { host: string; port: number }, windowMs: number): Promise<CoalescingProxy> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const server = net.connect(upstream);
-    sockets.add(client).add(server);
+  const listener = net.createServer((client) => {
+    const upstreamSocket = net.connect(upstream);
+    sockets.add(client).add(upstreamSocket);
     let held: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
     const pass = () => {
@@ -23,25 +23,25 @@ export async function coalescingProxy(upstream: { host: string; port: number }, 
       if (!client.destroyed) client.write(Buffer.concat(held));
       held = [];
     };
-    server.on('data', (chunk: Buffer) => {
+    upstreamSocket.on('data', (chunk: Buffer) => {
       held.push(chunk);
       timer ??= setTimeout(pass, windowMs);
     });
-    client.pipe(server);
+    client.pipe(upstreamSocket);
     const close = () => {
       clearTimeout(timer);
       client.destroy();
-      server.destroy();
+      upstreamSocket.destroy();
     };
-    for (const s of [client, server]) s.on('close', close).on('error', close);
+    for (const s of [client, upstreamSocket]) s.on('close', close).on('error', close);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   return {
     host: '127.0.0.1',
-    port: (server.address() as net.AddressInfo).port,
+    port: (listener.address() as net.AddressInfo).port,
     close: () => {
       for (const s of sockets) s.destroy();
-      server.close();
+      listener.close();
     },
   };
 }
