@@ -490,7 +490,18 @@ function isInstant(message: AddressedMessage | undefined): boolean {
  * so its sender learns why. Its messages' ids, else the envelope's own.
  */
 function claimedIds(input: unknown, err: EnvelopeRejected): string[] {
-  const messages = (input as { payload?: { messages?: unknown } } | undefined)?.payload?.messages;
+  const messages = (claimedPayload(input) as { messages?: unknown } | undefined)?.messages;
   const ids = Array.isArray(messages) ? messages.map((m) => (m as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string' && isSubjectToken(id)) : [];
   return ids.length > 0 ? [...new Set(ids)] : err.id && isSubjectToken(err.id) ? [err.id] : [];
+}
+
+/** A refused envelope's payload as given: an object (version 2) or its JSON text (version 3). */
+function claimedPayload(input: unknown): unknown {
+  const payload = (input as { payload?: unknown } | null | undefined)?.payload;
+  if (typeof payload !== 'string') return payload;
+  try {
+    return JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,10 +1,14 @@
 // Signed fleet envelopes: the daemon signs every message it sends, an agent runs only what its
 // allow-listed keys signed, for its own node, recently enough, and never twice.
 //
-// Envelope: {v: 2, id, node, iat, kid, payload, sig}; the payload holds one or more messages
-// (wire.ts), `id` is the first one's. `sig` is ed25519 over
-// SIGNING_CONTEXT + canonicalJson(everything but sig) (see canonical-json.ts); the context string
-// keeps a fleet signature from ever being valid for anything else signed with the same key.
+// Envelope: {v: 3, id, node, iat, kid, payload, sig}; the payload holds one or more messages
+// (wire.ts) and travels as a string, its JSON text; `id` is the first message's. `sig` is ed25519
+// over SIGNING_CONTEXTS[v] + canonicalJson(everything but sig) (see canonical-json.ts); the context
+// string keeps a fleet signature from ever being valid for anything else signed with the same key.
+// The payload as text is signed byte for byte as sent, so neither side puts each message in
+// canonical form (that was a tenth of an agent's CPU per message), and the agent parses it only
+// once the signature holds. Agents also accept version 2, the one before, whose payload was an
+// object signed in canonical form, so they can be upgraded before the daemon.
 // `node` is signed, so a fan-out to N nodes is N envelopes. `kid` (signer-keys.ts) picks the key.
 //
 // Time and replay, the design decision:
@@ -31,9 +35,15 @@ import { canonicalJson } from './canonical-json.js';
 import type { SeenStore } from './seen-ids.js';
 import { keyId, type Signer } from './signer-keys.js';
 
-/** 2: the payload holds a list of messages (wire.ts); 1 held one. */
-export const ENVELOPE_VERSION = 2;
-export const SIGNING_CONTEXT = 'switchboard fleet envelope v2\n';
+/** 3: the payload is the JSON text of a list of messages (wire.ts); 2 held it as an object, 1 held one message. */
+export const ENVELOPE_VERSION = 3;
+/** What the signature covers starts with this, per version the agent accepts. */
+export const SIGNING_CONTEXTS: Readonly<Record<AcceptedVersion, string>> = {
+  2: 'switchboard fleet envelope v2\n',
+  3: 'switchboard fleet envelope v3\n',
+};
+type AcceptedVersion = 2 | 3;
+const isAcceptedVersion = (v: unknown): v is AcceptedVersion => v === 2 || v === 3;
 export const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 const MAX_ID_LENGTH = 128;
@@ -42,19 +52,28 @@ function isMessageId(id: unknown): id is string {
   return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH;
 }
 
-export interface Envelope<P = unknown> {
+/** What travels: the payload as JSON text. */
+export interface Envelope {
   v: typeof ENVELOPE_VERSION;
   id: string;
   node: string;
   /** Issued at, ms since the epoch, by the signer's clock. */
   iat: number;
   kid: string;
-  payload: P;
+  payload: string;
   /** ed25519 signature, base64url. */
   sig: string;
 }
 
-export type VerifiedEnvelope<P = unknown> = Omit<Envelope<P>, 'sig'>;
+/** What the agent goes on once the signature holds: the payload parsed. */
+export interface VerifiedEnvelope<P = unknown> {
+  v: AcceptedVersion;
+  id: string;
+  node: string;
+  iat: number;
+  kid: string;
+  payload: P;
+}
 
 export interface SignOptions {
   node: string;
@@ -62,23 +81,24 @@ export interface SignOptions {
   now?: number;
 }
 
-/** The payload is copied through JSON first, so what is signed is exactly what the agent will parse. */
-export function sign<P extends object>(payload: P, signer: Signer, opts: SignOptions): Envelope<P> {
+/** The payload goes as its JSON text (JSON.stringify), which is what the agent will parse. */
+export function sign(payload: object, signer: Signer, opts: SignOptions): Envelope {
   if (!opts.id || opts.id.length > MAX_ID_LENGTH) throw new TypeError(`fleet envelope id must be 1-${MAX_ID_LENGTH} characters`);
-  const body: VerifiedEnvelope<P> = {
+  const body: Omit<Envelope, 'sig'> = {
     v: ENVELOPE_VERSION,
     id: opts.id,
     node: opts.node,
     iat: opts.now ?? Date.now(),
     kid: keyId(signer.publicKey),
-    payload: JSON.parse(JSON.stringify(payload)) as P,
+    payload: JSON.stringify(payload),
   };
   return { ...body, sig: edSign(null, signedBytes(body), signer.privateKey).toString('base64url') };
 }
 
-function signedBytes(body: VerifiedEnvelope): Buffer {
+/** v3: the payload is a string, so this is one JSON.stringify of it; v2: the payload object in canonical form. */
+function signedBytes(body: { v: AcceptedVersion; id: string; node: string; iat: number; kid: string; payload: unknown }): Buffer {
   const { v, id, node, iat, kid, payload } = body; // exactly these fields, whatever else the object holds
-  return Buffer.from(SIGNING_CONTEXT + canonicalJson({ v, id, node, iat, kid, payload }), 'utf8');
+  return Buffer.from(SIGNING_CONTEXTS[v] + canonicalJson({ v, id, node, iat, kid, payload }), 'utf8');
 }
 
 export type RejectReason =
@@ -151,7 +171,7 @@ export class EnvelopeVerifier {
     this.checkSignature(body, sig);
     if (body.node !== this.node) throw new EnvelopeRejected('WRONG_NODE', body.id, `for '${body.node}', this agent is '${this.node}'`);
     this.checkAge(body);
-    return body;
+    return { ...body, payload: body.v === 3 ? parsePayload(body.payload as string, body.id) : body.payload };
   }
 
   /**
@@ -181,7 +201,7 @@ export class EnvelopeVerifier {
     return ids.map((id) => (!isMessageId(id) ? malformedId() : fresh[k++] ? undefined : replayed(id, envelope)));
   }
 
-  private checkSignature(body: VerifiedEnvelope, sig: Buffer): void {
+  private checkSignature(body: WireBody, sig: Buffer): void {
     const key = this.keys.get(body.kid);
     if (!key) throw new EnvelopeRejected('UNKNOWN_SIGNER', body.id, `key id ${body.kid}`);
     let bytes: Buffer;
@@ -211,8 +231,23 @@ const SIGNATURE_BASE64URL = /^[A-Za-z0-9_-]{86}$/; // 64 bytes
 const KID = /^[0-9a-f]{16}$/;
 const ENVELOPE_FIELDS = new Set(['v', 'id', 'node', 'iat', 'kid', 'payload', 'sig']);
 
+/** An envelope as it came, but sig: a v3 payload is still its text. */
+type WireBody = VerifiedEnvelope;
+
+/** A v3 payload, parsed once its signature holds: the signer made it with JSON.stringify of an object. */
+function parsePayload(text: string, id: string): unknown {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (err) {
+    throw new EnvelopeRejected('MALFORMED', id, `payload is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof payload !== 'object' || payload === null) throw new EnvelopeRejected('MALFORMED', id, 'payload must be the JSON text of an object');
+  return payload;
+}
+
 /** Shape checks only; nothing here is trusted until the signature is. */
-function parseEnvelope(input: unknown): { body: VerifiedEnvelope; sig: Buffer } {
+function parseEnvelope(input: unknown): { body: WireBody; sig: Buffer } {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new EnvelopeRejected('UNSIGNED', undefined, 'not a JSON object');
   }
@@ -223,16 +258,18 @@ function parseEnvelope(input: unknown): { body: VerifiedEnvelope; sig: Buffer } 
     throw new EnvelopeRejected('UNSIGNED', id, 'sig is not 64 bytes of base64url');
   }
   const malformed = (field: string, why: string) => new EnvelopeRejected('MALFORMED', id, `${field} ${why}`);
-  if (env.v !== ENVELOPE_VERSION) throw malformed('v', `is ${JSON.stringify(env.v)}, this agent speaks ${ENVELOPE_VERSION}`);
+  const v = env.v;
+  if (!isAcceptedVersion(v)) throw malformed('v', `is ${JSON.stringify(v)}, this agent speaks 2 and ${ENVELOPE_VERSION}`);
   if (!id) throw malformed('id', `must be a string of 1-${MAX_ID_LENGTH} characters`);
   if (typeof env.node !== 'string') throw malformed('node', 'must be a string');
   if (!Number.isSafeInteger(env.iat)) throw malformed('iat', 'must be an integer (ms since the epoch)');
   if (typeof env.kid !== 'string' || !KID.test(env.kid)) throw malformed('kid', 'must be 16 hex digits');
-  if (typeof env.payload !== 'object' || env.payload === null) throw malformed('payload', 'must be an object');
+  if (v === 3 && typeof env.payload !== 'string') throw malformed('payload', 'must be a string (JSON text) in version 3');
+  if (v === 2 && (typeof env.payload !== 'object' || env.payload === null)) throw malformed('payload', 'must be an object in version 2');
   // Anything not covered by the signature could be swapped in transit: refuse it outright.
   const extra = Object.keys(env).find((key) => !ENVELOPE_FIELDS.has(key));
   if (extra) throw malformed(extra, 'is not an envelope field');
-  const body: VerifiedEnvelope = { v: ENVELOPE_VERSION, id, node: env.node, iat: env.iat as number, kid: env.kid, payload: env.payload };
+  const body: WireBody = { v, id, node: env.node, iat: env.iat as number, kid: env.kid, payload: env.payload };
   return { body, sig: Buffer.from(env.sig, 'base64url') };
 }
 

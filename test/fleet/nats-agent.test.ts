@@ -5,7 +5,7 @@ import { existsSync, readFileSync, watch } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fanOut, parseMessages } from '../../src/fleet/message.js';
-import { generateSigner, loadOrCreateSigner } from '../../src/fleet/signer-keys.js';
+import { formatPublicKey, generateSigner, loadOrCreateSigner } from '../../src/fleet/signer-keys.js';
 import { sign } from '../../src/fleet/signing.js';
 import type { CommandPayload } from '../../src/fleet/wire.js';
 import { runCli } from '../support/cli.js';
@@ -76,7 +76,8 @@ describe('fleet agent over NATS', () => {
     await publish(sign(payload('foreign-1'), generateSigner(), { node: 'edge-1', id: 'foreign-1' }));
     await publish(sign(payload('other-node-1'), ours, { node: 'edge-2', id: 'other-node-1' }));
     const tampered = sign(payload('tampered-1'), ours, { node: 'edge-1', id: 'tampered-1' });
-    await publish({ ...tampered, payload: { messages: [{ ...tampered.payload.messages[0], args: ['touch', `${marker}-2`] }] } });
+    const tamperedPayload = JSON.parse(tampered.payload) as CommandPayload;
+    await publish({ ...tampered, payload: JSON.stringify({ messages: [{ ...tamperedPayload.messages[0], args: ['touch', `${marker}-2`] }] }) });
     // A genuine one, twice: the second copy is a replay.
     const genuine = sign({ messages: [{ ...message, id: 'genuine-1', args: ['echo', 'once'] }] }, ours, { node: 'edge-1', id: 'genuine-1' });
     await publish(genuine);
@@ -96,6 +97,21 @@ describe('fleet agent over NATS', () => {
     assert.deepEqual(ran, ['genuine-1']);
     assert.equal(existsSync(marker), false);
     assert.equal(existsSync(`${marker}-2`), false);
+    await agent.stop();
+  });
+
+  test('an envelope the agent refuses fails every message in it, each with the reason', async () => {
+    // The agent trusts another key only: the daemon's envelope of three messages is not for it to run.
+    const agent = await startAgent({ node: 'edge-2', prefix, allowSigner: formatPublicKey(generateSigner().publicKey) });
+    const marker = path.join(tempDir('foreign'), 'ran');
+    const { body: submitted } = await api(daemon, 'POST', '/api/v1/fleet/messages', ['a', 'b', 'c'].map((x) => (
+      { toNode: 'edge-2', method: 'cliCommand', methodArgs: ['touch', `${marker}-${x}`], replyMethod: 'console' })));
+    for (const { id } of submitted as { id: string }[]) {
+      const { body } = await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=20`);
+      assert.equal(body.state, 'failed', id);
+      assert.equal(body.reply.errorCode, 'REFUSED_UNKNOWN_SIGNER', id);
+    }
+    assert.equal(existsSync(`${marker}-a`), false);
     await agent.stop();
   });
 

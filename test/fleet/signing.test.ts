@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { sign as edSign } from 'node:crypto';
 import { chmod, mkdtemp, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,16 +70,45 @@ describe('envelope signing and verification', () => {
     assert.equal(got.node, 'n1');
   });
 
-  test('the signature holds whatever order the keys arrive in', async () => {
+  test('the payload travels as the JSON text that was signed; the envelope\'s keys may arrive in any order', async () => {
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-order' }));
+    assert.equal(env.v, 3);
+    assert.equal(env.payload, JSON.stringify(message));
     const reordered = Object.fromEntries(Object.entries(env).reverse());
-    reordered.payload = Object.fromEntries(Object.entries(env.payload as object).reverse());
     assert.equal(verifier().verify(reordered).id, 'm-order');
+    // The same content in another key order is other text: not what was signed.
+    const respelled = JSON.stringify(Object.fromEntries(Object.entries(message).reverse()));
+    await rejects(() => verifier().verify({ ...env, payload: respelled }), 'BAD_SIGNATURE');
+  });
+
+  test('an envelope of version 2 (payload an object, signed in canonical form) is still accepted, in any key order', async () => {
+    const body = { v: 2, id: 'm-v2', node: 'n1', iat: Date.now(), kid: keyId(daemon.publicKey), payload: { messages: [message] } };
+    const signed = Buffer.from(`switchboard fleet envelope v2\n${canonicalJson(body)}`);
+    const env = { ...body, sig: edSign(null, signed, daemon.privateKey).toString('base64url') };
+    const reordered = { ...env, payload: { messages: [Object.fromEntries(Object.entries(message).reverse())] } };
+    assert.deepEqual(verifier().verify(wire(reordered)).payload, { messages: [message] });
+    await rejects(() => verifier().verify({ ...env, payload: { messages: [{ ...message, methodArgs: ['rm', '-rf', '/'] }] } }), 'BAD_SIGNATURE');
+    // A version 2 signature is not valid for the same content as version 3, nor the other way round.
+    await rejects(() => verifier().verify({ ...env, v: 3, payload: JSON.stringify(body.payload) }), 'BAD_SIGNATURE');
+    const v3 = wire(sign(body.payload, daemon, { node: 'n1', id: 'm-v3' }));
+    await rejects(() => verifier().verify({ ...v3, v: 2, payload: body.payload }), 'BAD_SIGNATURE');
+  });
+
+  test('a signed payload that is not the JSON text of an object is MALFORMED, after the signature is checked', async () => {
+    const body = { v: 3, id: 'm-text', node: 'n1', iat: Date.now(), kid: keyId(daemon.publicKey) };
+    const signedAs = (payload: string) => {
+      const sig = edSign(null, Buffer.from(`switchboard fleet envelope v3\n${canonicalJson({ ...body, payload })}`), daemon.privateKey);
+      return { ...body, payload, sig: sig.toString('base64url') };
+    };
+    await rejects(() => verifier().verify(signedAs('{"messages": [')), 'MALFORMED');
+    await rejects(() => verifier().verify(signedAs('42')), 'MALFORMED');
+    await rejects(() => verifier().verify({ ...signedAs('{}'), payload: '{"x":1}' }), 'BAD_SIGNATURE');
+    assert.deepEqual(verifier().verify(signedAs('{}')).payload, {});
   });
 
   test('a tampered payload, node or iat is BAD_SIGNATURE', async () => {
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-2' }));
-    await rejects(() => verifier().verify({ ...env, payload: { ...message, methodArgs: ['rm', '-rf', '/'] } }), 'BAD_SIGNATURE');
+    await rejects(() => verifier().verify({ ...env, payload: JSON.stringify({ ...message, methodArgs: ['rm', '-rf', '/'] }) }), 'BAD_SIGNATURE');
     await rejects(() => verifier().verify({ ...env, iat: (env.iat as number) + 1 }), 'BAD_SIGNATURE');
     const forOther = wire(sign(message, daemon, { node: 'n2', id: 'm-2' }));
     await rejects(() => verifier().verify({ ...forOther, node: 'n1' }), 'BAD_SIGNATURE');
@@ -110,6 +140,7 @@ describe('envelope signing and verification', () => {
     await rejects(() => verifier().verify([env]), 'UNSIGNED');
     await rejects(() => verifier().verify(message), 'UNSIGNED'); // a bare steward message
     await rejects(() => verifier().verify({ ...env, v: 1 }), 'MALFORMED'); // an envelope of the one-message era
+    await rejects(() => verifier().verify({ ...env, payload: JSON.parse(env.payload as string) }), 'MALFORMED'); // v3 with an object
     await rejects(() => verifier().verify({ ...env, iat: 'yesterday' }), 'MALFORMED');
     await rejects(() => verifier().verify({ ...env, extra: 'unsigned rider' }), 'MALFORMED');
   });
@@ -150,7 +181,7 @@ describe('envelope signing and verification', () => {
   test('a refused envelope does not take its id: the authentic one still runs', async () => {
     const v = verifier();
     const env = wire(sign(message, daemon, { node: 'n1', id: 'm-7' }));
-    await rejects(() => v.verify({ ...env, payload: {} }), 'BAD_SIGNATURE');
+    await rejects(() => v.verify({ ...env, payload: '{}' }), 'BAD_SIGNATURE');
     await v.take('m-7', v.verify(env));
   });
 });
