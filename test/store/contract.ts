@@ -252,6 +252,9 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         ]);
         const a = await store.fleet.get('a');
         assert.deepEqual([a?.state, a?.reply, a?.error, a?.updatedAt], ['replied', { exitCode: 0 }, null, at(3)]);
+        // What a change returns as `after` is the record as stored, field for field.
+        assert.deepEqual(results[1].after, a);
+        assert.deepEqual(results[5].after, await store.fleet.get('b'));
         assert.equal((await store.fleet.get('c'))?.state, 'queued');
         assert.equal((await store.fleet.get('b'))?.error, 'E: x');
       } finally {
