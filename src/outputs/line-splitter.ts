@@ -76,6 +76,7 @@ export function stripControls(text: string): string {
 export class Lines {
   private array?: string[];
   private longestLine?: number;
+  private charCount?: number;
 
   private constructor(readonly count: number, readonly plain: boolean, array?: string[], private readonly text?: string, private readonly eol?: string, longest?: number) {
     this.array = array;
@@ -124,12 +125,15 @@ export class Lines {
     return this.text ?? this.array!.join('\n');
   }
 
-  /** The length of lineText (UTF-16 units), without joining an array to find it. */
+  /** The length of lineText (UTF-16 units), without joining an array to find it; counted once (a queue weighs a chunk going in and again going out). */
   get chars(): number {
     if (this.text !== undefined) return this.text.length;
-    let n = Math.max(0, this.count - 1);
-    for (const line of this.array!) n += line.length;
-    return n;
+    if (this.charCount === undefined) {
+      let n = Math.max(0, this.count - 1);
+      for (const line of this.array!) n += line.length;
+      this.charCount = n;
+    }
+    return this.charCount;
   }
 
   /** The length of the longest line (UTF-16 units). */
