@@ -133,10 +133,10 @@ export class FileSeenStore implements SeenStore {
   }
 
   async remember(id: string, expiresAt: number): Promise<boolean> {
-    if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
-    if (this.ids.has(id)) return false;
-    this.ids.set(id, expiresAt);
-    const covered = this.covered.delete(id);
+    this.checkOpen();
+    const claim = this.claim(id, expiresAt);
+    if (!claim) return false;
+    const { covered } = claim;
     const line = idLine(id, expiresAt);
     try {
       // Only written, and nothing else on its way to the file (which a compaction may be replacing):
@@ -155,13 +155,9 @@ export class FileSeenStore implements SeenStore {
   }
 
   async rememberAll(ids: string[], expiresAt: number): Promise<boolean[]> {
-    if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
-    const fresh = ids.map((id) => {
-      if (this.ids.has(id)) return false;
-      this.ids.set(id, expiresAt);
-      this.covered.delete(id);
-      return true;
-    });
+    this.checkOpen();
+    // Each is fsynced below whether an intent covered it or not.
+    const fresh = ids.map((id) => this.claim(id, expiresAt) !== undefined);
     const taken = ids.filter((_, i) => fresh[i]);
     if (taken.length === 0) return fresh;
     try {
@@ -174,8 +170,22 @@ export class FileSeenStore implements SeenStore {
     return fresh;
   }
 
-  async intend(ids: string[], expiresAt: number): Promise<void> {
+  /**
+   * Marks `id` taken in memory, before its line is on its way: undefined if it was taken already,
+   * else whether an intent had covered it (which the id's line no longer needs once written).
+   */
+  private claim(id: string, expiresAt: number): { covered: boolean } | undefined {
+    if (this.ids.has(id)) return undefined;
+    this.ids.set(id, expiresAt);
+    return { covered: this.covered.delete(id) };
+  }
+
+  private checkOpen(): void {
     if (this.closed) throw new Error(`seen-ids file ${this.file} is closed`);
+  }
+
+  async intend(ids: string[], expiresAt: number): Promise<void> {
+    this.checkOpen();
     const fresh = ids.filter((id) => !this.ids.has(id));
     // One message gains nothing by it (an fsync either way); without a boot id an intent means nothing.
     if (fresh.length < 2 || !this.opts.bootId) return;
