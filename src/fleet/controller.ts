@@ -12,7 +12,7 @@ import type { FleetMessageRecord, FleetMessageState, FleetMessageStore, FleetOut
 import { FLEET_FINAL_STATES } from '../store/types.js';
 import { parseHello, type AgentHello } from './hello.js';
 import { KnownAgents } from './known-agents.js';
-import { laneOf, methodsOf, type Lane } from './lanes.js';
+import { isOrdered, laneOf, methodsOf, type Lane } from './lanes.js';
 import { AuditLog, type AuditEvent, type AuditRotation } from './audit.js';
 import { FleetErrorLog } from './error-log.js';
 import { fanOut, parseMessages, type AddressedMessage, type FleetMethod } from './message.js';
@@ -61,6 +61,9 @@ const PUBLISH_TIMEOUT_MS = 30_000;
 
 const DEFAULT_MAX_QUEUED = 10_000;
 
+/** How often lanes with held messages are checked against JetStream (heldCheck). */
+const HELD_CHECK_MS = 5_000;
+
 /** An envelope JetStream has stored, at `seq` of the command stream. */
 interface Published {
   batch: AddressedMessage[];
@@ -70,16 +73,27 @@ interface Published {
 /** A submission beyond fleetMaxQueued (roomFor). */
 class QueueFull extends Error {}
 
-/** The items by key, keys in the order first met, each list in the order given. */
-function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = groups.get(k);
-    if (list) list.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
+/** A message that could not be queued or published, and why. */
+interface Failure {
+  message: AddressedMessage;
+  err: Error;
+}
+
+/** One node's lane, as the key of laneWork and heldLanes ('\n' is in no node name). */
+const laneKey = (node: string, lane: Lane) => `${lane}\n${node}`;
+
+/** A submission's messages for one node's lane, in order. */
+interface LaneGroup {
+  key: string;
+  node: string;
+  lane: Lane;
+  messages: AddressedMessage[];
+}
+
+/** One node's envelopes to publish, in order; `since`: when each held message among them was submitted (ms). */
+interface Outgoing {
+  envelopes: AddressedMessage[][];
+  since: Map<string, number>;
 }
 
 /** One lane's messages, in order, cut into envelopes of at most MAX_BATCH_MESSAGES and MAX_BATCH_BYTES (a larger one alone). */
@@ -140,6 +154,11 @@ export class FleetController extends EventEmitter {
    * first, and its state's audit line waits for this one (setStates).
    */
   private readonly publishing = new Map<string, Promise<void>>();
+  /** The end of the work on each node's lane (withLanes). */
+  private readonly laneWork = new Map<string, Promise<void>>();
+  /** Lanes with messages held in the store (enqueue), to publish once their envelope is done (pump). */
+  private readonly heldLanes = new Map<string, Omit<LaneGroup, 'messages'>>();
+  private heldChecker?: NodeJS.Timeout;
 
   private constructor(
     private readonly transport: FleetTransport,
@@ -157,19 +176,21 @@ export class FleetController extends EventEmitter {
 
   static async start(opts: ControllerOptions): Promise<FleetController> {
     const log = opts.logger.child({ component: 'fleet' });
+    let controller: FleetController | undefined;
     const signer = opts.signer ?? await loadSigner(opts.dataDir, log);
     const client = await natsClientOptions(opts.nats, 'switchboard-controller');
     const transport = await FleetTransport.connect(client, opts.prefix, opts.wait).catch((err: Error & { code?: string }) => {
       if (isSwitchboardError(err)) throw err; // already says what and where
       throw new errors.FLEET_UNAVAILABLE(`cannot use NATS at ${client.server}: ${err.code ?? ''} ${err.message}`.trim());
     });
-    transport.logConnection(log, client.server);
+    // Held messages wait while NATS is away (pump): once it is back, they go.
+    transport.logConnection(log, client.server, () => controller?.pumpAll());
     const fleetDir = path.join(opts.dataDir, 'fleet');
     const audit = await AuditLog.open(fleetDir, log, opts.audit).catch(async (err: Error) => {
       await transport.drain();
       throw err;
     });
-    const controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
+    controller = new FleetController(transport, signer, opts.store, log, fleetDir, audit, opts.agents ?? new KnownAgents());
     controller.fleetName = opts.fleetName ?? DEFAULT_FLEET_NAME;
     controller.maxAgeMs = Math.min(opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS, DEFAULT_MAX_AGE_MS);
     try {
@@ -187,8 +208,15 @@ export class FleetController extends EventEmitter {
     controller.advisories = transport.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${transport.subjects.cmdStream}.*`, {
       callback: (err, msg) => void controller.takeMaxDeliveries(err, msg),
     });
-    controller.sweeper = setInterval(() => void controller.expireStale(), sweepMs(controller.maxAgeMs)).unref();
+    controller.sweeper = setInterval(() => void controller!.expireStale(), sweepMs(controller.maxAgeMs)).unref();
+    controller.heldChecker = setInterval(() => void controller!.heldCheck(), HELD_CHECK_MS).unref();
     void controller.expireStale();
+    // Held when the daemon stopped: out again once their lane's envelope is done, or now if it is.
+    for (const { node, method } of await opts.store.heldLanes()) {
+      const lane = laneOf({ method: method as FleetMethod });
+      controller.heldLanes.set(laneKey(node, lane), { key: laneKey(node, lane), node, lane });
+    }
+    controller.pumpAll();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
   }
@@ -207,40 +235,26 @@ export class FleetController extends EventEmitter {
     return this.transport.lostSince;
   }
 
-  /** Parses (400 naming the message and field), records every addressed message as queued, publishes. */
+  /**
+   * Parses (400 naming the message and field), records every addressed message as queued, and
+   * publishes them, or holds them in the store where their lane has an envelope out (enqueue).
+   */
   async submit(input: unknown, by?: string): Promise<Submitted[]> {
     const addressed = fanOut(parseMessages(input).messages);
     // NATS is away: refused at once, nothing recorded (each publish would wait for its timeout, then fail).
     const lost = this.transport.lostSince;
     if (lost) throw new errors.FLEET_UNAVAILABLE(`the connection to NATS is lost since ${lost.toISOString()} and being retried; nothing was submitted, send it again once it is back`);
-    const now = new Date().toISOString();
-    await this.store.insertMany(addressed.map((m) => ({
-      id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
-      replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
-    })));
-    // Not awaited before publishing (it is before answering): appends keep their order, so `submitted`
-    // is in the file before any later line of these messages, and the write is off the way of a reply.
-    const audited = this.audit.append(addressed.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) })));
-    // One node's messages one after another, so the stream holds them in the order given; nodes in parallel.
-    const byNode = groupBy(addressed, (m) => m.toNode);
-    const published: Published[] = [];
-    const failures = (await Promise.all([...byNode.values()].map((messages) => this.publishNode(messages, published)))).flat();
-    // Where each envelope is in the stream, for all of them at once (one commit, not one each).
-    await this.store.setSeq(published.map(({ batch, seq }) => ({ ids: batch.map((m) => m.id), seq })));
-    for (const { message, err } of failures) {
-      this.log.error({ err, id: message.id, node: message.toNode }, 'fleet message publish failed');
-      // JetStream's own words are in api_error; the message is often only the status code.
-      const said = (err as Error & { api_error?: { err_code?: number; description?: string } }).api_error;
-      const text = said?.description ?? err.message;
-      // JetStream's per-subject limit backs up the count of roomFor (it counts envelopes, not messages).
-      const error = err instanceof QueueFull || said?.err_code === 10077 || /maximum messages per subject/i.test(text)
-        ? `QUEUE_FULL: ${message.toNode} has as many messages waiting as fleetMaxQueued allows (${text})`
-        : `PUBLISH_FAILED: ${text}${(err as Error & { code?: string }).code === 'TIMEOUT' ? ` (no ack from JetStream within ${PUBLISH_TIMEOUT_MS / 1000}s: it may still have been stored, and run)` : ''}`;
-      await this.setState(message.id, 'failed', { error });
+    const groups = new Map<string, LaneGroup>();
+    for (const m of addressed) {
+      const lane = laneOf(m);
+      const key = laneKey(m.toNode, lane);
+      const group = groups.get(key);
+      if (group) group.messages.push(m);
+      else groups.set(key, { key, node: m.toNode, lane, messages: [m] });
     }
-    await audited;
+    const failures = await this.withLanes([...groups.keys()], () => this.enqueue([...groups.values()], by));
     const failed = failures.length;
-    if (failed === addressed.length) {
+    if (failed > 0 && failed === addressed.length) {
       // Lost while these were on their way (the check above was before).
       const lostSince = this.transport.lostSince as Date | undefined;
       const why = lostSince
@@ -253,29 +267,159 @@ export class FleetController extends EventEmitter {
   }
 
   /**
-   * One node's messages: each lane's in envelopes of those submitted together (batches()), beyond
-   * fleetMaxQueued refused, the rest published in order through the controller's PUBLISHES_AT_ONCE:
-   * it starts them in the order given, and the server stores one connection's publishes in the order
-   * they were sent, so waiting for each ack in turn would only add round trips. After a failure no
-   * more are sent (they would overtake it); those already sent stand or fall on their own.
+   * A submission's messages, its lanes' work held (withLanes): recorded as queued; beyond
+   * fleetMaxQueued failed QUEUE_FULL; the rest published, or held in the store where the lane has
+   * an envelope out. Held messages go out together once that envelope is done (pump), in as few
+   * envelopes as they fill: an agent that is busy or away gets one envelope for many submissions,
+   * not one each. The order stays: a lane's messages are published in the order submitted.
    */
-  private async publishNode(messages: AddressedMessage[], published: Published[]): Promise<{ message: AddressedMessage; err: Error }[]> {
-    const failures: { message: AddressedMessage; err: Error }[] = [];
-    const envelopes: AddressedMessage[][] = [];
-    for (const [lane, inLane] of groupBy(messages, laneOf)) {
-      const room = await this.roomFor(inLane[0].toNode, lane, inLane.length);
-      for (const message of inLane.slice(room)) failures.push({ message, err: new QueueFull(`${inLane.length - room} of ${inLane.length} would go past ${this.maxQueued} waiting in its ${lane} lane`) });
-      envelopes.push(...batches(inLane.slice(0, room)));
+  private async enqueue(groups: LaneGroup[], by?: string): Promise<Failure[]> {
+    const held = new Set<LaneGroup>();
+    for (const g of groups) if (isOrdered(g.lane) && await this.store.hasOutstanding(g.node, methodsOf(g.lane))) held.add(g);
+    const now = new Date().toISOString();
+    await this.store.insertMany(groups.flatMap((g) => g.messages.map((m) => ({
+      id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
+      replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
+      ...(held.has(g) && { held: true, body: JSON.stringify(m) }),
+    }))));
+    // Not awaited before publishing (it is before answering): appends keep their order, so `submitted`
+    // is in the file before any later line of these messages, and the write is off the way of a reply.
+    const audited = this.audit.append(groups.flatMap((g) => g.messages.map((m) => ({ event: 'submitted' as const, id: m.id, node: m.toNode, method: m.method, ...(by && { by }) }))));
+    const failures: Failure[] = [];
+    const outgoing = new Map<string, Outgoing>(); // by node: its lanes' envelopes, in order
+    for (const g of groups) {
+      const room = await this.roomFor(g.node, g.lane, g.messages.length);
+      for (const message of g.messages.slice(room)) failures.push({ message, err: new QueueFull(`${g.messages.length - room} of ${g.messages.length} would go past ${this.maxQueued} waiting in its ${g.lane} lane`) });
+      const taken = g.messages.slice(0, room);
+      if (held.has(g)) {
+        if (taken.length > 0) this.heldLanes.set(g.key, { key: g.key, node: g.node, lane: g.lane });
+        continue;
+      }
+      let out = outgoing.get(g.node);
+      if (!out) outgoing.set(g.node, (out = { envelopes: [], since: new Map() }));
+      // Held ones left from before (a restart, NATS away) go first.
+      const earlier = this.heldLanes.has(g.key) ? await this.claim(g, out.since) : [];
+      out.envelopes.push(...batches([...earlier, ...taken]));
     }
-    let stopped: Error | undefined;
-    await Promise.all(envelopes.map((batch) => this.publishLimit(async () => {
-      if (stopped) throw stopped;
-      published.push({ batch, seq: await this.publishBatch(batch) });
-    }).catch((err: Error) => {
-      stopped ??= err;
-      for (const message of batch) failures.push({ message, err });
-    })));
+    // One node's envelopes one after another, so the stream holds them in order; nodes in parallel.
+    failures.push(...await this.publishAll([...outgoing.values()]));
+    await this.markFailed(failures);
+    await audited;
     return failures;
+  }
+
+  /**
+   * Publishes the held messages of a node's lane once it has no envelope out (`force`: whatever the
+   * store says, JetStream holds none of the lane's: heldCheck). Called when a message of the lane
+   * becomes final, when NATS is back, and at start. Never throws (logged).
+   */
+  private pump(node: string, lane: Lane, force = false): Promise<void> {
+    const key = laneKey(node, lane);
+    // Work under way on the lane may be holding messages now: looked at again after it.
+    if (!this.heldLanes.has(key) && !this.laneWork.has(key)) return Promise.resolve();
+    return this.withLanes([key], async () => {
+      if (!this.heldLanes.has(key) || this.transport.lostSince) return; // NATS back: pumpAll
+      if (!force && isOrdered(lane) && await this.store.hasOutstanding(node, methodsOf(lane))) return;
+      const out: Outgoing = { envelopes: [], since: new Map() };
+      const messages = await this.claim({ key, node, lane }, out.since);
+      if (messages.length === 0) return;
+      out.envelopes = batches(messages);
+      await this.markFailed(await this.publishAll([out]));
+      this.log.debug({ node, lane, messages: messages.length, envelopes: out.envelopes.length }, 'fleet held messages published');
+    }).catch((err: unknown) => this.log.error({ err, node, lane }, 'fleet held messages could not be published'));
+  }
+
+  /** Every lane with held messages (pump): at start, and when NATS is back. */
+  private pumpAll(): void {
+    for (const { node, lane } of [...this.heldLanes.values()]) void this.pump(node, lane);
+  }
+
+  /**
+   * A lane whose messages stay held although JetStream holds none of its envelopes: the store says
+   * one is out, but it is gone (the stream purged, a record never moved on). Its held messages are
+   * published: JetStream still delivers a lane's envelopes in the order they were stored.
+   */
+  private async heldCheck(): Promise<void> {
+    if (this.heldLanes.size === 0 || this.transport.lostSince) return;
+    try {
+      const info = await this.transport.jsm.streams.info(this.transport.subjects.cmdStream, { subjects_filter: `${this.transport.subjects.prefix}.cmd.>` });
+      const waiting = info.state.subjects ?? {};
+      for (const { node, lane } of [...this.heldLanes.values()]) {
+        if (!waiting[this.transport.subjects.cmd(node, lane)]) void this.pump(node, lane, true);
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'fleet held messages check failed');
+    }
+  }
+
+  /**
+   * Takes a lane's held messages from the store (not past fleetMaxAge: the sweep expires those),
+   * noting when each was submitted in `since`. The lane's mark goes first, so one held meanwhile
+   * sets it again.
+   */
+  private async claim(lane: Omit<LaneGroup, 'messages'>, since: Map<string, number>): Promise<AddressedMessage[]> {
+    this.heldLanes.delete(lane.key);
+    const held = await this.store.claimHeld(lane.node, methodsOf(lane.lane), new Date(Date.now() - this.maxAgeMs).toISOString());
+    return held.map((h) => {
+      since.set(h.id, Date.parse(h.submittedAt));
+      return JSON.parse(h.body) as AddressedMessage;
+    });
+  }
+
+  /**
+   * Publishes each node's envelopes through the controller's PUBLISHES_AT_ONCE: it starts them in
+   * the order given, and the server stores one connection's publishes in the order they were sent,
+   * so waiting for each ack in turn would only add round trips. After a failure no more of that
+   * node's are sent (they would overtake it); those already sent stand or fall on their own. Where
+   * each envelope is in the stream is stored for all at once (one commit, not one each).
+   */
+  private async publishAll(nodes: Outgoing[]): Promise<Failure[]> {
+    const failures: Failure[] = [];
+    const published: Published[] = [];
+    await Promise.all(nodes.map(async ({ envelopes, since }) => {
+      let stopped: Error | undefined;
+      await Promise.all(envelopes.map((batch) => this.publishLimit(async () => {
+        if (stopped) throw stopped;
+        // Signed as of its oldest message, so a held one gets no more time than it had (fleetMaxAge).
+        const oldest = Math.min(...batch.map((m) => since.get(m.id) ?? Infinity));
+        published.push({ batch, seq: await this.publishBatch(batch, Number.isFinite(oldest) ? oldest : undefined) });
+      }).catch((err: Error) => {
+        stopped ??= err;
+        for (const message of batch) failures.push({ message, err });
+      })));
+    }));
+    await this.store.setSeq(published.map(({ batch, seq }) => ({ ids: batch.map((m) => m.id), seq })));
+    return failures;
+  }
+
+  /** Messages that could not be queued or published: failed, saying why. */
+  private async markFailed(failures: Failure[]): Promise<void> {
+    for (const { message, err } of failures) {
+      this.log.error({ err, id: message.id, node: message.toNode }, 'fleet message publish failed');
+      // JetStream's own words are in api_error; the message is often only the status code.
+      const said = (err as Error & { api_error?: { err_code?: number; description?: string } }).api_error;
+      const text = said?.description ?? err.message;
+      // JetStream's per-subject limit backs up the count of roomFor (it counts envelopes, not messages).
+      const error = err instanceof QueueFull || said?.err_code === 10077 || /maximum messages per subject/i.test(text)
+        ? `QUEUE_FULL: ${message.toNode} has as many messages waiting as fleetMaxQueued allows (${text})`
+        : `PUBLISH_FAILED: ${text}${(err as Error & { code?: string }).code === 'TIMEOUT' ? ` (no ack from JetStream within ${PUBLISH_TIMEOUT_MS / 1000}s: it may still have been stored, and run)` : ''}`;
+      await this.setState(message.id, 'failed', { error });
+    }
+  }
+
+  /**
+   * Runs `work` once the work before it on any of these lanes is done, and holds them until it is:
+   * a lane's decisions (hold or publish) and publishes happen one at a time, in the order asked for.
+   */
+  private withLanes<T>(keys: string[], work: () => Promise<T>): Promise<T> {
+    const before = keys.flatMap((k) => this.laneWork.get(k) ?? []);
+    const run = (before.length > 0 ? Promise.all(before).then(work) : work());
+    const done = run.then(() => undefined, () => undefined);
+    for (const k of keys) this.laneWork.set(k, done);
+    void done.then(() => {
+      for (const k of keys) if (this.laneWork.get(k) === done) this.laneWork.delete(k);
+    });
+    return run;
   }
 
   /**
@@ -288,13 +432,16 @@ export class FleetController extends EventEmitter {
     return Math.max(0, Math.min(adding, adding - (waiting - this.maxQueued)));
   }
 
-  /** Signs and publishes one envelope; resolves with its sequence in the stream once JetStream has stored it. */
-  private async publishBatch(batch: AddressedMessage[]): Promise<number> {
+  /**
+   * Signs (as of `iat`, default now) and publishes one envelope; resolves with its sequence in the
+   * stream once JetStream has stored it.
+   */
+  private async publishBatch(batch: AddressedMessage[], iat?: number): Promise<number> {
     const [first] = batch;
     const payload: CommandPayload = { messages: batch, from: this.fleetName };
     // msgID: a publish retried by the client after a lost ack is stored once.
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
-    const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id });
+    const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id, now: iat });
     const stored = this.transport.publishJson(subject, envelope, { msgID: first.id, timeoutMs: PUBLISH_TIMEOUT_MS });
     // Appended as soon as the ack is in (the first to hear of it), and a reply's line waits for it.
     const audited = stored.then(() => void this.audit.append(batch.map((m) => ({ event: 'published' as const, id: m.id, node: m.toNode, method: m.method }))), () => undefined);
@@ -544,6 +691,10 @@ export class FleetController extends EventEmitter {
       }
     }
     if (moved.length === 0) return;
+    // A lane's message done: its held ones may go (not awaited: this may run in that lane's work).
+    for (const after of moved) {
+      if (FLEET_FINAL_STATES.includes(after.state)) void this.pump(after.node, laneOf({ method: after.method as FleetMethod }));
+    }
     // A final state is in the audit log before anyone waiting is told of it.
     await this.audit.flushed();
     for (const after of moved) this.emit('changed', after);
@@ -577,11 +728,14 @@ export class FleetController extends EventEmitter {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
+    clearInterval(this.heldChecker);
     this.advisories?.unsubscribe();
     this.hellos?.unsubscribe();
     await this.errorLog.close();
     this.messages?.stop();
     await this.loop;
+    await Promise.all(this.laneWork.values()); // publishes under way: their seq stored
+    this.heldLanes.clear();
     await this.transport.drain();
     await this.agents.flush();
     await this.audit.close();

@@ -112,9 +112,9 @@ export class FleetTransport {
   /**
    * Says in `log` when the connection to NATS is lost and when it is back (nats.js reconnects by
    * itself, forever): what the fleet does meanwhile (publishes fail, nothing is delivered) has a
-   * reason an operator can see. Ends with the connection.
+   * reason an operator can see; `onBack` is called when it is back. Ends with the connection.
    */
-  logConnection(log: Logger, server: string): void {
+  logConnection(log: Logger, server: string, onBack?: () => void): void {
     void (async () => {
       for await (const s of this.nc.status()) {
         if (s.type === 'disconnect' && this.lostAt === undefined) {
@@ -123,6 +123,7 @@ export class FleetTransport {
         } else if (s.type === 'reconnect' && this.lostAt !== undefined) {
           log.info({ nats: server, downMs: Date.now() - this.lostAt }, 'NATS connection back');
           this.lostAt = undefined;
+          onBack?.();
         }
       }
     })();

@@ -8,7 +8,7 @@ import type { NodeWatchPattern } from '../model/watch-pattern.js';
 import { Checkpointer } from './checkpointer.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import type { HostKeyStore } from '../drivers/types.js';
-import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type FleetStateChange, type FleetStateResult, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
+import { FLEET_FINAL_STATES, type FleetMessageRecord, type FleetMessageState, type FleetMessageStore, type FleetOutputPart, type FleetStateChange, type FleetStateResult, type HeldMessage, type Migration, type ReplyFileOutcome, type NodeStore, type Store, type TokenKind, type TokenRecord, type TokenRight, type TokenStore } from './types.js';
 
 interface NodeRow {
   name: string;
@@ -259,6 +259,8 @@ interface FleetMessageRow {
   reply_file: string | null;
   reply_file_error: string | null;
   seq: number | null;
+  held: number;
+  body: string | null;
 }
 
 function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
@@ -278,6 +280,7 @@ function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
     replyFile: row.reply_file,
     replyFileError: row.reply_file_error,
     seq: row.seq,
+    held: row.held === 1,
   };
 }
 
@@ -289,8 +292,8 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error, reply_method, reply_directory, reply_file_name)
-        VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL, @replyMethod, @replyDirectory, @replyFileName)`),
+      insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error, reply_method, reply_directory, reply_file_name, held, body)
+        VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL, @replyMethod, @replyDirectory, @replyFileName, @held, @body)`),
       get: db.prepare<[string], FleetMessageRow>('SELECT * FROM fleet_messages WHERE id = ?'),
       list: db.prepare<{ node: string | null; state: string | null; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE (@node IS NULL OR node = @node) AND (@state IS NULL OR state = @state)
@@ -300,10 +303,12 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
       setSeq: db.prepare('UPDATE fleet_messages SET seq = @seq WHERE id = @id'),
-      // A stream made again starts its sequence afresh: the newest submission still in flight wins.
+      // A stream made again starts its sequence afresh: the newest envelope still in flight wins (the
+      // node of the last message stored with that sequence; one envelope is one node's).
       bySeq: db.prepare<{ seq: number }, FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL})
-        AND submitted_at = (SELECT MAX(submitted_at) FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL}))
-        ORDER BY idx`),
+        AND node = (SELECT node FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL}) ORDER BY rowid DESC LIMIT 1)
+        ORDER BY rowid`),
+      heldLanes: db.prepare<[], { node: string; method: string }>(`SELECT DISTINCT node, method FROM fleet_messages WHERE held = 1 AND state = 'queued' ORDER BY node, method`),
       countByState: db.prepare<[], { state: FleetMessageState; n: number }>('SELECT state, COUNT(*) AS n FROM fleet_messages GROUP BY state'),
       stale: db.prepare<{ before: string; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE state IN ('queued', 'delivered') AND submitted_at < @before ORDER BY submitted_at LIMIT @limit`),
@@ -311,8 +316,8 @@ class SqliteFleetMessageStore implements FleetMessageStore {
       output: db.prepare<{ id: string; after: number; limit: number }, FleetOutputPart>(`SELECT part, stream, text, at FROM fleet_output
         WHERE id = @id AND part > @after ORDER BY part LIMIT @limit`),
     };
-    this.insertAll = db.transaction((records: FleetMessageRecord[]) => {
-      for (const r of records) this.stmts.insert.run(r);
+    this.insertAll = db.transaction((records: (FleetMessageRecord & { body?: string })[]) => {
+      for (const r of records) this.stmts.insert.run({ ...r, held: r.held ? 1 : 0, body: r.body ?? null });
     });
     this.setSeqs = db.transaction((envelopes: { ids: string[]; seq: number }[]) => {
       for (const { ids, seq } of envelopes) for (const id of ids) this.stmts.setSeq.run({ id, seq });
@@ -349,12 +354,36 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   async countWaiting(node: string, methods: string[]): Promise<number> {
     const marks = methods.map(() => '?').join(', ');
     const sql = `SELECT COUNT(*) AS n FROM fleet_messages WHERE node = ? AND state IN ('queued', 'delivered', 'running') AND method IN (${marks})`;
-    let stmt = this.countStmts.get(sql);
-    if (!stmt) this.countStmts.set(sql, (stmt = this.db.prepare<unknown[], { n: number }>(sql)));
-    return stmt.get(node, ...methods)!.n;
+    return (this.statement(sql).get(node, ...methods) as { n: number }).n;
   }
 
-  private readonly countStmts = new Map<string, Database.Statement<unknown[], { n: number }>>();
+  /** Statements whose text depends on the number of methods, prepared once each. */
+  private readonly statements = new Map<string, Database.Statement<unknown[], unknown>>();
+
+  private statement(sql: string): Database.Statement<unknown[], unknown> {
+    let stmt = this.statements.get(sql);
+    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare<unknown[], unknown>(sql)));
+    return stmt;
+  }
+
+  async hasOutstanding(node: string, methods: string[]): Promise<boolean> {
+    const marks = methods.map(() => '?').join(', ');
+    return (this.statement(`SELECT EXISTS (SELECT 1 FROM fleet_messages WHERE node = ? AND state IN ('queued', 'delivered', 'running')
+      AND held = 0 AND seq IS NOT NULL AND method IN (${marks})) AS out`).get(node, ...methods) as { out: number }).out === 1;
+  }
+
+  async claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]> {
+    const marks = methods.map(() => '?').join(', ');
+    const rows = this.statement(`UPDATE fleet_messages SET held = 0 WHERE held = 1 AND node = ? AND method IN (${marks})
+      AND state = 'queued' AND submitted_at >= ? RETURNING rowid AS r, id, submitted_at, body`)
+      .all(node, ...methods, notBefore) as { r: number; id: string; submitted_at: string; body: string }[];
+    // RETURNING gives no order: the order submitted is the order inserted.
+    return rows.sort((a, b) => a.r - b.r).map((row) => ({ id: row.id, submittedAt: row.submitted_at, body: row.body }));
+  }
+
+  async heldLanes(): Promise<{ node: string; method: string }[]> {
+    return this.stmts.heldLanes.all();
+  }
 
   async stale(before: string, limit: number): Promise<FleetMessageRecord[]> {
     return this.stmts.stale.all({ before, limit }).map(toFleetRecord);

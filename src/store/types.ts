@@ -77,6 +77,11 @@ export interface FleetMessageRecord {
   replyFileError: string | null;
   /** Where JetStream stored it in the command stream; null until published. */
   seq?: number | null;
+  /**
+   * Queued in the store and not published yet: its ordered lane had an envelope out when it was
+   * submitted, and it goes out with the others held there once that one is done (controller.ts).
+   */
+  held?: boolean;
 }
 
 export type ReplyFileOutcome = { file: string } | { error: string };
@@ -103,8 +108,16 @@ export interface FleetStateResult {
   after?: FleetMessageRecord;
 }
 
+/** A held message as claimHeld gives it back: `body` is what insertMany was given with it. */
+export interface HeldMessage {
+  id: string;
+  submittedAt: string;
+  body: string;
+}
+
 export interface FleetMessageStore {
-  insertMany(records: FleetMessageRecord[]): Promise<void>;
+  /** `body`: the message itself, kept for a held one, which is published later from it. */
+  insertMany(records: (FleetMessageRecord & { body?: string })[]): Promise<void>;
   get(id: string): Promise<FleetMessageRecord | undefined>;
   /** Newest first. */
   list(filter: { node?: string; state?: FleetMessageState; limit: number }): Promise<FleetMessageRecord[]>;
@@ -123,6 +136,15 @@ export interface FleetMessageStore {
   bySeq(seq: number): Promise<FleetMessageRecord[]>;
   /** A node's messages of these methods that wait for or are with its agent: queued, delivered or running. */
   countWaiting(node: string, methods: string[]): Promise<number>;
+  /** Whether a node has a message of these methods published (seq set) and not final yet: an envelope out. */
+  hasOutstanding(node: string, methods: string[]): Promise<boolean>;
+  /**
+   * Takes a node's held messages of these methods (held cleared) that are still queued and were
+   * submitted at or after `notBefore` (ISO time): their ids, times and bodies, in the order submitted.
+   */
+  claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]>;
+  /** Every node and method with a held message still queued. */
+  heldLanes(): Promise<{ node: string; method: string }[]>;
   /** Queued or delivered messages submitted before `before` (ISO time), oldest first. */
   stale(before: string, limit: number): Promise<FleetMessageRecord[]>;
   /** Stores streamed parts; a part already stored (a redelivered reply) is kept as it was. Returns the parts that were new. */

@@ -261,5 +261,48 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         await store.close();
       }
     });
+
+    test('fleet messages: an envelope out is a published message not final yet; held ones are claimed once, in the order submitted', async () => {
+      const store = await factory.open();
+      const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+      const msg = (id: string, method: string, submitted: number, held = false) => ({
+        id, node: 'n1', method, index: 0, state: 'queued' as const, submittedAt: at(submitted), updatedAt: at(submitted), reply: null, error: null,
+        replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null,
+        ...(held && { held: true, body: JSON.stringify({ id, method }) }),
+      });
+      const cli = ['cliCommand'];
+      try {
+        await store.fleet.insertMany([msg('out', 'cliCommand', 1), msg('h2', 'cliCommand', 2, true), msg('hello', 'hello', 2, true)]);
+        await store.fleet.insertMany([msg('h3', 'cliCommand', 3, true), msg('old', 'cliCommand', 1, true)]);
+        assert.equal(await store.fleet.hasOutstanding('n1', cli), false, 'not published yet');
+        await store.fleet.setSeq([{ ids: ['out'], seq: 7 }]);
+        assert.equal(await store.fleet.hasOutstanding('n1', cli), true);
+        assert.equal(await store.fleet.hasOutstanding('n1', ['hello']), false, 'another lane');
+        assert.equal(await store.fleet.hasOutstanding('n2', cli), false, 'another node');
+        assert.equal((await store.fleet.get('h2'))?.held, true);
+        assert.deepEqual(await store.fleet.heldLanes(), [{ node: 'n1', method: 'cliCommand' }, { node: 'n1', method: 'hello' }]);
+
+        await store.fleet.updateMany([{ id: 'out', state: 'replied', at: at(4) }], () => true);
+        assert.equal(await store.fleet.hasOutstanding('n1', cli), false, 'its envelope is done');
+        // Submitted before notBefore: left for the sweep to expire.
+        const claimed = await store.fleet.claimHeld('n1', cli, at(2));
+        assert.deepEqual(claimed, [
+          { id: 'h2', submittedAt: at(2), body: JSON.stringify({ id: 'h2', method: 'cliCommand' }) },
+          { id: 'h3', submittedAt: at(3), body: JSON.stringify({ id: 'h3', method: 'cliCommand' }) },
+        ]);
+        assert.deepEqual(await store.fleet.claimHeld('n1', cli, at(2)), [], 'claimed once');
+        assert.equal((await store.fleet.get('h2'))?.held, false);
+        assert.equal((await store.fleet.get('old'))?.held, true);
+        await store.fleet.updateMany([{ id: 'old', state: 'expired', at: at(5) }], () => true);
+        assert.deepEqual(await store.fleet.claimHeld('n1', cli, at(0)), [], 'a final one is never claimed');
+        assert.deepEqual(await store.fleet.heldLanes(), [{ node: 'n1', method: 'hello' }]);
+
+        // One envelope of messages submitted apart: found by its sequence, all of it, in order.
+        await store.fleet.setSeq([{ ids: ['h2', 'h3'], seq: 8 }]);
+        assert.deepEqual((await store.fleet.bySeq(8)).map((m) => m.id), ['h2', 'h3']);
+      } finally {
+        await store.close();
+      }
+    });
   });
 }

@@ -111,4 +111,16 @@ export const sqliteMigrations: Migration[] = [
     name: "nodes' own watch patterns",
     sql: `ALTER TABLE nodes ADD COLUMN watch_patterns TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    version: 10,
+    name: 'fleet messages held by the daemon',
+    // held = 1: queued in the store, not published yet, because its ordered lane had an envelope out
+    // (controller.ts, pump); body is then the message as it will be signed. Few at a time, so the
+    // index holds only those.
+    sql: `
+      ALTER TABLE fleet_messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE fleet_messages ADD COLUMN body TEXT;
+      CREATE INDEX fleet_messages_held ON fleet_messages (node, method) WHERE held = 1;
+    `,
+  },
 ];

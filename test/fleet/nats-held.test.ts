@@ -1,0 +1,118 @@
+// Messages for a lane that has an envelope out (its agent busy or away) wait in the daemon's store,
+// held, and go out together once that envelope is done: one JetStream message for many
+// submissions, in the order submitted, across a restart of the daemon, and also when the envelope
+// they waited for is gone from JetStream.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../support/cli.js';
+import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
+
+describe('fleet over NATS: messages held while their lane has an envelope out', () => {
+  const prefix = fleetPrefix('held');
+  const dataDir = tempDir('fleet-held');
+  const stream = `fleet-${prefix}-cmd`;
+  let daemon: DaemonHandle;
+  let signer: string;
+  const env = async () => ({ SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix });
+
+  before(async () => {
+    daemon = await startDaemon({ dataDir, env: await env() });
+    signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+  });
+  after(() => daemon?.stop());
+
+  /** One POST; the ids of its messages. */
+  const submit = async (messages: unknown[]): Promise<string[]> => {
+    const r = await api(daemon, 'POST', '/api/v1/fleet/messages', messages);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body.map((m: { id: string }) => m.id);
+  };
+  const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body;
+  const state = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body.state as string;
+  /** A cliCommand that appends `n` to `file`: the file tells what ran, and in which order. */
+  const append = (node: string, file: string, n: number) =>
+    ({ toNode: node, method: 'cliCommand', methodArgs: ['sh', '-c', `echo ${n} >> ${file}`], replyMethod: 'console' });
+
+  /** JetStream's view of the command stream: envelopes ever stored, and those waiting on `node`'s cli lane. */
+  async function envelopes(node: string): Promise<{ stored: number; waiting: number }> {
+    const nc = await natsConnection();
+    try {
+      const subject = `${prefix}.cmd.${node}.cli`;
+      const info = await (await nc.jetstreamManager()).streams.info(stream, { subjects_filter: subject });
+      return { stored: info.state.last_seq, waiting: info.state.subjects?.[subject] ?? 0 };
+    } finally {
+      await nc.close();
+    }
+  }
+
+  test('four POSTs for an offline node make two envelopes: the first, then the other three together; all run once, in order', async () => {
+    const node = 'held-1';
+    const file = path.join(tempDir('held-1'), 'ran');
+    const start = (await envelopes(node)).stored;
+    const ids = [
+      ...await submit([append(node, file, 1)]),
+      ...await submit([append(node, file, 2)]),
+      ...await submit([append(node, file, 3), append(node, file, 4)]),
+      ...await submit([append(node, file, 5)]),
+    ];
+    assert.deepEqual(await Promise.all(ids.map(state)), ['queued', 'queued', 'queued', 'queued', 'queued']);
+    // Only the first is in JetStream; the others wait in the daemon's store.
+    assert.deepEqual(await envelopes(node), { stored: start + 1, waiting: 1 });
+
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      const done = [];
+      for (const id of ids) done.push(await final(id));
+      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied', 'replied', 'replied']);
+      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n4\n5\n', 'each ran once, in the order submitted');
+      assert.deepEqual(await envelopes(node), { stored: start + 2, waiting: 0 }, 'the held four went out as one envelope');
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('messages held when the daemon stops go out after it starts again', async () => {
+    const node = 'held-2';
+    const file = path.join(tempDir('held-2'), 'ran');
+    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
+    await daemon.stop();
+    // The agent runs the first while the daemon is away; its reply waits in the reply stream.
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      daemon = await startDaemon({ dataDir, env: await env() });
+      const done = [];
+      for (const id of ids) done.push(await final(id));
+      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
+      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n');
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('held messages go out when the envelope they wait for is gone from JetStream (stream purged)', async () => {
+    const node = 'held-3';
+    const file = path.join(tempDir('held-3'), 'ran');
+    const [first] = await submit([append(node, file, 1)]);
+    const [second] = await submit([append(node, file, 2)]);
+    assert.deepEqual((await envelopes(node)).waiting, 1);
+    const nc = await natsConnection();
+    try {
+      await (await nc.jetstreamManager()).streams.purge(stream, { filter: `${prefix}.cmd.${node}.cli` });
+    } finally {
+      await nc.close();
+    }
+    // Its record still says queued: only JetStream knows it is gone.
+    assert.equal(await state(first), 'queued');
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      const m = await final(second);
+      assert.equal(m.state, 'replied');
+      assert.equal(readFileSync(file, 'utf8'), '2\n', 'the purged one never ran');
+    } finally {
+      await agent.stop();
+    }
+  });
+});
