@@ -155,6 +155,16 @@ function machineTicks(): { busy: number; total: number } {
   return { busy: total - f[3] - (f[4] ?? 0), total };
 }
 
+/** Envelopes (JetStream messages) stored so far on the command stream: the agents' deliveries, less redeliveries. */
+async function envelopesStored(): Promise<number> {
+  const nc = await connect({ servers: NATS });
+  try {
+    return (await (await nc.jetstreamManager()).streams.info(`fleet-${PREFIX}-cmd`)).state.last_seq;
+  } finally {
+    await nc.close();
+  }
+}
+
 function dataRoot(): string {
   const base = TMPFS ? '/dev/shm' : os.tmpdir();
   return mkdtempSync(path.join(base, 'sbbench-fleet-'));
@@ -236,6 +246,7 @@ async function main(): Promise<void> {
         const total = Math.max(MIN_MESSAGES, n * PER_AGENT);
         const targets = Array.from({ length: total }, (_, i) => agents[i % n].opts.node);
         log(`throughput: ${total} ${method} messages to ${n} agents in POSTs of ${BATCH}`);
+        const stored = await envelopesStored();
         const cpu = new CpuWindow(groups());
         const t0 = performance.now();
         const submitted = await submitAll(sb, targets, method);
@@ -243,11 +254,12 @@ async function main(): Promise<void> {
         await waitAllFinal(sb, submitted, STEP_TIMEOUT_MS);
         const allMs = performance.now() - t0;
         const c = cpu.end();
+        const envelopes = (await envelopesStored()) - stored;
         const { replied, other } = await outcomes(sb, submitted.map((s) => s.id));
         if (other.length) notes.push(`${n} agents, ${method}: ${total - replied} not replied, e.g. ${other.join('; ')}`);
         const per = (x: number) => fmt(x / total, 2);
         throughputRows.push([
-          method, `${n}`, `${total}`, `${replied}`, fmt(submitMs, 0), fmt(allMs, 0), fmt((1000 * replied) / allMs, 0),
+          method, `${n}`, `${total}`, `${replied}`, `${envelopes}`, fmt(submitMs, 0), fmt(allMs, 0), fmt((1000 * replied) / allMs, 0),
           `${per(c.daemon)} / ${per(c.agents)} / ${per(c.children)} / ${per(c.nats)} / ${per(c.bench)}`, fmt(c.busyPct, 0),
         ]);
         log(`  ${replied}/${total} replied in ${fmt(allMs, 0)} ms (submit ${fmt(submitMs, 0)} ms): ${fmt((1000 * replied) / allMs, 0)} msgs/s, machine ${fmt(c.busyPct, 0)} % busy`);
@@ -283,9 +295,10 @@ async function main(): Promise<void> {
 
     process.stdout.write(`## Fleet over NATS JetStream (${new Date().toISOString()}, ${os.cpus().length} cores, data on ${TMPFS ? 'tmpfs' : 'disk'})\n\n`);
     process.stdout.write('Throughput: cliCommand `true` (the agent forks a process for each) and `hello` (no process: ' +
-      `the messaging path alone), replyMethod console, submitted in POSTs of ${BATCH}, timed from the first POST until every message replied.\n\n`);
+      `the messaging path alone), replyMethod console, submitted in POSTs of ${BATCH}, timed from the first POST until every message replied. ` +
+      'Envelopes: JetStream messages the daemon stored for the agents (a lane with an envelope out gathers later submissions into one).\n\n');
     process.stdout.write(`${markdownTable(
-      ['method', 'agents (processes)', 'messages', 'replied', 'submit ms', 'first POST → all replied ms', 'msgs/s', 'CPU ms per message: daemon / agents / commands / nats-server / bench', 'machine busy %'],
+      ['method', 'agents (processes)', 'messages', 'replied', 'envelopes', 'submit ms', 'first POST → all replied ms', 'msgs/s', 'CPU ms per message: daemon / agents / commands / nats-server / bench', 'machine busy %'],
       throughputRows,
     )}\n\n`);
     process.stdout.write(`Latency: POST one message, then GET ?wait=30 until replied (two HTTP round trips included), ms.\n\n`);
