@@ -22,7 +22,7 @@ async function run(dir: string, checkpointMs: number): Promise<number[]> {
       const t0 = performance.now();
       await store.fleet.insertMany([{
         id, node: 'n-000', method: 'hello', index: 0, state: 'queued', submittedAt: at, updatedAt: at, reply: null, error: null,
-        replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null,
+        replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null, held: false,
       }]);
       await store.fleet.updateMany([{ id, state: 'running', at }], () => true);
       await store.fleet.updateMany([{ id, state: 'replied', reply: { id, node: 'n-000', state: 'replied', at: Date.now() }, at }], () => true);

@@ -32,6 +32,7 @@ interface MessageView {
   reply: { stdout?: string; stderr?: string; exitCode?: number | null; signal?: string | null; errorCode?: string; error?: string; truncated?: boolean } | null;
   error: string | null;
   replyMethod: string;
+  held?: boolean;
 }
 
 const FINAL = new Set(['replied', 'failed', 'expired']);
@@ -43,7 +44,7 @@ const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOpts>();
 function showMessages(messages: MessageView[], format: OutputFormat): void {
   if (format === 'json') return printJson(messages);
   printTable(['ID', 'NODE', 'METHOD', 'STATE', 'EXIT', 'UPDATED', 'ERROR'], messages.map((m) => [
-    m.id, m.node, m.method, m.state, m.reply?.exitCode ?? '', `${age(m.updatedAt)} ago`, m.error ?? '',
+    m.id, m.node, m.method, m.held && m.state === 'queued' ? 'queued (held)' : m.state, m.reply?.exitCode ?? '', `${age(m.updatedAt)} ago`, m.error ?? '',
   ]));
 }
 

@@ -280,7 +280,7 @@ export class FleetController extends EventEmitter {
     await this.store.insertMany(groups.flatMap((g) => g.messages.map((m) => ({
       id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
       replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
-      ...(held.has(g) && { held: true, body: JSON.stringify(m) }),
+      held: held.has(g), ...(held.has(g) && { body: JSON.stringify(m) }),
     }))));
     // Not awaited before publishing (it is before answering): appends keep their order, so `submitted`
     // is in the file before any later line of these messages, and the write is off the way of a reply.

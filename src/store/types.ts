@@ -81,7 +81,7 @@ export interface FleetMessageRecord {
    * Queued in the store and not published yet: its ordered lane had an envelope out when it was
    * submitted, and it goes out with the others held there once that one is done (controller.ts).
    */
-  held?: boolean;
+  held: boolean;
 }
 
 export type ReplyFileOutcome = { file: string } | { error: string };

@@ -31,7 +31,8 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     return r.body.map((m: { id: string }) => m.id);
   };
   const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body;
-  const state = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body.state as string;
+  const view = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body;
+  const state = async (id: string) => (await view(id)).state as string;
   /** A cliCommand that appends `n` to `file`: the file tells what ran, and in which order. */
   const append = (node: string, file: string, n: number) =>
     ({ toNode: node, method: 'cliCommand', methodArgs: ['sh', '-c', `echo ${n} >> ${file}`], replyMethod: 'console' });
@@ -58,15 +59,19 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
       ...await submit([append(node, file, 3), append(node, file, 4)]),
       ...await submit([append(node, file, 5)]),
     ];
-    assert.deepEqual(await Promise.all(ids.map(state)), ['queued', 'queued', 'queued', 'queued', 'queued']);
-    // Only the first is in JetStream; the others wait in the daemon's store.
+    const views = await Promise.all(ids.map(view));
+    assert.deepEqual(views.map((m) => [m.state, m.held]), [['queued', false], ['queued', true], ['queued', true], ['queued', true], ['queued', true]]);
+    // Only the first is in JetStream; the others wait in the daemon's store, and say so.
     assert.deepEqual(await envelopes(node), { stored: start + 1, waiting: 1 });
+    const status = await runCli(daemon, ['fleet', 'status', ids[1]]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^${ids[1]} +held-1 +cliCommand +queued \\(held\\) `, 'm'));
 
     const agent = await startAgent({ node, prefix, allowSigner: signer });
     try {
       const done = [];
       for (const id of ids) done.push(await final(id));
-      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied', 'replied', 'replied']);
+      assert.deepEqual(done.map((m) => [m.state, m.held]), [['replied', false], ['replied', false], ['replied', false], ['replied', false], ['replied', false]]);
       assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n4\n5\n', 'each ran once, in the order submitted');
       assert.deepEqual(await envelopes(node), { stored: start + 2, waiting: 0 }, 'the held four went out as one envelope');
     } finally {

@@ -199,7 +199,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
       const msg = (id: string, node: string, index: number, submitted: number): FleetMessageRecord => ({
         id, node, method: 'cliCommand', index, state: 'queued', submittedAt: at(submitted), updatedAt: at(submitted), reply: null, error: null,
-        replyMethod: 'fileAppend', replyDirectory: 'logs', replyFileName: `${id}.log`, replyFile: null, replyFileError: null,
+        replyMethod: 'fileAppend', replyDirectory: 'logs', replyFileName: `${id}.log`, replyFile: null, replyFileError: null, held: false,
       });
       // One change on its own: the record after it, or as it is when it did not apply (final already; undefined if unknown).
       const update = async (id: string, change: FleetStateChange) => {
@@ -235,7 +235,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
       const msg = (id: string, node: string): FleetMessageRecord => ({
         id, node, method: 'cliCommand', index: 0, state: 'queued', submittedAt: at(1), updatedAt: at(1), reply: null, error: null,
-        replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null,
+        replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null, held: false,
       });
       try {
         await store.fleet.insertMany([msg('a', 'n1'), msg('b', 'n1'), msg('c', 'n2')]);
@@ -268,7 +268,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       const msg = (id: string, method: string, submitted: number, held = false) => ({
         id, node: 'n1', method, index: 0, state: 'queued' as const, submittedAt: at(submitted), updatedAt: at(submitted), reply: null, error: null,
         replyMethod: 'console', replyDirectory: '', replyFileName: null, replyFile: null, replyFileError: null,
-        ...(held && { held: true, body: JSON.stringify({ id, method }) }),
+        held, ...(held && { body: JSON.stringify({ id, method }) }),
       });
       const cli = ['cliCommand'];
       try {

@@ -71,7 +71,7 @@ test('the log (-wal) is checkpointed by a thread of its own: it stays small howe
     for (let round = 0; round < 12; round++) {
       await store.fleet.insertMany(Array.from({ length: 1000 }, (_, i) => ({
         id: `m-${round}-${i}`, node: 'n1', method: 'cliCommand', index: i, state: 'queued' as const, submittedAt: at, updatedAt: at, reply: null, error: null,
-        replyMethod: 'file', replyDirectory: 'x'.repeat(400), replyFileName: `${i}.log`, replyFile: null, replyFileError: null,
+        replyMethod: 'file', replyDirectory: 'x'.repeat(400), replyFileName: `${i}.log`, replyFile: null, replyFileError: null, held: false,
       })));
       // The next write starts the log afresh once a checkpoint took all of it.
       await complete(Date.now());
