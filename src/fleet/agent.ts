@@ -80,6 +80,8 @@ export class FleetAgent {
   private readonly lanes: Messages[] = [];
   private readonly loops: Promise<void>[] = [];
   private readonly hellos: HelloTimer;
+  /** announceSoon has one on its way. */
+  private announcing = false;
   private readonly running = new RunningMethods();
   private readonly errors: ErrorReporter;
   private readonly replies = new ReplyQueue(this.replyStore());
@@ -339,7 +341,7 @@ export class FleetAgent {
       case 'httpGet':
         return this.fetchUrl(message);
       case 'hello':
-        this.announce();
+        this.announceSoon();
         return { state: 'replied' };
       case 'errorLog':
         this.errors.report({ code: 'ERROR_LOG', message: message.args.join(' ') || '(no text)', id: message.id, method: message.method });
@@ -432,6 +434,19 @@ export class FleetAgent {
       return { ...output, exitCode: 1, state: 'failed', errorCode: 'HTTP_STATUS', error: `GET ${url}: ${r.status} ${r.statusText ?? ''}`.trimEnd() };
     }
     return { ...output, exitCode: 0, state: 'replied' };
+  }
+
+  /**
+   * A hello message's announcement, once for all the hello messages run in the same turn (an
+   * envelope of them): each would say the same, and each costs the server and the daemon a message.
+   */
+  private announceSoon(): void {
+    if (this.announcing) return;
+    this.announcing = true;
+    queueMicrotask(() => {
+      this.announcing = false;
+      this.announce();
+    });
   }
 
   private announce(): void {
