@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
-import { fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
+import { startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { fleetCalls, fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
 
 describe('fleet over NATS: messages held while their lane has an envelope out', () => {
   const prefix = fleetPrefix('held');
@@ -24,14 +24,7 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
   });
   after(() => daemon?.stop());
 
-  /** One POST; the ids of its messages. */
-  const submit = async (messages: unknown[]): Promise<string[]> => {
-    const r = await api(daemon, 'POST', '/api/v1/fleet/messages', messages);
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    return r.body.map((m: { id: string }) => m.id);
-  };
-  const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body;
-  const view = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body;
+  const { submit, view, final } = fleetCalls(() => daemon);
   const state = async (id: string) => (await view(id)).state as string;
   /** A cliCommand that appends `n` to `file`: the file tells what ran, and in which order. */
   const append = (node: string, file: string, n: number) =>

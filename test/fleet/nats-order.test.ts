@@ -6,8 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { api, startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
-import { fleetPrefix, natsUrl, startAgent } from '../support/nats.js';
+import { startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
+import { fleetCalls, fleetPrefix, natsUrl, startAgent } from '../support/nats.js';
 
 describe('fleet over NATS: ordered and unordered messages', () => {
   const prefix = fleetPrefix('order');
@@ -21,13 +21,8 @@ describe('fleet over NATS: ordered and unordered messages', () => {
   });
   after(() => daemon?.stop());
 
-  const submit = async (messages: unknown[]): Promise<string[]> => {
-    const r = await api(daemon, 'POST', '/api/v1/fleet/messages', messages);
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    return r.body.map((m: { id: string }) => m.id);
-  };
-  const final = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body;
-  const state = async (id: string) => (await api(daemon, 'GET', `/api/v1/fleet/messages/${id}`)).body.state as string;
+  const { submit, final, view } = fleetCalls(() => daemon);
+  const state = async (id: string) => (await view(id)).state as string;
 
   test('a slow cliCommand holds the next cliCommand back, not an nCliCommand', async () => {
     const dir = tempDir('gate');

@@ -1,6 +1,7 @@
 // A NATS server with JetStream for the fleet tests: the one on 127.0.0.1:4222 when it runs,
 // else our own `nats-server -js` on a free port. Each test file takes its own subject prefix and
 // deletes its streams when it ends.
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
-import { BIN, DaemonHandle, tempDir } from './daemon.js';
+import { api, BIN, DaemonHandle, tempDir } from './daemon.js';
 import { freePort } from './ports.js';
 import { spawnTracked } from './processes.js';
 import { waitUntil } from './wait.js';
@@ -123,4 +124,20 @@ export async function spawnAgent(opts: AgentOptions): Promise<DaemonHandle> {
   const dataDir = opts.dataDir ?? path.join(home, 'agent-data');
   const args = [BIN, 'agent', '--node', opts.node, '--nats', opts.nats ?? await natsUrl(), '--prefix', opts.prefix, '--allow-signer', opts.allowSigner, '--data-dir', dataDir, ...(opts.args ?? [])];
   return new DaemonHandle(spawnTracked(process.execPath, args, { cwd: home, env: { ...process.env, ...opts.env } }), dataDir, undefined);
+}
+
+/** The fleet's REST calls of a test, made on the daemon `current()` returns at the time (it may be restarted). */
+export function fleetCalls(current: () => DaemonHandle) {
+  return {
+    /** One POST, which must be taken (202); the ids of its messages. */
+    submit: async (messages: unknown[]): Promise<string[]> => {
+      const r = await api(current(), 'POST', '/api/v1/fleet/messages', messages);
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return r.body.map((m: { id: string }) => m.id);
+    },
+    /** A message's view now. */
+    view: async (id: string) => (await api(current(), 'GET', `/api/v1/fleet/messages/${id}`)).body,
+    /** A message's view once final, waited for up to 30 s. */
+    final: async (id: string) => (await api(current(), 'GET', `/api/v1/fleet/messages/${id}?wait=30`)).body,
+  };
 }
