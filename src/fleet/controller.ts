@@ -90,6 +90,11 @@ interface LaneGroup {
   messages: AddressedMessage[];
 }
 
+/** A lane with held messages, marked held since `since` (ms; 0: found so at start). */
+interface HeldLane extends Omit<LaneGroup, 'messages'> {
+  since: number;
+}
+
 /** One node's envelopes to publish, in order; `since`: when each held message among them was submitted (ms). */
 interface Outgoing {
   envelopes: AddressedMessage[][];
@@ -157,7 +162,7 @@ export class FleetController extends EventEmitter {
   /** The end of the work on each node's lane (withLanes). */
   private readonly laneWork = new Map<string, Promise<void>>();
   /** Lanes with messages held in the store (enqueue), to publish once their envelope is done (pump). */
-  private readonly heldLanes = new Map<string, Omit<LaneGroup, 'messages'>>();
+  private readonly heldLanes = new Map<string, HeldLane>();
   private heldChecker?: NodeJS.Timeout;
 
   private constructor(
@@ -214,7 +219,7 @@ export class FleetController extends EventEmitter {
     // Held when the daemon stopped: out again once their lane's envelope is done, or now if it is.
     for (const { node, method } of await opts.store.heldLanes()) {
       const lane = laneOf({ method: method as FleetMethod });
-      controller.heldLanes.set(laneKey(node, lane), { key: laneKey(node, lane), node, lane });
+      controller.heldLanes.set(laneKey(node, lane), { key: laneKey(node, lane), node, lane, since: 0 });
     }
     controller.pumpAll();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
@@ -292,7 +297,7 @@ export class FleetController extends EventEmitter {
       for (const message of g.messages.slice(room)) failures.push({ message, err: new QueueFull(`${g.messages.length - room} of ${g.messages.length} would go past ${this.maxQueued} waiting in its ${g.lane} lane`) });
       const taken = g.messages.slice(0, room);
       if (held.has(g)) {
-        if (taken.length > 0) this.heldLanes.set(g.key, { key: g.key, node: g.node, lane: g.lane });
+        if (taken.length > 0 && !this.heldLanes.has(g.key)) this.heldLanes.set(g.key, { key: g.key, node: g.node, lane: g.lane, since: Date.now() });
         continue;
       }
       let out = outgoing.get(g.node);
@@ -340,11 +345,14 @@ export class FleetController extends EventEmitter {
    * published: JetStream still delivers a lane's envelopes in the order they were stored.
    */
   private async heldCheck(): Promise<void> {
-    if (this.heldLanes.size === 0 || this.transport.lostSince) return;
+    // Only lanes held for a whole period: most are held for a moment, while their agent works.
+    const now = Date.now();
+    const due = [...this.heldLanes.values()].filter((l) => now - l.since >= HELD_CHECK_MS);
+    if (due.length === 0 || this.transport.lostSince) return;
     try {
       const info = await this.transport.jsm.streams.info(this.transport.subjects.cmdStream, { subjects_filter: `${this.transport.subjects.prefix}.cmd.>` });
       const waiting = info.state.subjects ?? {};
-      for (const { node, lane } of [...this.heldLanes.values()]) {
+      for (const { node, lane } of due) {
         if (!waiting[this.transport.subjects.cmd(node, lane)]) void this.pump(node, lane, true);
       }
     } catch (err) {

@@ -114,3 +114,34 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     }
   });
 });
+
+describe('fleet over NATS: held messages and fleetMaxAge', () => {
+  test('a held message older than fleetMaxAge is expired and never run, also when its agent comes back', async () => {
+    const prefix = fleetPrefix('heldage');
+    const daemon = await startDaemon({ env: { SWITCHBOARD_NATS_URL: await natsUrl(), SWITCHBOARD_FLEET_PREFIX: prefix, SWITCHBOARD_FLEET_MAX_AGE: '2s' } });
+    try {
+      const { submit, view, final } = fleetCalls(() => daemon);
+      const signer = (await runCli(daemon, ['fleet', 'signer'])).stdout.trim();
+      const file = path.join(tempDir('heldage'), 'ran');
+      const cmd = (n: number) => ({ toNode: 'late-2', method: 'cliCommand', methodArgs: ['sh', '-c', `echo ${n} >> ${file}`], replyMethod: 'console' });
+      const [first] = await submit([cmd(1)]);
+      const [second] = await submit([cmd(2)]);
+      assert.equal((await view(second)).held, true);
+      const [a, b] = [await final(first), await final(second)];
+      assert.deepEqual([a.state, b.state], ['expired', 'expired']);
+      assert.match(b.error, /^EXPIRED: not taken by late-2's agent within 2 seconds \(fleetMaxAge\)/);
+
+      const agent = await startAgent({ node: 'late-2', prefix, allowSigner: signer });
+      try {
+        // The same ordered lane: had either still been waiting, it would have run before this one.
+        const fresh = await final((await submit([cmd(3)]))[0]);
+        assert.equal(fresh.state, 'replied');
+        assert.equal(readFileSync(file, 'utf8'), '3\n', 'neither expired message ran');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
