@@ -217,10 +217,7 @@ export class FleetController extends EventEmitter {
     controller.heldChecker = setInterval(() => void controller!.heldCheck(), HELD_CHECK_MS).unref();
     void controller.expireStale();
     // Held when the daemon stopped: out again once their lane's envelope is done, or now if it is.
-    for (const { node, method } of await opts.store.heldLanes()) {
-      const lane = laneOf({ method: method as FleetMethod });
-      controller.heldLanes.set(laneKey(node, lane), { key: laneKey(node, lane), node, lane, since: 0 });
-    }
+    for (const { node, method } of await opts.store.heldLanes()) controller.markHeld(node, laneOf({ method: method as FleetMethod }), 0);
     controller.pumpAll();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
     return controller;
@@ -297,7 +294,7 @@ export class FleetController extends EventEmitter {
       for (const message of g.messages.slice(room)) failures.push({ message, err: new QueueFull(`${g.messages.length - room} of ${g.messages.length} would go past ${this.maxQueued} waiting in its ${g.lane} lane`) });
       const taken = g.messages.slice(0, room);
       if (held.has(g)) {
-        if (taken.length > 0 && !this.heldLanes.has(g.key)) this.heldLanes.set(g.key, { key: g.key, node: g.node, lane: g.lane, since: Date.now() });
+        if (taken.length > 0) this.markHeld(g.node, g.lane, Date.now());
         continue;
       }
       let out = outgoing.get(g.node);
@@ -332,6 +329,12 @@ export class FleetController extends EventEmitter {
       await this.markFailed(await this.publishAll([out]));
       this.log.debug({ node, lane, messages: messages.length, envelopes: out.envelopes.length }, 'fleet held messages published');
     }).catch((err: unknown) => this.log.error({ err, node, lane }, 'fleet held messages could not be published'));
+  }
+
+  /** A lane has held messages (pump publishes them), since `since` unless it had already. */
+  private markHeld(node: string, lane: Lane, since: number): void {
+    const key = laneKey(node, lane);
+    if (!this.heldLanes.has(key)) this.heldLanes.set(key, { key, node, lane, since });
   }
 
   /** Every lane with held messages (pump): at start, and when NATS is back. */

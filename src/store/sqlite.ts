@@ -284,6 +284,9 @@ function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
   };
 }
 
+/** One `?` per value, for `IN (...)`. */
+const marks = (values: readonly unknown[]) => values.map(() => '?').join(', ');
+
 const FINAL_STATES_SQL = FLEET_FINAL_STATES.map((s) => `'${s}'`).join(', ');
 
 class SqliteFleetMessageStore implements FleetMessageStore {
@@ -352,8 +355,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   }
 
   async countWaiting(node: string, methods: string[]): Promise<number> {
-    const marks = methods.map(() => '?').join(', ');
-    const sql = `SELECT COUNT(*) AS n FROM fleet_messages WHERE node = ? AND state IN ('queued', 'delivered', 'running') AND method IN (${marks})`;
+    const sql = `SELECT COUNT(*) AS n FROM fleet_messages WHERE node = ? AND state IN ('queued', 'delivered', 'running') AND method IN (${marks(methods)})`;
     return (this.statement(sql).get(node, ...methods) as { n: number }).n;
   }
 
@@ -367,14 +369,12 @@ class SqliteFleetMessageStore implements FleetMessageStore {
   }
 
   async hasOutstanding(node: string, methods: string[]): Promise<boolean> {
-    const marks = methods.map(() => '?').join(', ');
     return (this.statement(`SELECT EXISTS (SELECT 1 FROM fleet_messages WHERE node = ? AND state IN ('queued', 'delivered', 'running')
-      AND held = 0 AND seq IS NOT NULL AND method IN (${marks})) AS out`).get(node, ...methods) as { out: number }).out === 1;
+      AND held = 0 AND seq IS NOT NULL AND method IN (${marks(methods)})) AS out`).get(node, ...methods) as { out: number }).out === 1;
   }
 
   async claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]> {
-    const marks = methods.map(() => '?').join(', ');
-    const rows = this.statement(`UPDATE fleet_messages SET held = 0 WHERE held = 1 AND node = ? AND method IN (${marks})
+    const rows = this.statement(`UPDATE fleet_messages SET held = 0 WHERE held = 1 AND node = ? AND method IN (${marks(methods)})
       AND state = 'queued' AND submitted_at >= ? RETURNING rowid AS r, id, submitted_at, body`)
       .all(node, ...methods, notBefore) as { r: number; id: string; submitted_at: string; body: string }[];
     // RETURNING gives no order: the order submitted is the order inserted.
