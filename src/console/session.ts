@@ -261,10 +261,10 @@ export class ConsoleSession extends EventEmitter {
     if (this.driver || !this.wanted()) return;
     const gen = ++this.generation;
     this.setState('connecting');
+    const size = { cols: this.cols, rows: this.rows };
     const driver = this.deps.driver.create(this.spec.params, {
       node: this.name,
-      cols: this.cols,
-      rows: this.rows,
+      ...size,
       logger: this.logger.child({ node: this.name, driver: this.spec.driver }),
       hostKeys: this.deps.hostKeys,
     });
@@ -288,6 +288,9 @@ export class ConsoleSession extends EventEmitter {
       return;
     }
     if (gen !== this.generation) return; // stopped or reconfigured while opening
+    // A client's size that came while the driver was opening found nothing to resize yet (no pty,
+    // no channel): the driver has the size it was made with.
+    if (this.cols !== size.cols || this.rows !== size.rows) driver.resize?.(this.cols, this.rows);
     this.connectedAt = Date.now();
     this.paused = false;
     this.lastError = null; // a console that is up again has no current error

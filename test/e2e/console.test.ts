@@ -146,6 +146,16 @@ describe('shared console', () => {
     c.close();
   });
 
+  test('the window size reaches a console program that starts with the attachment (ondemand)', async () => {
+    // The program is started by this attachment, so the size comes while it is still starting.
+    await connectedNode('size2', { ondemand: true, params: { cmd: ['/bin/sh', '-c', 'while read line; do stty size; done'] } });
+    const c = await WsConsole.open(d, 'size2', { cols: '132', rows: '43' });
+    await c.waitForNotice(/console up/);
+    c.type('\r');
+    await c.waitFor('43 132');
+    c.close();
+  });
+
   test('break sequences: l2 sends conserver\'s "\\r~^b" bytes; a driver without BREAK says so', async () => {
     await connectedNode('brk1');
     const c = await WsConsole.open(d, 'brk1');
