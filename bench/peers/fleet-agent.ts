@@ -35,8 +35,9 @@ export class FleetAgentPeer {
     const logFd = openSync(path.join(dataDir, 'agent.log'), 'a');
     try {
       this.proc = start(process.execPath, [
-        // e.g. BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the agents
-        ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        // e.g. BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the agents, and
+        // BENCH_AGENT_NODE_ARGS_FOR=n-000 for one of them only (100 profiling agents are another machine)
+        ...(!process.env.BENCH_AGENT_NODE_ARGS_FOR || process.env.BENCH_AGENT_NODE_ARGS_FOR === node ? (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean) : []),
         path.join(REPO, 'bin', 'switchboard.js'), 'agent', '--node', node, '--nats', natsUrl, '--prefix', prefix,
         '--allow-signer', allowSigner, '--data-dir', dataDir, '--log-level', process.env.BENCH_AGENT_LOG_LEVEL ?? 'info',
       ], { cwd: dataDir, stdio: ['ignore', logFd, logFd] });

@@ -73,6 +73,12 @@ export const AGENT_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 5 } as const;
 /** What a method's run adds to the reply. */
 type Outcome = Omit<FleetReply, 'id' | 'node' | 'at'>;
 
+/** A message taken and run (runTaken): whether its replies were stored, and, if it ran, how it ended. */
+interface Run {
+  stored: Promise<boolean>;
+  final?: { id: string; method: string; state: FleetReply['state']; errorCode?: string };
+}
+
 type Messages = Awaited<ReturnType<Awaited<ReturnType<FleetTransport['agentConsumer']>>['consume']>>;
 
 export class FleetAgent {
@@ -268,28 +274,50 @@ export class FleetAgent {
   /**
    * An envelope of instant messages (hello, errorLog, op): all taken in one write before the first
    * runs (verifier.takeAll), then run one after another at once, their replies leaving together
-   * (the reply queue corked meanwhile). Resolves with whether each one's replies were stored.
+   * (the reply queue corked meanwhile), and one log line says what became of them all. Resolves
+   * with whether each one's replies were stored.
    */
   private async takeInstant(messages: AddressedMessage[], envelope: VerifiedEnvelope, from: string | undefined, msg: JsMsg): Promise<Promise<boolean>[]> {
     const refusals = await this.verifier.takeAll(messages.map((m) => m.id), envelope);
-    const runs: Promise<{ stored: Promise<boolean> }>[] = [];
+    const runs: Promise<Run>[] = [];
     this.replies.cork();
+    let done: Run[];
     try {
       for (const [i, message] of messages.entries()) {
         const refusal = refusals[i];
-        const run = refusal ? Promise.resolve({ stored: this.refusedOne(refusal, message, msg) }) : this.runTaken(message, from, msg);
+        const run = refusal ? Promise.resolve({ stored: this.refusedOne(refusal, message, msg) }) : this.runTaken(message, from, msg, false);
         runs.push(run);
         // hello and errorLog are done within the call; an op may wait on a file, and the next one must see what it did.
         if (message.method === 'op') await run;
       }
-      return (await Promise.all(runs)).map((r) => r.stored);
+      done = await Promise.all(runs);
     } finally {
       this.replies.uncork();
     }
+    void this.loggedDone(done);
+    return done.map((r) => r.stored);
   }
 
-  /** A message taken (in the seen store): run, and its replies sent. Resolves once it is done, with whether they were stored (`stored`, later). */
-  private async runTaken(message: AddressedMessage, from: string | undefined, msg: JsMsg): Promise<{ stored: Promise<boolean> }> {
+  /**
+   * One line for an envelope's instant messages once their replies are stored: the ids, by method,
+   * and those that failed with their code. A line each cost an agent of a busy fleet as much as the
+   * rest of the message's work (pino's redaction and a write per line, in a process whose code is cold).
+   */
+  private async loggedDone(runs: Run[]): Promise<void> {
+    const finals = (await Promise.all(runs.map(async (r) => (r.final && (await r.stored) ? [r.final] : [])))).flat();
+    if (finals.length === 0) return;
+    const byMethod: Record<string, string[]> = {};
+    for (const f of finals) (byMethod[f.method] ??= []).push(f.id);
+    const failed = finals.filter((f) => f.state !== 'replied').map((f) => ({ id: f.id, state: f.state, errorCode: f.errorCode }));
+    this.log.info({ messages: finals.length, ids: byMethod, ...(failed.length > 0 && { failed }) }, 'fleet messages done');
+  }
+
+  /**
+   * A message taken (in the seen store): run, and its replies sent. Resolves once it is done, with
+   * whether they were stored (`stored`, later) and its outcome (`final`). Logged once stored, unless
+   * `logDone` is false (takeInstant says it for the envelope).
+   */
+  private async runTaken(message: AddressedMessage, from: string | undefined, msg: JsMsg, logDone = true): Promise<Run> {
     const base = { id: message.id, node: this.opts.node };
     if (msg.info.deliveryCount > message.retries + 1) {
       // Delivered before but never taken (lost on the way, or the agent died first): its retries are spent.
@@ -315,10 +343,13 @@ export class FleetAgent {
       this.running.remove(message.id);
     }
     const finalStored = this.reply(final, message).then((stored) => {
-      if (stored) this.log.info({ id: message.id, method: message.method, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
+      if (stored && logDone) this.log.info({ id: message.id, method: message.method, state: final.state, exitCode: final.exitCode, errorCode: final.errorCode }, 'fleet message done');
       return stored;
     });
-    return { stored: Promise.all([runningStored ?? true, finalStored]).then(([a, b]) => a && b) };
+    return {
+      stored: Promise.all([runningStored ?? true, finalStored]).then(([a, b]) => a && b),
+      final: { id: message.id, method: message.method, state: final.state, errorCode: final.errorCode },
+    };
   }
 
   /** `started`: the method is under way (tailFile calls it itself, once it watches the file). */

@@ -182,18 +182,25 @@ describe('fleet agent over NATS', () => {
     await again.stop();
   });
 
-  test("the agent's log: a command when it starts and when it ends; an instant message (hello) once, when done, with its method", async () => {
+  test("the agent's log: a command when it starts and when it ends; an envelope of instant messages (hello, op) once, when all are done, with their ids by method and those that failed", async () => {
     const agent = await startAgent({ node: 'log-1', prefix, allowSigner: key, args: ['--hello-interval', '3600'] });
     try {
       const { body: sent } = await api(daemon, 'POST', '/api/v1/fleet/messages', [
         { toNode: 'log-1', method: 'hello' },
         { toNode: 'log-1', method: 'cliCommand', methodArgs: ['true'], replyMethod: 'console' },
+        { toNode: 'log-1', method: 'opProcessStop', methodArgs: ['hello'], replyMethod: 'console' },
+        { toNode: 'log-1', method: 'hello' },
       ]);
-      const [hello, cli] = sent.map((m: { id: string }) => m.id);
-      await countLogs(agent, (l) => l.msg === 'fleet message done' && (l.id === hello || l.id === cli), 2, 'both done');
+      assert.ok(Array.isArray(sent), JSON.stringify(sent));
+      const [hello, cli, op, hello2] = sent.map((m: { id: string }) => m.id);
+      await countLogs(agent, (l) => l.msg === 'fleet message done' && l.id === cli, 1, 'the command done');
+      await countLogs(agent, (l) => l.msg === 'fleet messages done', 1, 'the instant ones done');
       const about = (id: string) => agent.logs.filter((l) => l.id === id && l.msg.startsWith('fleet message ')).map((l) => [l.msg, l.method, l.exitCode]);
-      assert.deepEqual(about(hello), [['fleet message done', 'hello', undefined]]);
       assert.deepEqual(about(cli), [['fleet message running', 'cliCommand', undefined], ['fleet message done', 'cliCommand', 0]]);
+      assert.deepEqual(about(hello), [], 'no line of its own');
+      const [line] = agent.logs.filter((l) => l.msg === 'fleet messages done');
+      assert.deepEqual([line.messages, line.ids], [3, { hello: [hello, hello2], op: [op] }]);
+      assert.deepEqual(line.failed, [{ id: hello2, state: 'failed', errorCode: 'METHOD_DISABLED' }], 'the hello after its method was stopped');
     } finally {
       await agent.stop();
     }
