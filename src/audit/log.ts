@@ -87,9 +87,10 @@ export class JsonlLog<E extends object> {
     return [this.opts.file, ...Array.from({ length: this.opts.keep }, (_, i) => `${this.opts.file}.${i + 1}`)];
   }
 
-  record(entry: E): void {
+  /** `ts`: when, if not now (several entries recorded together share one). */
+  record(entry: E, ts = new Date().toISOString()): void {
     if (this.closed) return;
-    this.pending.push(`${JSON.stringify({ ts: new Date().toISOString(), ...entry })}\n`);
+    this.pending.push(`${JSON.stringify({ ts, ...entry })}\n`);
     // One writer at a time; whatever queued meanwhile goes out in the next batch.
     if (this.pending.length === 1) this.writing = this.writing.then(() => this.drain());
   }

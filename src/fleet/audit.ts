@@ -50,7 +50,8 @@ export class AuditLog {
    * what is appended while a write is under way goes out with the next.
    */
   append(entries: AuditEntry | AuditEntry[]): Promise<void> {
-    for (const entry of Array.isArray(entries) ? entries : [entries]) this.file.record(entry);
+    const ts = new Date().toISOString();
+    for (const entry of Array.isArray(entries) ? entries : [entries]) this.file.record(entry, ts);
     return this.file.flush();
   }
 

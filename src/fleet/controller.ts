@@ -1,7 +1,6 @@
 // The daemon's side of the fleet: takes submissions, signs one envelope per addressed message,
 // publishes it to the node's subject, and records each message's state from the agents' replies.
 import type { KeyObject } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import ms from 'ms';
 import pLimit from 'p-limit';
@@ -138,8 +137,8 @@ interface StateChange {
   from?: string;
 }
 
-/** Emits `changed` (record) whenever a message's state moves, `output` (id) when a part of its streamed reply comes. */
-export class FleetController extends EventEmitter {
+/** The fleet's controlling side: takes submissions, signs and publishes them, holds what must wait, and follows the replies. */
+export class FleetController {
   private messages?: Awaited<ReturnType<Awaited<ReturnType<FleetTransport['controllerConsumer']>>['consume']>>;
   private loop?: Promise<void>;
   private hellos?: Subscription;
@@ -159,6 +158,11 @@ export class FleetController extends EventEmitter {
    * first, and its state's audit line waits for this one (setStates).
    */
   private readonly publishing = new Map<string, Promise<void>>();
+  /**
+   * Who waits for each message to move (poll): a long poll each. By id, so a state change tells
+   * only those waiting for that message, however many wait for others.
+   */
+  private readonly watchers = new Map<string, Set<() => void>>();
   /** The end of the work on each node's lane (withLanes). */
   private readonly laneWork = new Map<string, Promise<void>>();
   /** Lanes with messages held in the store (enqueue), to publish once their envelope is done (pump). */
@@ -175,8 +179,6 @@ export class FleetController extends EventEmitter {
     private readonly audit: AuditLog,
     readonly agents: KnownAgents,
   ) {
-    super();
-    this.setMaxListeners(0); // one per waiting request
   }
 
   static async start(opts: ControllerOptions): Promise<FleetController> {
@@ -513,18 +515,25 @@ export class FleetController extends EventEmitter {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.off('changed', onMoved);
-        this.off('output', onMoved);
+        const watching = this.watchers.get(id);
+        watching?.delete(check);
+        if (watching?.size === 0) this.watchers.delete(id);
         settle();
       };
       const fail = (err: unknown) => finish(() => reject(err));
       const check = () => void look().then((value) => ready(value) && finish(() => resolve(value)), fail);
-      const onMoved = (moved: FleetMessageRecord | string) => (typeof moved === 'string' ? moved : moved.id) === id && check();
       const timer = setTimeout(() => void look().then((value) => finish(() => resolve(value)), fail), timeoutMs);
-      this.on('changed', onMoved);
-      this.on('output', onMoved);
+      let watching = this.watchers.get(id);
+      if (!watching) this.watchers.set(id, (watching = new Set()));
+      watching.add(check);
       check(); // it may have moved between the first look and listening
     });
+  }
+
+  /** Message `id` moved (a state, a part of its output): whoever waits for it looks again. */
+  private moved(id: string): void {
+    const watching = this.watchers.get(id);
+    if (watching) for (const look of [...watching]) look();
   }
 
   /**
@@ -605,7 +614,7 @@ export class FleetController extends EventEmitter {
         this.log.error({ err, id: record.id }, 'fleet reply part could not be written to its file');
       });
     }
-    this.emit('output', record.id);
+    this.moved(record.id);
   }
 
   /** Parts after `after`; when there are none and the message is not done, waits up to `timeoutMs` for one. */
@@ -708,7 +717,7 @@ export class FleetController extends EventEmitter {
     }
     // A final state is in the audit log before anyone waiting is told of it.
     await this.audit.flushed();
-    for (const after of moved) this.emit('changed', after);
+    for (const after of moved) this.moved(after.id);
   }
 
   /**
