@@ -8,6 +8,7 @@
 //     BENCH_FLEET_TMPFS=1: data dirs on /dev/shm (no fsync cost) instead of the disk under os.tmpdir()
 //     BENCH_FLEET_QUIET_PCT (10): latency is sampled once the machine is at most this busy (an idle fleet)
 //     BENCH_FLEET_METHODS (cliCommand,hello): the throughput steps, each method in turn
+//     BENCH_FLEET_KEEP=1: the data dirs are kept (the daemon's fleet/audit.jsonl times every message's steps)
 // Messages are cliCommand `true` with replyMethod console (the agent forks a process for each), and
 // for throughput also `hello` (no process: the messaging path alone). Data dirs are on disk by default, so
 // the agents' fsync of the seen-ids file and the daemon's SQLite writes cost what they would.
@@ -135,6 +136,23 @@ class CpuWindow {
 }
 
 /** cutime + cstime: CPU of children a process has reaped (the `true` commands), in ms. */
+/** utime and stime of processes (all their threads), in ms: how much of their CPU the kernel spent for them. */
+function userSysMs(pids: number[]): [number, number] {
+  let user = 0;
+  let sys = 0;
+  for (const pid of pids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      user += Number(f[11]);
+      sys += Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return [(user * 1000) / CLK_TCK, (sys * 1000) / CLK_TCK];
+}
+
 function childrenMs(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
@@ -248,12 +266,15 @@ async function main(): Promise<void> {
         log(`throughput: ${total} ${method} messages to ${n} agents in POSTs of ${BATCH}`);
         const stored = await envelopesStored();
         const cpu = new CpuWindow(groups());
+        const [agents0, daemon0] = [userSysMs(agents.map((a) => a.pid)), userSysMs([sb.pid])];
         const t0 = performance.now();
         const submitted = await submitAll(sb, targets, method);
         const submitMs = performance.now() - t0;
         await waitAllFinal(sb, submitted, STEP_TIMEOUT_MS);
         const allMs = performance.now() - t0;
         const c = cpu.end();
+        const [agents1, daemon1] = [userSysMs(agents.map((a) => a.pid)), userSysMs([sb.pid])];
+        log(`  CPU user / kernel: agents ${agents1[0] - agents0[0]} / ${agents1[1] - agents0[1]} ms, daemon ${daemon1[0] - daemon0[0]} / ${daemon1[1] - daemon0[1]} ms`);
         const envelopes = (await envelopesStored()) - stored;
         const { replied, other } = await outcomes(sb, submitted.map((s) => s.id));
         if (other.length) notes.push(`${n} agents, ${method}: ${total - replied} not replied, e.g. ${other.join('; ')}`);
@@ -324,7 +345,7 @@ async function main(): Promise<void> {
     for (const stream of [`fleet-${PREFIX}-cmd`, `fleet-${PREFIX}-reply`]) await jsm.streams.delete(stream).catch(() => false);
     await nc.close();
     log(`deleted streams fleet-${PREFIX}-cmd/-reply`);
-    removeDir(root);
+    if (process.env.BENCH_FLEET_KEEP !== '1') removeDir(root);
   }
 }
 
