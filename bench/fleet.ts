@@ -4,6 +4,7 @@
 //   npm run bench:fleet
 //     BENCH_FLEET_NATS (nats://127.0.0.1:4222)   BENCH_FLEET_AGENTS (1,10,100)
 //     BENCH_FLEET_PER_AGENT (50) BENCH_FLEET_MIN (500): messages per step, max(MIN, agents × PER_AGENT)
+//     BENCH_FLEET_SUSTAINED (500): then `hello, sustained` at the largest fleet, agents × SUSTAINED messages (0: none)
 //     BENCH_FLEET_BATCH (1000 messages per POST)  BENCH_FLEET_SAMPLES (200)  BENCH_FLEET_DRAIN (10000)
 //     BENCH_FLEET_TMPFS=1: data dirs on /dev/shm (no fsync cost) instead of the disk under os.tmpdir()
 //     BENCH_FLEET_QUIET_PCT (10): latency is sampled once the machine is at most this busy (an idle fleet)
@@ -30,6 +31,7 @@ const AGENT_STEPS = (process.env.BENCH_FLEET_AGENTS ?? '1,10,100').split(',').ma
 const PER_AGENT = Number(process.env.BENCH_FLEET_PER_AGENT ?? 50);
 const MIN_MESSAGES = Number(process.env.BENCH_FLEET_MIN ?? 500);
 const BATCH = Number(process.env.BENCH_FLEET_BATCH ?? 1000);
+const SUSTAINED = Number(process.env.BENCH_FLEET_SUSTAINED ?? 500);
 const SAMPLES = Number(process.env.BENCH_FLEET_SAMPLES ?? 200);
 const DRAIN = Number(process.env.BENCH_FLEET_DRAIN ?? 10_000);
 const TMPFS = process.env.BENCH_FLEET_TMPFS === '1';
@@ -260,8 +262,12 @@ async function main(): Promise<void> {
         log(`latency at ${n} agents: p50 ${fmt(percentile(xs, 50))} ms, p99 ${fmt(percentile(xs, 99))} ms`);
       }
 
-      for (const method of METHODS) {
-        const total = Math.max(MIN_MESSAGES, n * PER_AGENT);
+      // The sustained step: hello only, at the largest fleet, long enough that the start of a run
+      // (agents' code not optimised yet, the first envelope of each lane on its own) weighs little.
+      const steps = METHODS.map((method) => ({ method, perAgent: PER_AGENT }));
+      if (n === AGENT_STEPS[AGENT_STEPS.length - 1] && SUSTAINED > 0) steps.push({ method: 'hello', perAgent: SUSTAINED });
+      for (const { method, perAgent } of steps) {
+        const total = Math.max(MIN_MESSAGES, n * perAgent);
         const targets = Array.from({ length: total }, (_, i) => agents[i % n].opts.node);
         log(`throughput: ${total} ${method} messages to ${n} agents in POSTs of ${BATCH}`);
         const stored = await envelopesStored();
@@ -280,7 +286,7 @@ async function main(): Promise<void> {
         if (other.length) notes.push(`${n} agents, ${method}: ${total - replied} not replied, e.g. ${other.join('; ')}`);
         const per = (x: number) => fmt(x / total, 2);
         throughputRows.push([
-          method, `${n}`, `${total}`, `${replied}`, `${envelopes}`, fmt(submitMs, 0), fmt(allMs, 0), fmt((1000 * replied) / allMs, 0),
+          `${method}${perAgent === PER_AGENT ? '' : ', sustained'}`, `${n}`, `${total}`, `${replied}`, `${envelopes}`, fmt(submitMs, 0), fmt(allMs, 0), fmt((1000 * replied) / allMs, 0),
           `${per(c.daemon)} / ${per(c.agents)} / ${per(c.children)} / ${per(c.nats)} / ${per(c.bench)}`, fmt(c.busyPct, 0),
         ]);
         log(`  ${replied}/${total} replied in ${fmt(allMs, 0)} ms (submit ${fmt(submitMs, 0)} ms): ${fmt((1000 * replied) / allMs, 0)} msgs/s, machine ${fmt(c.busyPct, 0)} % busy`);
@@ -317,7 +323,8 @@ async function main(): Promise<void> {
     process.stdout.write(`## Fleet over NATS JetStream (${new Date().toISOString()}, ${os.cpus().length} cores, data on ${TMPFS ? 'tmpfs' : 'disk'})\n\n`);
     process.stdout.write('Throughput: cliCommand `true` (the agent forks a process for each) and `hello` (no process: ' +
       `the messaging path alone), replyMethod console, submitted in POSTs of ${BATCH}, timed from the first POST until every message replied. ` +
-      'Envelopes: JetStream messages the daemon stored for the agents (a lane with an envelope out gathers later submissions into one).\n\n');
+      'Envelopes: JetStream messages the daemon stored for the agents (a lane with an envelope out gathers later submissions into one). ' +
+      `\`hello, sustained\`: ${SUSTAINED} per agent, where the other steps give each agent ${PER_AGENT} (at least ${MIN_MESSAGES} in all).\n\n`);
     process.stdout.write(`${markdownTable(
       ['method', 'agents (processes)', 'messages', 'replied', 'envelopes', 'submit ms', 'first POST → all replied ms', 'msgs/s', 'CPU ms per message: daemon / agents / commands / nats-server / bench', 'machine busy %'],
       throughputRows,
