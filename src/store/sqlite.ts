@@ -295,17 +295,19 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
+      // The statements run for every message take their values by position: binding by name, from an
+      // object made for it, was a sixth of an insert's time.
       insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error, reply_method, reply_directory, reply_file_name, held, body)
-        VALUES (@id, @node, @method, @index, @state, @submittedAt, @updatedAt, NULL, NULL, @replyMethod, @replyDirectory, @replyFileName, @held, @body)`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?)`),
       get: db.prepare<[string], FleetMessageRow>('SELECT * FROM fleet_messages WHERE id = ?'),
       list: db.prepare<{ node: string | null; state: string | null; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE (@node IS NULL OR node = @node) AND (@state IS NULL OR state = @state)
         ORDER BY submitted_at DESC, idx DESC LIMIT @limit`),
-      update: db.prepare<{ id: string; state: string; at: string; reply: string | null; error: string | null }>(`UPDATE fleet_messages
-        SET state = @state, updated_at = @at, reply = COALESCE(@reply, reply), error = COALESCE(@error, error)
-        WHERE id = @id AND state NOT IN (${FINAL_STATES_SQL})`),
+      update: db.prepare<[string, string, string | null, string | null, string]>(`UPDATE fleet_messages
+        SET state = ?, updated_at = ?, reply = COALESCE(?, reply), error = COALESCE(?, error)
+        WHERE id = ? AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
-      setSeq: db.prepare('UPDATE fleet_messages SET seq = @seq WHERE id = @id'),
+      setSeq: db.prepare<[number, string]>('UPDATE fleet_messages SET seq = ? WHERE id = ?'),
       // A stream made again starts its sequence afresh: the newest envelope still in flight wins (the
       // node of the last message stored with that sequence; one envelope is one node's).
       bySeq: db.prepare<{ seq: number }, FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL})
@@ -320,10 +322,12 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         WHERE id = @id AND part > @after ORDER BY part LIMIT @limit`),
     };
     this.insertAll = db.transaction((records: (FleetMessageRecord & { body?: string })[]) => {
-      for (const r of records) this.stmts.insert.run({ ...r, held: r.held ? 1 : 0, body: r.body ?? null });
+      for (const r of records) {
+        this.stmts.insert.run(r.id, r.node, r.method, r.index, r.state, r.submittedAt, r.updatedAt, r.replyMethod, r.replyDirectory, r.replyFileName, r.held ? 1 : 0, r.body ?? null);
+      }
     });
     this.setSeqs = db.transaction((envelopes: { ids: string[]; seq: number }[]) => {
-      for (const { ids, seq } of envelopes) for (const id of ids) this.stmts.setSeq.run({ id, seq });
+      for (const { ids, seq } of envelopes) for (const id of ids) this.stmts.setSeq.run(seq, id);
     });
     // One commit for a group of replies: a commit each was most of the daemon's time per reply.
     this.updateAll = db.transaction((changes: (FleetStateChange & { id: string })[], applies: (before: FleetMessageRecord, change: FleetStateChange & { id: string }) => boolean) =>
@@ -334,7 +338,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         // Final already, as read just now: it stays as it is.
         if (FLEET_FINAL_STATES.includes(before.state)) return { before, after: before };
         const { id, state, at, reply, error } = change;
-        this.stmts.update.run({ id, state, at, reply: reply ? JSON.stringify(reply) : null, error: error ?? null });
+        this.stmts.update.run(state, at, reply ? JSON.stringify(reply) : null, error ?? null, id);
         // The row as the update left it, made here rather than read back (a third of the time per
         // change): nothing else writes between the read above and this, one connection in one transaction.
         return { before, after: { ...before, state, updatedAt: at, reply: reply ?? before.reply, error: error ?? before.error } };

@@ -134,4 +134,11 @@ export const sqliteMigrations: Migration[] = [
       CREATE INDEX fleet_messages_node_state ON fleet_messages (node, state, method, held, seq);
     `,
   },
+  {
+    version: 12,
+    name: 'fleet messages: no index of held ones of their own',
+    // The lane index (11) finds a lane's held messages; this one served only the list of held lanes
+    // at start, and cost every held message an entry made and dropped.
+    sql: `DROP INDEX fleet_messages_held;`,
+  },
 ];
