@@ -219,6 +219,9 @@ export class FleetController {
     controller.heldChecker = setInterval(() => void controller!.heldCheck(), HELD_CHECK_MS).unref();
     void controller.expireStale();
     // Held when the daemon stopped: out again once their lane's envelope is done, or now if it is.
+    // Also those it had taken to publish when it stopped, not knowing whether they went (claim).
+    const unpublished = await opts.store.reholdUnpublished();
+    if (unpublished > 0) log.warn({ messages: unpublished }, 'fleet messages taken to publish when the daemon stopped are published again (the stream drops an envelope it already has, the agent a message it already ran)');
     for (const { node, method } of await opts.store.heldLanes()) controller.markHeld(node, laneOf({ method: method as FleetMethod }), 0);
     controller.pumpAll();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
@@ -368,7 +371,9 @@ export class FleetController {
   /**
    * Takes a lane's held messages from the store (not past fleetMaxAge: the sweep expires those),
    * noting when each was submitted in `since`. The lane's mark goes first, so one held meanwhile
-   * sets it again.
+   * sets it again. Taken, they are neither held nor published (no seq) until publishAll records
+   * where they went; a daemon that stops in between holds them again when it starts
+   * (reholdUnpublished) and publishes them again.
    */
   private async claim(lane: Omit<LaneGroup, 'messages'>, since: Map<string, number>): Promise<AddressedMessage[]> {
     this.heldLanes.delete(lane.key);
@@ -452,10 +457,15 @@ export class FleetController {
   private async publishBatch(batch: AddressedMessage[], iat?: number): Promise<number> {
     const [first] = batch;
     const payload: CommandPayload = { messages: batch, from: this.fleetName };
-    // msgID: a publish retried by the client after a lost ack is stored once.
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
     const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id, now: iat });
-    const stored = this.transport.publishJson(subject, envelope, { msgID: first.id, timeoutMs: PUBLISH_TIMEOUT_MS });
+    // msgID: the same envelope published again (the client retrying after a lost ack, held messages
+    // published again after a restart: reholdUnpublished) is stored once. Its first and last ids name
+    // it: an envelope made again after a restart with the same first and last messages holds none
+    // the first did not (some may have expired), while one that holds more is not dropped with it.
+    const last = batch[batch.length - 1];
+    const msgID = batch.length === 1 ? first.id : `${first.id}.${last.id}`;
+    const stored = this.transport.publishJson(subject, envelope, { msgID, timeoutMs: PUBLISH_TIMEOUT_MS });
     // Appended as soon as the ack is in (the first to hear of it), and a reply's line waits for it.
     const audited = stored.then(() => void this.audit.append(batch.map((m) => ({ event: 'published' as const, id: m.id, node: m.toNode, method: m.method }))), () => undefined);
     for (const m of batch) this.publishing.set(m.id, audited);

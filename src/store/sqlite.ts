@@ -385,6 +385,11 @@ class SqliteFleetMessageStore implements FleetMessageStore {
     return rows.sort((a, b) => a.r - b.r).map((row) => ({ id: row.id, submittedAt: row.submitted_at, body: row.body }));
   }
 
+  async reholdUnpublished(): Promise<number> {
+    // body is kept only for a message that was held: one published straight away has none to publish again from.
+    return this.db.prepare("UPDATE fleet_messages SET held = 1 WHERE held = 0 AND seq IS NULL AND body IS NOT NULL AND state = 'queued'").run().changes;
+  }
+
   async heldLanes(): Promise<{ node: string; method: string }[]> {
     return this.stmts.heldLanes.all();
   }

@@ -145,6 +145,11 @@ export interface FleetMessageStore {
   claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]>;
   /** Every node and method with a held message still queued. */
   heldLanes(): Promise<{ node: string; method: string }[]>;
+  /**
+   * Held messages that were claimed (held cleared) but never recorded as published (no seq), still
+   * queued: a daemon stopped between the two. Held again; at start only, when nothing is on its way.
+   */
+  reholdUnpublished(): Promise<number>;
   /** Queued or delivered messages submitted before `before` (ISO time), oldest first. */
   stale(before: string, limit: number): Promise<FleetMessageRecord[]>;
   /** Stores streamed parts; a part already stored (a redelivered reply) is kept as it was. Returns the parts that were new. */

@@ -3,9 +3,13 @@
 // submissions, in the order submitted, across a restart of the daemon, and also when the envelope
 // they waited for is gone from JetStream.
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadOrCreateSigner } from '../../src/fleet/signer-keys.js';
+import { sign } from '../../src/fleet/signing.js';
+import { DEFAULT_FLEET_NAME } from '../../src/fleet/wire.js';
 import { runCli } from '../support/cli.js';
 import { startDaemon, tempDir, type DaemonHandle } from '../support/daemon.js';
 import { fleetCalls, fleetPrefix, natsConnection, natsUrl, startAgent } from '../support/nats.js';
@@ -85,6 +89,66 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
       for (const id of ids) done.push(await final(id));
       assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
       assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n');
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('held messages the daemon had taken to publish when it stopped, not recorded as published, go out after it starts again', async () => {
+    const node = 'held-5';
+    const file = path.join(tempDir('held-5'), 'ran');
+    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
+    await daemon.stop();
+    // What a daemon killed between the claim of 2 and 3 and their publish leaves in its store.
+    const db = new Database(path.join(dataDir, 'switchboard.db'));
+    try {
+      const taken = db.prepare('UPDATE fleet_messages SET held = 0 WHERE id IN (?, ?) AND held = 1 AND seq IS NULL').run(ids[1], ids[2]);
+      assert.equal(taken.changes, 2);
+    } finally {
+      db.close();
+    }
+    daemon = await startDaemon({ dataDir, env: await env() });
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      const done = [];
+      for (const id of ids) done.push(await final(id));
+      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
+      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n');
+      assert.ok(daemon.logs.some((l) => l.msg.startsWith('fleet messages taken to publish when the daemon stopped') && l.messages === 2));
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('an envelope the daemon had published but not recorded when it stopped: published again, what was held after it is not dropped with it, none runs twice', async () => {
+    const node = 'held-6';
+    const file = path.join(tempDir('held-6'), 'ran');
+    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
+    await daemon.stop();
+    // What a daemon killed after publishing 2 and before recording it leaves: 2 taken (not held, no
+    // seq) in its store, and its envelope in JetStream, published as the daemon publishes one.
+    const db = new Database(path.join(dataDir, 'switchboard.db'));
+    let body: string;
+    try {
+      body = (db.prepare('SELECT body FROM fleet_messages WHERE id = ?').get(ids[1]) as { body: string }).body;
+      db.prepare('UPDATE fleet_messages SET held = 0 WHERE id = ?').run(ids[1]);
+    } finally {
+      db.close();
+    }
+    const nc = await natsConnection();
+    try {
+      const envelope = sign({ messages: [JSON.parse(body)], from: DEFAULT_FLEET_NAME }, await loadOrCreateSigner(dataDir), { node, id: ids[1] });
+      await nc.jetstream().publish(`${prefix}.cmd.${node}.cli`, Buffer.from(JSON.stringify(envelope)), { msgID: ids[1] });
+    } finally {
+      await nc.close();
+    }
+    daemon = await startDaemon({ dataDir, env: await env() });
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      const done = [];
+      for (const id of ids) done.push(await final(id));
+      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
+      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n', 'each once, in order');
     } finally {
       await agent.stop();
     }

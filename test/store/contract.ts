@@ -291,6 +291,12 @@ export function storeContract(kind: string, factory: StoreFactory): void {
           { id: 'h3', submittedAt: at(3), body: JSON.stringify({ id: 'h3', method: 'cliCommand' }) },
         ]);
         assert.deepEqual(await store.fleet.claimHeld('n1', cli, at(2)), [], 'claimed once');
+        // Claimed, not recorded as published: a daemon that stopped there holds them again at start.
+        // 'out' (published: seq) and 'hello' (still held) are not counted.
+        assert.equal(await store.fleet.reholdUnpublished(), 2);
+        assert.deepEqual((await store.fleet.claimHeld('n1', cli, at(2))).map((h) => h.id), ['h2', 'h3'], 'held again, in order');
+        await store.fleet.setSeq([{ ids: ['h2', 'h3'], seq: 8 }]);
+        assert.equal(await store.fleet.reholdUnpublished(), 0, 'published: left as they are');
         assert.equal((await store.fleet.get('h2'))?.held, false);
         assert.equal((await store.fleet.get('old'))?.held, true);
         await store.fleet.updateMany([{ id: 'old', state: 'expired', at: at(5) }], () => true);
