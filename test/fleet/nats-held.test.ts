@@ -46,6 +46,32 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     }
   }
 
+  /** Three POSTs for `node`, whose agent is not started: the first published, the other two held; then the daemon stopped. */
+  async function threeThenStop(node: string): Promise<{ file: string; ids: string[] }> {
+    const file = path.join(tempDir(node), 'ran');
+    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
+    await daemon.stop();
+    return { file, ids };
+  }
+
+  /** Works on the stopped daemon's store file itself: what a daemon killed at a given moment leaves there. */
+  function inStore<T>(work: (db: Database.Database) => T): T {
+    const db = new Database(path.join(dataDir, 'switchboard.db'));
+    try {
+      return work(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The three replied, and each ran once, in order. */
+  async function ranOnceInOrder(ids: string[], file: string): Promise<void> {
+    const done = [];
+    for (const id of ids) done.push(await final(id));
+    assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
+    assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n', 'each once, in order');
+  }
+
   test('four POSTs for an offline node make two envelopes: the first, then the other three together; all run once, in order', async () => {
     const node = 'held-1';
     const file = path.join(tempDir('held-1'), 'ran');
@@ -78,17 +104,12 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
 
   test('messages held when the daemon stops go out after it starts again', async () => {
     const node = 'held-2';
-    const file = path.join(tempDir('held-2'), 'ran');
-    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
-    await daemon.stop();
+    const { file, ids } = await threeThenStop(node);
     // The agent runs the first while the daemon is away; its reply waits in the reply stream.
     const agent = await startAgent({ node, prefix, allowSigner: signer });
     try {
       daemon = await startDaemon({ dataDir, env: await env() });
-      const done = [];
-      for (const id of ids) done.push(await final(id));
-      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
-      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n');
+      await ranOnceInOrder(ids, file);
     } finally {
       await agent.stop();
     }
@@ -96,24 +117,14 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
 
   test('held messages the daemon had taken to publish when it stopped, not recorded as published, go out after it starts again', async () => {
     const node = 'held-5';
-    const file = path.join(tempDir('held-5'), 'ran');
-    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
-    await daemon.stop();
+    const { file, ids } = await threeThenStop(node);
     // What a daemon killed between the claim of 2 and 3 and their publish leaves in its store.
-    const db = new Database(path.join(dataDir, 'switchboard.db'));
-    try {
-      const taken = db.prepare('UPDATE fleet_messages SET held = 0 WHERE id IN (?, ?) AND held = 1 AND seq IS NULL').run(ids[1], ids[2]);
-      assert.equal(taken.changes, 2);
-    } finally {
-      db.close();
-    }
+    const taken = inStore((db) => db.prepare('UPDATE fleet_messages SET held = 0 WHERE id IN (?, ?) AND held = 1 AND seq IS NULL').run(ids[1], ids[2]));
+    assert.equal(taken.changes, 2);
     daemon = await startDaemon({ dataDir, env: await env() });
     const agent = await startAgent({ node, prefix, allowSigner: signer });
     try {
-      const done = [];
-      for (const id of ids) done.push(await final(id));
-      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
-      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n');
+      await ranOnceInOrder(ids, file);
       assert.ok(daemon.logs.some((l) => l.msg.startsWith('fleet messages taken to publish when the daemon stopped') && l.messages === 2));
     } finally {
       await agent.stop();
@@ -122,19 +133,13 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
 
   test('an envelope the daemon had published but not recorded when it stopped: published again, what was held after it is not dropped with it, none runs twice', async () => {
     const node = 'held-6';
-    const file = path.join(tempDir('held-6'), 'ran');
-    const ids = [...await submit([append(node, file, 1)]), ...await submit([append(node, file, 2)]), ...await submit([append(node, file, 3)])];
-    await daemon.stop();
+    const { file, ids } = await threeThenStop(node);
     // What a daemon killed after publishing 2 and before recording it leaves: 2 taken (not held, no
     // seq) in its store, and its envelope in JetStream, published as the daemon publishes one.
-    const db = new Database(path.join(dataDir, 'switchboard.db'));
-    let body: string;
-    try {
-      body = (db.prepare('SELECT body FROM fleet_messages WHERE id = ?').get(ids[1]) as { body: string }).body;
+    const body = inStore((db) => {
       db.prepare('UPDATE fleet_messages SET held = 0 WHERE id = ?').run(ids[1]);
-    } finally {
-      db.close();
-    }
+      return (db.prepare('SELECT body FROM fleet_messages WHERE id = ?').get(ids[1]) as { body: string }).body;
+    });
     const nc = await natsConnection();
     try {
       const envelope = sign({ messages: [JSON.parse(body)], from: DEFAULT_FLEET_NAME }, await loadOrCreateSigner(dataDir), { node, id: ids[1] });
@@ -145,10 +150,7 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     daemon = await startDaemon({ dataDir, env: await env() });
     const agent = await startAgent({ node, prefix, allowSigner: signer });
     try {
-      const done = [];
-      for (const id of ids) done.push(await final(id));
-      assert.deepEqual(done.map((m) => m.state), ['replied', 'replied', 'replied']);
-      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n', 'each once, in order');
+      await ranOnceInOrder(ids, file);
     } finally {
       await agent.stop();
     }
