@@ -722,9 +722,14 @@ export class FleetController {
     }
     if (moved.length === 0) return;
     // A lane's message done: its held ones may go (not awaited: this may run in that lane's work).
+    // Once per lane: a reply group ends a whole envelope, and each pump more would queue behind the first for nothing.
+    const doneLanes = new Map<string, { node: string; lane: Lane }>();
     for (const after of moved) {
-      if (FLEET_FINAL_STATES.includes(after.state)) void this.pump(after.node, laneOf({ method: after.method as FleetMethod }));
+      if (!FLEET_FINAL_STATES.includes(after.state)) continue;
+      const lane = laneOf({ method: after.method as FleetMethod });
+      doneLanes.set(laneKey(after.node, lane), { node: after.node, lane });
     }
+    for (const { node, lane } of doneLanes.values()) void this.pump(node, lane);
     // A final state is in the audit log before anyone waiting is told of it.
     await this.audit.flushed();
     for (const after of moved) this.moved(after.id);
