@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect } from 'nats';
 import {
-  allProcs, CLK_TCK, cleanupAll, fmt, log, machineBusyPct, markdownTable, percentile, removeDir, runDeltaMs, runNsByPid,
+  allProcs, CLK_TCK, cleanupAll, fmt, log, machineBusyPct, markdownTable, percentile, readStat, removeDir, runDeltaMs, runNsByPid,
 } from './lib.js';
 import { FleetAgentPeer } from './peers/fleet-agent.js';
 import { Switchboard } from './peers/switchboard.js';
@@ -137,36 +137,16 @@ class CpuWindow {
   }
 }
 
-/** cutime + cstime: CPU of children a process has reaped (the `true` commands), in ms. */
 /** utime and stime of processes (all their threads), in ms: how much of their CPU the kernel spent for them. */
 function userSysMs(pids: number[]): [number, number] {
-  let user = 0;
-  let sys = 0;
-  for (const pid of pids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      user += Number(f[11]);
-      sys += Number(f[12]);
-    } catch {
-      // gone
-    }
-  }
-  return [(user * 1000) / CLK_TCK, (sys * 1000) / CLK_TCK];
+  const stats = pids.flatMap((pid) => readStat(pid) ?? []);
+  const ms = (ticks: number) => (ticks * 1000) / CLK_TCK;
+  return [ms(stats.reduce((n, s) => n + s.userTicks, 0)), ms(stats.reduce((n, s) => n + s.sysTicks, 0))];
 }
 
+/** cutime + cstime: CPU of children a process has reaped (the `true` commands), in ms. */
 function childrenMs(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[13]) + Number(f[14]);
-    } catch {
-      // gone
-    }
-  }
-  return (ticks * 1000) / CLK_TCK;
+  return (pids.reduce((n, pid) => n + (readStat(pid)?.childTicks ?? 0), 0) * 1000) / CLK_TCK;
 }
 
 function machineTicks(): { busy: number; total: number } {

@@ -138,6 +138,11 @@ export interface ProcStat {
   ppid: number;
   /** utime + stime, in clock ticks. */
   cpuTicks: number;
+  /** utime and stime apart, in clock ticks: CPU in the process's own code, and in the kernel for it. */
+  userTicks: number;
+  sysTicks: number;
+  /** cutime + cstime, in clock ticks: CPU of the children it has reaped. */
+  childTicks: number;
 }
 
 export function readStat(pid: number): ProcStat | undefined {
@@ -151,8 +156,9 @@ export function readStat(pid: number): ProcStat | undefined {
   const close = text.lastIndexOf(')');
   const comm = text.slice(open + 1, close);
   const f = text.slice(close + 2).split(' ');
-  // f[0] is field 3 (state); utime is field 14, stime 15.
-  return { pid, comm, state: f[0], ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]) };
+  // f[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17.
+  const [userTicks, sysTicks] = [Number(f[11]), Number(f[12])];
+  return { pid, comm, state: f[0], ppid: Number(f[1]), cpuTicks: userTicks + sysTicks, userTicks, sysTicks, childTicks: Number(f[13]) + Number(f[14]) };
 }
 
 /** CPU time (ms) of the given processes; processes that are gone count 0. */
