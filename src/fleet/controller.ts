@@ -18,9 +18,9 @@ import { fanOut, parseMessages, type AddressedMessage, type FleetMethod } from '
 import { natsClientOptions, redactNatsUrl, type NatsSettings, type WaitForServer } from './nats-connect.js';
 import { FleetTransport } from './nats-transport.js';
 import { isFileReply, replyHandled, replyOutput, replyTarget, writeReplyFile } from './reply-file.js';
-import { DEFAULT_MAX_AGE_MS, sign } from './signing.js';
+import { DEFAULT_MAX_AGE_MS, signText } from './signing.js';
 import { formatPublicKey, loadOrCreateSigner, type Signer } from './signer-keys.js';
-import { DEFAULT_FLEET_NAME, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, type CommandPayload, type FleetReply } from './wire.js';
+import { commandPayloadText, DEFAULT_FLEET_NAME, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, type FleetReply } from './wire.js';
 
 export interface ControllerOptions {
   /** The server, credentials and TLS (nats-connect.ts). */
@@ -63,9 +63,23 @@ const DEFAULT_MAX_QUEUED = 10_000;
 /** How often lanes with held messages are checked against JetStream (heldCheck). */
 const HELD_CHECK_MS = 5_000;
 
+/**
+ * A message on its way out: what the daemon needs of it, and its JSON text as it is signed into the
+ * envelope, made once (a held one's is the body kept in the store) rather than each time it is
+ * measured, kept and signed.
+ */
+interface Outbound {
+  id: string;
+  toNode: string;
+  method: FleetMethod;
+  json: string;
+}
+
+const outbound = (m: AddressedMessage): Outbound => ({ id: m.id, toNode: m.toNode, method: m.method, json: JSON.stringify(m) });
+
 /** An envelope JetStream has stored, at `seq` of the command stream. */
 interface Published {
-  batch: AddressedMessage[];
+  batch: Outbound[];
   seq: number;
 }
 
@@ -74,7 +88,7 @@ class QueueFull extends Error {}
 
 /** A message that could not be queued or published, and why. */
 interface Failure {
-  message: AddressedMessage;
+  message: Pick<AddressedMessage, 'id' | 'toNode'>;
   err: Error;
 }
 
@@ -96,17 +110,17 @@ interface HeldLane extends Omit<LaneGroup, 'messages'> {
 
 /** One node's envelopes to publish, in order; `since`: when each held message among them was submitted (ms). */
 interface Outgoing {
-  envelopes: AddressedMessage[][];
+  envelopes: Outbound[][];
   since: Map<string, number>;
 }
 
 /** One lane's messages, in order, cut into envelopes of at most MAX_BATCH_MESSAGES and MAX_BATCH_BYTES (a larger one alone). */
-function batches(messages: AddressedMessage[]): AddressedMessage[][] {
-  const out: AddressedMessage[][] = [];
-  let batch: AddressedMessage[] = [];
+function batches(messages: Outbound[]): Outbound[][] {
+  const out: Outbound[][] = [];
+  let batch: Outbound[] = [];
   let bytes = 0;
   for (const m of messages) {
-    const size = JSON.stringify(m).length;
+    const size = m.json.length;
     if (batch.length > 0 && (batch.length >= MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
       out.push(batch);
       batch = [];
@@ -284,10 +298,11 @@ export class FleetController {
     const held = new Set<LaneGroup>();
     for (const g of groups) if (isOrdered(g.lane) && await this.store.hasOutstanding(g.node, methodsOf(g.lane))) held.add(g);
     const now = new Date().toISOString();
-    await this.store.insertMany(groups.flatMap((g) => g.messages.map((m) => ({
+    const outbounds = new Map(groups.map((g) => [g, g.messages.map(outbound)]));
+    await this.store.insertMany(groups.flatMap((g) => g.messages.map((m, i) => ({
       id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
       replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
-      held: held.has(g), ...(held.has(g) && { body: JSON.stringify(m) }),
+      held: held.has(g), ...(held.has(g) && { body: outbounds.get(g)![i].json }),
     }))));
     // Not awaited before publishing (it is before answering): appends keep their order, so `submitted`
     // is in the file before any later line of these messages, and the write is off the way of a reply.
@@ -297,7 +312,7 @@ export class FleetController {
     for (const g of groups) {
       const room = await this.roomFor(g.node, g.lane, g.messages.length);
       for (const message of g.messages.slice(room)) failures.push({ message, err: new QueueFull(`${g.messages.length - room} of ${g.messages.length} would go past ${this.maxQueued} waiting in its ${g.lane} lane`) });
-      const taken = g.messages.slice(0, room);
+      const taken = outbounds.get(g)!.slice(0, room);
       if (held.has(g)) {
         if (taken.length > 0) this.markHeld(g.node, g.lane, Date.now());
         continue;
@@ -375,12 +390,12 @@ export class FleetController {
    * where they went; a daemon that stops in between holds them again when it starts
    * (reholdUnpublished) and publishes them again.
    */
-  private async claim(lane: Omit<LaneGroup, 'messages'>, since: Map<string, number>): Promise<AddressedMessage[]> {
+  private async claim(lane: Omit<LaneGroup, 'messages'>, since: Map<string, number>): Promise<Outbound[]> {
     this.heldLanes.delete(lane.key);
     const held = await this.store.claimHeld(lane.node, methodsOf(lane.lane), new Date(Date.now() - this.maxAgeMs).toISOString());
     return held.map((h) => {
       since.set(h.id, Date.parse(h.submittedAt));
-      return JSON.parse(h.body) as AddressedMessage;
+      return { id: h.id, toNode: lane.node, method: h.method as FleetMethod, json: h.body };
     });
   }
 
@@ -454,11 +469,11 @@ export class FleetController {
    * Signs (as of `iat`, default now) and publishes one envelope; resolves with its sequence in the
    * stream once JetStream has stored it.
    */
-  private async publishBatch(batch: AddressedMessage[], iat?: number): Promise<number> {
+  private async publishBatch(batch: Outbound[], iat?: number): Promise<number> {
     const [first] = batch;
-    const payload: CommandPayload = { messages: batch, from: this.fleetName };
+    const payload = commandPayloadText(batch.map((m) => m.json), this.fleetName);
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
-    const envelope = sign(payload, this.signer, { node: first.toNode, id: first.id, now: iat });
+    const envelope = signText(payload, this.signer, { node: first.toNode, id: first.id, now: iat });
     // msgID: the same envelope published again (the client retrying after a lost ack, held messages
     // published again after a restart: reholdUnpublished) is stored once. Its first and last ids name
     // it: an envelope made again after a restart with the same first and last messages holds none

@@ -38,7 +38,8 @@
  * the field: schedule and the relay fields, copySrc and the other methods listed in NOT_YET_METHODS,
  * and methodTimeout -1 (steward's "no time limit").
  */
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { isValidNodeName } from '../model/node.js';
 import { fieldError, quote, refusal, shorten } from './message-error.js';
 import { checkReplyDirectory, replyRelativePath } from './reply-path.js';
@@ -183,7 +184,26 @@ export function parseMessages(input: unknown): { messages: FleetMessage[] } {
 
 /** One message per target node, each with its own id; `index` still points into the submission. */
 export function fanOut(messages: readonly FleetMessage[]): AddressedMessage[] {
-  return messages.flatMap(({ toNodes, ...message }) => toNodes.map((toNode) => ({ ...message, id: randomUUID(), toNode })));
+  return messages.flatMap(({ toNodes, ...message }) => toNodes.map((toNode) => ({ ...message, id: messageId(), toNode })));
+}
+
+/** Random bytes for ids, taken 16 at a time from a buffer filled 4 KB at once. */
+const idRandom = { pool: Buffer.alloc(4096), at: 4096 };
+
+/**
+ * A message id: a UUID version 7 (RFC 9562), which starts with the time in ms. Ids made one after
+ * another sort near each other, so the store's index of ids takes each new one near the last
+ * instead of anywhere in it: with random (version 4) ids an insert wrote a page of that index for
+ * nearly every message and cost more as the table grew (7 → 12 µs at 200,000 messages; 6.5 with
+ * these). The random part comes from a pool: uuid's own v7 draws 16 fresh bytes per id (1.9 µs).
+ */
+export function messageId(): string {
+  if (idRandom.at + 16 > idRandom.pool.length) {
+    randomFillSync(idRandom.pool);
+    idRandom.at = 0;
+  }
+  const random = idRandom.pool.subarray(idRandom.at, (idRandom.at += 16));
+  return uuidv7({ random });
 }
 
 /** A request method by any of its names (REQHttpGet, httpGet); undefined for ctrl's op* names and unknown ones. */

@@ -83,6 +83,11 @@ export interface SignOptions {
 
 /** The payload goes as its JSON text (JSON.stringify), which is what the agent will parse. */
 export function sign(payload: object, signer: Signer, opts: SignOptions): Envelope {
+  return signText(JSON.stringify(payload), signer, opts);
+}
+
+/** sign, for a payload that is JSON text already. */
+export function signText(payload: string, signer: Signer, opts: SignOptions): Envelope {
   if (!opts.id || opts.id.length > MAX_ID_LENGTH) throw new TypeError(`fleet envelope id must be 1-${MAX_ID_LENGTH} characters`);
   const body: Omit<Envelope, 'sig'> = {
     v: ENVELOPE_VERSION,
@@ -90,7 +95,7 @@ export function sign(payload: object, signer: Signer, opts: SignOptions): Envelo
     node: opts.node,
     iat: opts.now ?? Date.now(),
     kid: keyId(signer.publicKey),
-    payload: JSON.stringify(payload),
+    payload,
   };
   return { ...body, sig: edSign(null, signedBytes(body), signer.privateKey).toString('base64url') };
 }

@@ -20,6 +20,15 @@ export interface CommandPayload {
   from?: string;
 }
 
+/**
+ * The payload's JSON text from its messages' own texts, each JSON.stringify(message): the same text
+ * JSON.stringify({ messages, from }) makes (test/fleet/wire.test.ts), without making each message's
+ * text again where the daemon has it already.
+ */
+export function commandPayloadText(messages: readonly string[], from: string): string {
+  return `{"messages":[${messages.join(',')}],"from":${JSON.stringify(from)}}`;
+}
+
 export type ReplyState = 'running' | 'replied' | 'failed';
 
 /** An agent's report on one message: first `running`, then `replied` or `failed`. */

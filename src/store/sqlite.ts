@@ -300,12 +300,14 @@ class SqliteFleetMessageStore implements FleetMessageStore {
       insert: db.prepare(`INSERT INTO fleet_messages (id, node, method, idx, state, submitted_at, updated_at, reply, error, reply_method, reply_directory, reply_file_name, held, body)
         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?)`),
       get: db.prepare<[string], FleetMessageRow>('SELECT * FROM fleet_messages WHERE id = ?'),
+      // A state change reads the row, then writes it where it is (its rowid), not looking the id up again.
+      getToUpdate: db.prepare<[string], FleetMessageRow & { row_id: number }>('SELECT rowid AS row_id, * FROM fleet_messages WHERE id = ?'),
       list: db.prepare<{ node: string | null; state: string | null; limit: number }, FleetMessageRow>(`SELECT * FROM fleet_messages
         WHERE (@node IS NULL OR node = @node) AND (@state IS NULL OR state = @state)
         ORDER BY submitted_at DESC, idx DESC LIMIT @limit`),
-      update: db.prepare<[string, string, string | null, string | null, string]>(`UPDATE fleet_messages
+      update: db.prepare<[string, string, string | null, string | null, number]>(`UPDATE fleet_messages
         SET state = ?, updated_at = ?, reply = COALESCE(?, reply), error = COALESCE(?, error)
-        WHERE id = ? AND state NOT IN (${FINAL_STATES_SQL})`),
+        WHERE rowid = ? AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
       setSeq: db.prepare<[number, string]>('UPDATE fleet_messages SET seq = ? WHERE id = ?'),
       // A stream made again starts its sequence afresh: the newest envelope still in flight wins (the
@@ -332,13 +334,13 @@ class SqliteFleetMessageStore implements FleetMessageStore {
     // One commit for a group of replies: a commit each was most of the daemon's time per reply.
     this.updateAll = db.transaction((changes: (FleetStateChange & { id: string })[], applies: (before: FleetMessageRecord, change: FleetStateChange & { id: string }) => boolean) =>
       changes.map((change): FleetStateResult => {
-        const row = this.stmts.get.get(change.id);
+        const row = this.stmts.getToUpdate.get(change.id);
         const before = row && toFleetRecord(row);
         if (!before || !applies(before, change)) return { before };
         // Final already, as read just now: it stays as it is.
         if (FLEET_FINAL_STATES.includes(before.state)) return { before, after: before };
-        const { id, state, at, reply, error } = change;
-        this.stmts.update.run(state, at, reply ? JSON.stringify(reply) : null, error ?? null, id);
+        const { state, at, reply, error } = change;
+        this.stmts.update.run(state, at, reply ? JSON.stringify(reply) : null, error ?? null, row.row_id);
         // The row as the update left it, made here rather than read back (a third of the time per
         // change): nothing else writes between the read above and this, one connection in one transaction.
         return { before, after: { ...before, state, updatedAt: at, reply: reply ?? before.reply, error: error ?? before.error } };
@@ -379,10 +381,10 @@ class SqliteFleetMessageStore implements FleetMessageStore {
 
   async claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]> {
     const rows = this.statement(`UPDATE fleet_messages SET held = 0 WHERE held = 1 AND node = ? AND method IN (${marks(methods)})
-      AND state = 'queued' AND submitted_at >= ? RETURNING rowid AS r, id, submitted_at, body`)
-      .all(node, ...methods, notBefore) as { r: number; id: string; submitted_at: string; body: string }[];
+      AND state = 'queued' AND submitted_at >= ? RETURNING rowid AS r, id, method, submitted_at, body`)
+      .all(node, ...methods, notBefore) as { r: number; id: string; method: string; submitted_at: string; body: string }[];
     // RETURNING gives no order: the order submitted is the order inserted.
-    return rows.sort((a, b) => a.r - b.r).map((row) => ({ id: row.id, submittedAt: row.submitted_at, body: row.body }));
+    return rows.sort((a, b) => a.r - b.r).map((row) => ({ id: row.id, method: row.method, submittedAt: row.submitted_at, body: row.body }));
   }
 
   async reholdUnpublished(): Promise<number> {

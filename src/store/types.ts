@@ -111,6 +111,7 @@ export interface FleetStateResult {
 /** A held message as claimHeld gives it back: `body` is what insertMany was given with it. */
 export interface HeldMessage {
   id: string;
+  method: string;
   submittedAt: string;
   body: string;
 }
@@ -140,7 +141,7 @@ export interface FleetMessageStore {
   hasOutstanding(node: string, methods: string[]): Promise<boolean>;
   /**
    * Takes a node's held messages of these methods (held cleared) that are still queued and were
-   * submitted at or after `notBefore` (ISO time): their ids, times and bodies, in the order submitted.
+   * submitted at or after `notBefore` (ISO time): their ids, methods, times and bodies, in the order submitted.
    */
   claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]>;
   /** Every node and method with a held message still queued. */

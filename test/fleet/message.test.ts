@@ -5,6 +5,7 @@ import {
   FLEET_DEFAULTS, MAX_MESSAGES_PER_SUBMISSION, fanOut, parseMessages, parseMessagesJson, type FleetMessage,
 } from '../../src/fleet/message.js';
 import { replyFilePath } from '../../src/fleet/reply-path.js';
+import { commandPayloadText } from '../../src/fleet/wire.js';
 import { FIXTURE_OUTCOMES, fixtureNames, readFixture } from '../support/fleet-fixtures.js';
 
 async function accepted(name: string): Promise<FleetMessage[]> {
@@ -55,6 +56,29 @@ test('steward toNodes fan-out: an empty toNode gives way to toNodes', async () =
   assert.deepEqual(m.args, ['https://finn.no']);
   assert.deepEqual(m.toNodes, ['central', 'ship2']);
   assert.equal(m.replyMethod, 'file');
+});
+
+test('each addressed message gets its own id, a UUID version 7 that starts with the time it was made', () => {
+  const before = Date.now();
+  const addressed = fanOut(parseMessages([cli({ toNode: '', toNodes: Array.from({ length: 5000 }, (_, i) => `n${i}`) }), cli()]).messages);
+  const after = Date.now();
+  assert.equal(addressed.length, 5001);
+  assert.equal(new Set(addressed.map((m) => m.id)).size, 5001, 'no two alike');
+  for (const { id } of addressed) {
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const ms = parseInt(id.replace('-', '').slice(0, 12), 16);
+    assert.ok(ms >= before && ms <= after, `${id}: made at ${ms}, between ${before} and ${after}`);
+  }
+});
+
+test("an envelope's payload made from its messages' own JSON texts is what JSON.stringify makes of it", async () => {
+  const messages = fanOut([
+    ...parseMessages(await readFixture('steward/http-get-to-nodes.json')).messages,
+    ...parseMessages([cli({ data: ['sh', '-c', 'echo "quoted" \\ back\nslash ünïcødé 🚢 \u2028'] })]).messages,
+  ]);
+  for (const from of ['central', 'a "quoted" fleet']) {
+    assert.equal(commandPayloadText(messages.map((m) => JSON.stringify(m)), from), JSON.stringify({ messages, from }));
+  }
 });
 
 test('steward two messages keep their submission index; defaults fill what is not given', async () => {
@@ -211,7 +235,6 @@ test('fanOut gives one message per node, each with its own id, keeping the submi
   ]);
   assert.equal(new Set(addressed.map((a) => a.id)).size, addressed.length);
   for (const a of addressed) {
-    assert.match(a.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal('toNodes' in a, false);
   }
 });

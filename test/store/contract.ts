@@ -287,8 +287,8 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         // Submitted before notBefore: left for the sweep to expire.
         const claimed = await store.fleet.claimHeld('n1', cli, at(2));
         assert.deepEqual(claimed, [
-          { id: 'h2', submittedAt: at(2), body: JSON.stringify({ id: 'h2', method: 'cliCommand' }) },
-          { id: 'h3', submittedAt: at(3), body: JSON.stringify({ id: 'h3', method: 'cliCommand' }) },
+          { id: 'h2', method: 'cliCommand', submittedAt: at(2), body: JSON.stringify({ id: 'h2', method: 'cliCommand' }) },
+          { id: 'h3', method: 'cliCommand', submittedAt: at(3), body: JSON.stringify({ id: 'h3', method: 'cliCommand' }) },
         ]);
         assert.deepEqual(await store.fleet.claimHeld('n1', cli, at(2)), [], 'claimed once');
         // Claimed, not recorded as published: a daemon that stopped there holds them again at start.
