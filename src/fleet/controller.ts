@@ -233,9 +233,7 @@ export class FleetController {
     controller.heldChecker = setInterval(() => void controller!.heldCheck(), HELD_CHECK_MS).unref();
     void controller.expireStale();
     // Held when the daemon stopped: out again once their lane's envelope is done, or now if it is.
-    // Also those it had taken to publish when it stopped, not knowing whether they went (claim).
-    const unpublished = await opts.store.reholdUnpublished();
-    if (unpublished > 0) log.warn({ messages: unpublished }, 'fleet messages taken to publish when the daemon stopped are published again (the stream drops an envelope it already has, the agent a message it already ran)');
+    // Also those it was publishing when it stopped, not knowing whether they went (claim).
     for (const { node, method } of await opts.store.heldLanes()) controller.markHeld(node, laneOf({ method: method as FleetMethod }), 0);
     controller.pumpAll();
     log.info({ nats: redactNatsUrl(opts.nats.natsUrl), prefix: opts.prefix, signer: controller.publicKey }, 'fleet controller ready');
@@ -384,15 +382,15 @@ export class FleetController {
   }
 
   /**
-   * Takes a lane's held messages from the store (not past fleetMaxAge: the sweep expires those),
-   * noting when each was submitted in `since`. The lane's mark goes first, so one held meanwhile
-   * sets it again. Taken, they are neither held nor published (no seq) until publishAll records
-   * where they went; a daemon that stops in between holds them again when it starts
-   * (reholdUnpublished) and publishes them again.
+   * A lane's held messages, to publish (not past fleetMaxAge: the sweep expires those), noting when
+   * each was submitted in `since`. The lane's mark goes first, so one held meanwhile sets it again.
+   * Run in the lane's work (withLanes), so no other takes them. They stay held in the store until
+   * publishAll records where they went (setSeq): a daemon that stops before that finds them held
+   * when it starts, and publishes them again.
    */
   private async claim(lane: Omit<LaneGroup, 'messages'>, since: Map<string, number>): Promise<Outbound[]> {
     this.heldLanes.delete(lane.key);
-    const held = await this.store.claimHeld(lane.node, methodsOf(lane.lane), new Date(Date.now() - this.maxAgeMs).toISOString());
+    const held = await this.store.heldMessages(lane.node, methodsOf(lane.lane), new Date(Date.now() - this.maxAgeMs).toISOString());
     return held.map((h) => {
       since.set(h.id, Date.parse(h.submittedAt));
       return { id: h.id, toNode: lane.node, method: h.method as FleetMethod, json: h.body };
@@ -475,7 +473,7 @@ export class FleetController {
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
     const envelope = signText(payload, this.signer, { node: first.toNode, id: first.id, now: iat });
     // msgID: the same envelope published again (the client retrying after a lost ack, held messages
-    // published again after a restart: reholdUnpublished) is stored once. Its first and last ids name
+    // published again after a restart: claim) is stored once. Its first and last ids name
     // it: an envelope made again after a restart with the same first and last messages holds none
     // the first did not (some may have expired), while one that holds more is not dropped with it.
     const last = batch[batch.length - 1];

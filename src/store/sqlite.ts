@@ -309,7 +309,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         SET state = ?, updated_at = ?, reply = COALESCE(?, reply), error = COALESCE(?, error)
         WHERE rowid = ? AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
-      setSeq: db.prepare<[number, string]>('UPDATE fleet_messages SET seq = ? WHERE id = ?'),
+      setSeq: db.prepare<[number, string]>('UPDATE fleet_messages SET seq = ?, held = 0 WHERE id = ?'),
       // A stream made again starts its sequence afresh: the newest envelope still in flight wins (the
       // node of the last message stored with that sequence; one envelope is one node's).
       bySeq: db.prepare<{ seq: number }, FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL})
@@ -379,17 +379,13 @@ class SqliteFleetMessageStore implements FleetMessageStore {
       AND held = 0 AND seq IS NOT NULL AND method IN (${marks(methods)})) AS out`).get(node, ...methods) as { out: number }).out === 1;
   }
 
-  async claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]> {
-    const rows = this.statement(`UPDATE fleet_messages SET held = 0 WHERE held = 1 AND node = ? AND method IN (${marks(methods)})
-      AND state = 'queued' AND submitted_at >= ? RETURNING rowid AS r, id, method, submitted_at, body`)
+  async heldMessages(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]> {
+    // Found through the lane index (node, state, method, held), then put in the order inserted, which
+    // is the order submitted: an ORDER BY rowid here makes SQLite walk the table instead.
+    const rows = this.statement(`SELECT rowid AS r, id, method, submitted_at, body FROM fleet_messages
+      WHERE node = ? AND state = 'queued' AND method IN (${marks(methods)}) AND held = 1 AND submitted_at >= ?`)
       .all(node, ...methods, notBefore) as { r: number; id: string; method: string; submitted_at: string; body: string }[];
-    // RETURNING gives no order: the order submitted is the order inserted.
     return rows.sort((a, b) => a.r - b.r).map((row) => ({ id: row.id, method: row.method, submittedAt: row.submitted_at, body: row.body }));
-  }
-
-  async reholdUnpublished(): Promise<number> {
-    // body is kept only for a message that was held: one published straight away has none to publish again from.
-    return this.db.prepare("UPDATE fleet_messages SET held = 1 WHERE held = 0 AND seq IS NULL AND body IS NOT NULL AND state = 'queued'").run().changes;
   }
 
   async heldLanes(): Promise<{ node: string; method: string }[]> {

@@ -108,7 +108,7 @@ export interface FleetStateResult {
   after?: FleetMessageRecord;
 }
 
-/** A held message as claimHeld gives it back: `body` is what insertMany was given with it. */
+/** A held message as heldMessages gives it back: `body` is what insertMany was given with it. */
 export interface HeldMessage {
   id: string;
   method: string;
@@ -131,7 +131,7 @@ export interface FleetMessageStore {
   updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
   setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
-  /** The JetStream sequence each envelope's messages were stored at, once published. */
+  /** The JetStream sequence each envelope's messages were stored at, once published: held ones are held no more. */
   setSeq(envelopes: { ids: string[]; seq: number }[]): Promise<void>;
   /** The messages not yet final that were published at this sequence of the command stream (one envelope's), in order. */
   bySeq(seq: number): Promise<FleetMessageRecord[]>;
@@ -140,17 +140,13 @@ export interface FleetMessageStore {
   /** Whether a node has a message of these methods published (seq set) and not final yet: an envelope out. */
   hasOutstanding(node: string, methods: string[]): Promise<boolean>;
   /**
-   * Takes a node's held messages of these methods (held cleared) that are still queued and were
-   * submitted at or after `notBefore` (ISO time): their ids, methods, times and bodies, in the order submitted.
+   * A node's held messages of these methods that are still queued and were submitted at or after
+   * `notBefore` (ISO time): their ids, methods, times and bodies, in the order submitted. They stay
+   * held until setSeq records where they were published.
    */
-  claimHeld(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]>;
+  heldMessages(node: string, methods: string[], notBefore: string): Promise<HeldMessage[]>;
   /** Every node and method with a held message still queued. */
   heldLanes(): Promise<{ node: string; method: string }[]>;
-  /**
-   * Held messages that were claimed (held cleared) but never recorded as published (no seq), still
-   * queued: a daemon stopped between the two. Held again; at start only, when nothing is on its way.
-   */
-  reholdUnpublished(): Promise<number>;
   /** Queued or delivered messages submitted before `before` (ISO time), oldest first. */
   stale(before: string, limit: number): Promise<FleetMessageRecord[]>;
   /** Stores streamed parts; a part already stored (a redelivered reply) is kept as it was. Returns the parts that were new. */

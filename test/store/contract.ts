@@ -262,7 +262,7 @@ export function storeContract(kind: string, factory: StoreFactory): void {
       }
     });
 
-    test('fleet messages: an envelope out is a published message not final yet; held ones are claimed once, in the order submitted', async () => {
+    test('fleet messages: an envelope out is a published message not final yet; held ones stay held, in the order submitted, until published', async () => {
       const store = await factory.open();
       const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
       const msg = (id: string, method: string, submitted: number, held = false) => ({
@@ -285,26 +285,24 @@ export function storeContract(kind: string, factory: StoreFactory): void {
         await store.fleet.updateMany([{ id: 'out', state: 'replied', at: at(4) }], () => true);
         assert.equal(await store.fleet.hasOutstanding('n1', cli), false, 'its envelope is done');
         // Submitted before notBefore: left for the sweep to expire.
-        const claimed = await store.fleet.claimHeld('n1', cli, at(2));
-        assert.deepEqual(claimed, [
+        const held = [
           { id: 'h2', method: 'cliCommand', submittedAt: at(2), body: JSON.stringify({ id: 'h2', method: 'cliCommand' }) },
           { id: 'h3', method: 'cliCommand', submittedAt: at(3), body: JSON.stringify({ id: 'h3', method: 'cliCommand' }) },
-        ]);
-        assert.deepEqual(await store.fleet.claimHeld('n1', cli, at(2)), [], 'claimed once');
-        // Claimed, not recorded as published: a daemon that stopped there holds them again at start.
-        // 'out' (published: seq) and 'hello' (still held) are not counted.
-        assert.equal(await store.fleet.reholdUnpublished(), 2);
-        assert.deepEqual((await store.fleet.claimHeld('n1', cli, at(2))).map((h) => h.id), ['h2', 'h3'], 'held again, in order');
+        ];
+        assert.deepEqual(await store.fleet.heldMessages('n1', cli, at(2)), held);
+        // Looked at, not published yet (a daemon that stops here): still held, found again.
+        assert.deepEqual(await store.fleet.heldMessages('n1', cli, at(2)), held, 'held until published');
+        assert.equal((await store.fleet.get('h2'))?.held, true);
         await store.fleet.setSeq([{ ids: ['h2', 'h3'], seq: 8 }]);
-        assert.equal(await store.fleet.reholdUnpublished(), 0, 'published: left as they are');
+        assert.deepEqual(await store.fleet.heldMessages('n1', cli, at(2)), [], 'published: held no more');
         assert.equal((await store.fleet.get('h2'))?.held, false);
+        assert.equal(await store.fleet.hasOutstanding('n1', cli), true, 'their envelope is out');
         assert.equal((await store.fleet.get('old'))?.held, true);
         await store.fleet.updateMany([{ id: 'old', state: 'expired', at: at(5) }], () => true);
-        assert.deepEqual(await store.fleet.claimHeld('n1', cli, at(0)), [], 'a final one is never claimed');
+        assert.deepEqual(await store.fleet.heldMessages('n1', cli, at(0)), [], 'a final one is never published');
         assert.deepEqual(await store.fleet.heldLanes(), [{ node: 'n1', method: 'hello' }]);
 
         // One envelope of messages submitted apart: found by its sequence, all of it, in order.
-        await store.fleet.setSeq([{ ids: ['h2', 'h3'], seq: 8 }]);
         assert.deepEqual((await store.fleet.bySeq(8)).map((m) => m.id), ['h2', 'h3']);
       } finally {
         await store.close();

@@ -141,4 +141,12 @@ export const sqliteMigrations: Migration[] = [
     // at start, and cost every held message an entry made and dropped.
     sql: `DROP INDEX fleet_messages_held;`,
   },
+  {
+    version: 13,
+    name: 'fleet messages: held until published',
+    // A held message now stays held until its seq is recorded (one write, not a claim and then the
+    // seq). Before, the claim cleared held first, and a daemon that stopped between the two left
+    // messages neither held nor published; such ones are held again here, and published at start.
+    sql: `UPDATE fleet_messages SET held = 1 WHERE held = 0 AND seq IS NULL AND body IS NOT NULL AND state = 'queued';`,
+  },
 ];
