@@ -32,7 +32,7 @@ const MessageState = Type.Object({
   replyFileName: Type.Union([Type.String(), Type.Null()]),
   replyFile: Type.Union([Type.String(), Type.Null()], { description: 'where a file / fileAppend reply was written' }),
   replyFileError: Type.Union([Type.String(), Type.Null()], { description: 'why a file / fileAppend reply could not be written' }),
-  held: Type.Boolean({ description: "queued in the daemon, not yet in JetStream: its lane's envelope before it is not done; it goes out with the others held there" }),
+  held: Type.Boolean({ description: "queued in the daemon, not yet in JetStream: its lane's envelope before it is not done (it goes out with the others held there), or it is on its way to JetStream this moment" }),
 });
 
 /** Long polls are capped so proxies and clients do not time out first. */

@@ -291,6 +291,8 @@ export class FleetController {
    * an envelope out. Held messages go out together once that envelope is done (pump), in as few
    * envelopes as they fill: an agent that is busy or away gets one envelope for many submissions,
    * not one each. The order stays: a lane's messages are published in the order submitted.
+   * Every message is recorded held, with its body, also one published at once: it is held until
+   * its seq is recorded (publishAll), so a daemon that stops before that publishes it when it starts.
    */
   private async enqueue(groups: LaneGroup[], by?: string): Promise<Failure[]> {
     const held = new Set<LaneGroup>();
@@ -300,7 +302,7 @@ export class FleetController {
     await this.store.insertMany(groups.flatMap((g) => g.messages.map((m, i) => ({
       id: m.id, node: m.toNode, method: m.method, index: m.index, state: 'queued' as const, submittedAt: now, updatedAt: now, reply: null, error: null,
       replyMethod: m.replyMethod, replyDirectory: m.directory, replyFileName: m.fileName ?? null, replyFile: null, replyFileError: null,
-      held: held.has(g), ...(held.has(g) && { body: outbounds.get(g)![i].json }),
+      held: true, body: outbounds.get(g)![i].json,
     }))));
     // Not awaited before publishing (it is before answering): appends keep their order, so `submitted`
     // is in the file before any later line of these messages, and the write is off the way of a reply.
@@ -317,8 +319,10 @@ export class FleetController {
       }
       let out = outgoing.get(g.node);
       if (!out) outgoing.set(g.node, (out = { envelopes: [], since: new Map() }));
-      // Held ones left from before (a restart, NATS away) go first.
-      const earlier = this.heldLanes.has(g.key) ? await this.claim(g, out.since) : [];
+      // Held ones left from before (a restart, NATS away, an envelope done whose pump has not run
+      // yet) go first; not this group's own, recorded held a moment ago (and those past room).
+      const own = new Set(g.messages.map((m) => m.id));
+      const earlier = this.heldLanes.has(g.key) ? (await this.claim(g, out.since)).filter((m) => !own.has(m.id)) : [];
       out.envelopes.push(...batches([...earlier, ...taken]));
     }
     // One node's envelopes one after another, so the stream holds them in order; nodes in parallel.

@@ -78,8 +78,9 @@ export interface FleetMessageRecord {
   /** Where JetStream stored it in the command stream; null until published. */
   seq?: number | null;
   /**
-   * Queued in the store and not published yet: its ordered lane had an envelope out when it was
-   * submitted, and it goes out with the others held there once that one is done (controller.ts).
+   * Queued in the store and not published yet (no seq recorded): its ordered lane had an envelope
+   * out when it was submitted, and it goes out with the others held there once that one is done;
+   * or it is on its way to JetStream this moment (controller.ts).
    */
   held: boolean;
 }
@@ -117,7 +118,7 @@ export interface HeldMessage {
 }
 
 export interface FleetMessageStore {
-  /** `body`: the message itself, kept for a held one, which is published later from it. */
+  /** `body`: the message itself, as it is signed: a held one is published from it. */
   insertMany(records: (FleetMessageRecord & { body?: string })[]): Promise<void>;
   get(id: string): Promise<FleetMessageRecord | undefined>;
   /** Newest first. */

@@ -155,6 +155,61 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     }
   });
 
+  test('a message the daemon had recorded and not yet published when it stopped (its lane idle): published at start, run once, before those held after it', async () => {
+    const node = 'held-7';
+    const { file, ids } = await threeThenStop(node);
+    // 1 went out at once, 2 and 3 were held behind it. What a daemon killed between recording 1 and
+    // publishing it leaves: 1 as recorded (held, no seq) and nothing of it in JetStream.
+    const seq = inStore((db) => {
+      const row = db.prepare('SELECT seq, held FROM fleet_messages WHERE id = ?').get(ids[0]) as { seq: number; held: number };
+      assert.equal(row.held, 0, 'published: held no more');
+      db.prepare('UPDATE fleet_messages SET held = 1, seq = NULL WHERE id = ?').run(ids[0]);
+      return row.seq;
+    });
+    const nc = await natsConnection();
+    try {
+      assert.equal(await (await nc.jetstreamManager()).streams.deleteMessage(stream, seq), true);
+    } finally {
+      await nc.close();
+    }
+    assert.equal((await envelopes(node)).waiting, 0, 'nothing of it in JetStream');
+    daemon = await startDaemon({ dataDir, env: await env() });
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      await ranOnceInOrder(ids, file);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test("a submission to a lane whose envelope is done before the daemon has published what was held behind it: those go first, in one envelope with it, each once", async () => {
+    const node = 'held-8';
+    const file = path.join(tempDir(node), 'ran');
+    const [first] = await submit([append(node, file, 1)]);
+    const held = await submit([append(node, file, 2)]);
+    // The first's envelope done as the store sees it, the daemon not told: it has not yet published
+    // what was held behind it when the next submission comes (a reply and a POST at once).
+    inStore((db) => db.prepare("UPDATE fleet_messages SET state = 'replied' WHERE id = ?").run(first));
+    const next = await submit([append(node, file, 3), append(node, file, 4)]);
+    const nc = await natsConnection();
+    try {
+      const last = await (await nc.jetstreamManager()).streams.getMessage(stream, { last_by_subj: `${prefix}.cmd.${node}.cli` });
+      const envelope = JSON.parse(new TextDecoder().decode(last.data)) as { payload: string };
+      const { messages } = JSON.parse(envelope.payload) as { messages: { id: string }[] };
+      assert.deepEqual(messages.map((m) => m.id), [...held, ...next], 'the held one first, then the new ones, each once');
+    } finally {
+      await nc.close();
+    }
+    assert.equal((await envelopes(node)).waiting, 2, "the first's envelope and this one");
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      for (const id of [...held, ...next]) assert.equal((await final(id)).state, 'replied');
+      assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n4\n', 'each once, in order');
+    } finally {
+      await agent.stop();
+    }
+  });
+
   test('held messages go out when the envelope they wait for is gone from JetStream (stream purged)', async () => {
     const node = 'held-3';
     const file = path.join(tempDir('held-3'), 'ran');
