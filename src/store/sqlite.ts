@@ -280,7 +280,8 @@ function toFleetRecord(row: FleetMessageRow): FleetMessageRecord {
     replyFile: row.reply_file,
     replyFileError: row.reply_file_error,
     seq: row.seq,
-    held: row.held === 1,
+    // Held is a kind of queued: one that failed before it was published (QUEUE_FULL, PUBLISH_FAILED) or expired is that, not held.
+    held: row.held === 1 && row.state === 'queued',
   };
 }
 
