@@ -194,6 +194,11 @@ export class FleetAgent {
       envelope = this.verifier.verify(input);
       messages = (envelope.payload as CommandPayload).messages;
       if (!Array.isArray(messages) || messages.length === 0) throw new EnvelopeRejected('MALFORMED', envelope.id, 'payload.messages must be a list of messages');
+      // The daemon has called them expired by now (its fleetMaxAge may be shorter than our window).
+      const { expires } = envelope.payload as CommandPayload;
+      if (typeof expires === 'number' && Date.now() > expires) {
+        throw new EnvelopeRejected('EXPIRED', envelope.id, `past ${new Date(expires).toISOString()}, when its sender gave up on it (fleetMaxAge)`);
+      }
     } catch (err) {
       if (!(err instanceof EnvelopeRejected)) throw err;
       if (await this.refused(err, claimedIds(input, err), msg)) await msg.ackAck();

@@ -473,7 +473,7 @@ export class FleetController {
    */
   private async publishBatch(batch: Outbound[], iat?: number): Promise<number> {
     const [first] = batch;
-    const payload = commandPayloadText(batch.map((m) => m.json), this.fleetName);
+    const payload = commandPayloadText(batch.map((m) => m.json), this.fleetName, (iat ?? Date.now()) + this.maxAgeMs);
     const subject = this.transport.subjects.cmd(first.toNode, laneOf(first));
     const envelope = signText(payload, this.signer, { node: first.toNode, id: first.id, now: iat });
     // msgID: the same envelope published again (the client retrying after a lost ack, held messages

@@ -18,15 +18,22 @@ export interface CommandPayload {
    * absent from daemons that predate it.
    */
   from?: string;
+  /**
+   * When the daemon gives up on these messages (ms since the epoch): the oldest one's submission
+   * plus its fleetMaxAge, when it marks them `expired`. The agent refuses them after it (EXPIRED),
+   * so a message that left late (held) is not run after the daemon has called it expired, whatever
+   * the agent's own window. Signed with the rest; absent from daemons that predate it.
+   */
+  expires?: number;
 }
 
 /**
  * The payload's JSON text from its messages' own texts, each JSON.stringify(message): the same text
- * JSON.stringify({ messages, from }) makes (test/fleet/wire.test.ts), without making each message's
- * text again where the daemon has it already.
+ * JSON.stringify({ messages, from, expires }) makes (test/fleet/message.test.ts), without making
+ * each message's text again where the daemon has it already.
  */
-export function commandPayloadText(messages: readonly string[], from: string): string {
-  return `{"messages":[${messages.join(',')}],"from":${JSON.stringify(from)}}`;
+export function commandPayloadText(messages: readonly string[], from: string, expires: number): string {
+  return `{"messages":[${messages.join(',')}],"from":${JSON.stringify(from)},"expires":${JSON.stringify(expires)}}`;
 }
 
 export type ReplyState = 'running' | 'replied' | 'failed';

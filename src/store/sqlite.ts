@@ -310,7 +310,7 @@ class SqliteFleetMessageStore implements FleetMessageStore {
         SET state = ?, updated_at = ?, reply = COALESCE(?, reply), error = COALESCE(?, error)
         WHERE rowid = ? AND state NOT IN (${FINAL_STATES_SQL})`),
       setReplyFile: db.prepare('UPDATE fleet_messages SET reply_file = @file, reply_file_error = @error WHERE id = @id'),
-      setSeq: db.prepare<[number, string]>('UPDATE fleet_messages SET seq = ?, held = 0 WHERE id = ?'),
+      setSeq: db.prepare<[number, string]>('UPDATE fleet_messages SET seq = ?, held = 0, body = NULL WHERE id = ?'),
       // A stream made again starts its sequence afresh: the newest envelope still in flight wins (the
       // node of the last message stored with that sequence; one envelope is one node's).
       bySeq: db.prepare<{ seq: number }, FleetMessageRow>(`SELECT * FROM fleet_messages WHERE seq = @seq AND state NOT IN (${FINAL_STATES_SQL})

@@ -132,7 +132,11 @@ export interface FleetMessageStore {
   updateMany<C extends FleetStateChange & { id: string }>(changes: C[], applies: (before: FleetMessageRecord, change: C) => boolean): Promise<FleetStateResult[]>;
   /** Records where a file reply went (or the write error). Returns the record after, or undefined for an unknown id. */
   setReplyFile(id: string, outcome: ReplyFileOutcome): Promise<FleetMessageRecord | undefined>;
-  /** The JetStream sequence each envelope's messages were stored at, once published: held ones are held no more. */
+  /**
+   * The JetStream sequence each envelope's messages were stored at, once published: they are held
+   * no more, and their body goes (it was kept to publish them from; an argv may hold a secret, and a
+   * `hello`'s is about 300 bytes).
+   */
   setSeq(envelopes: { ids: string[]; seq: number }[]): Promise<void>;
   /** The messages not yet final that were published at this sequence of the command stream (one envelope's), in order. */
   bySeq(seq: number): Promise<FleetMessageRecord[]>;

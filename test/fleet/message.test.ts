@@ -77,7 +77,8 @@ test("an envelope's payload made from its messages' own JSON texts is what JSON.
     ...parseMessages([cli({ data: ['sh', '-c', 'echo "quoted" \\ back\nslash ünïcødé 🚢 \u2028'] })]).messages,
   ]);
   for (const from of ['central', 'a "quoted" fleet']) {
-    assert.equal(commandPayloadText(messages.map((m) => JSON.stringify(m)), from), JSON.stringify({ messages, from }));
+    const expires = Date.now();
+    assert.equal(commandPayloadText(messages.map((m) => JSON.stringify(m)), from, expires), JSON.stringify({ messages, from, expires }));
   }
 });
 

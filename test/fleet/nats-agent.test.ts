@@ -60,7 +60,7 @@ describe('fleet agent over NATS', () => {
     await agent.stop();
   });
 
-  test('unsigned, foreign-signed, for-another-node and replayed envelopes are refused, logged, never run', async () => {
+  test('unsigned, foreign-signed, for-another-node, replayed and expired envelopes are refused, logged, never run', async () => {
     const agent = await startAgent({ node: 'edge-1', prefix, allowSigner: key });
     const marker = path.join(tempDir('refused'), 'ran');
     const [message] = fanOut(parseMessages([{ toNode: 'edge-1', method: 'cliCommand', methodArgs: ['touch', marker], replyMethod: 'console' }]).messages);
@@ -78,19 +78,22 @@ describe('fleet agent over NATS', () => {
     const tampered = sign(payload('tampered-1'), ours, { node: 'edge-1', id: 'tampered-1' });
     const tamperedPayload = JSON.parse(tampered.payload) as CommandPayload;
     await publish({ ...tampered, payload: JSON.stringify({ messages: [{ ...tamperedPayload.messages[0], args: ['touch', `${marker}-2`] }] }) });
+    // Past the time its sender gave up on it (the daemon's fleetMaxAge), however recent its iat.
+    await publish(sign({ ...payload('expired-1'), expires: Date.now() - 1000 }, ours, { node: 'edge-1', id: 'expired-1' }));
     // A genuine one, twice: the second copy is a replay.
-    const genuine = sign({ messages: [{ ...message, id: 'genuine-1', args: ['echo', 'once'] }] }, ours, { node: 'edge-1', id: 'genuine-1' });
+    const genuine = sign({ messages: [{ ...message, id: 'genuine-1', args: ['echo', 'once'] }], expires: Date.now() + 60_000 }, ours, { node: 'edge-1', id: 'genuine-1' });
     await publish(genuine);
     await publish(genuine);
 
     await nc.close();
-    await countLogs(agent, (l) => l.msg === 'fleet message refused', 5, '5 refusals');
+    await countLogs(agent, (l) => l.msg === 'fleet message refused', 6, '6 refusals');
     const refused = agent.logs.filter((l) => l.msg === 'fleet message refused').map((l) => [l.id, l.reason]);
     assert.deepEqual(refused, [
       ['unsigned-1', 'UNSIGNED'],
       ['foreign-1', 'UNKNOWN_SIGNER'],
       ['other-node-1', 'WRONG_NODE'],
       ['tampered-1', 'BAD_SIGNATURE'],
+      ['expired-1', 'EXPIRED'],
       ['genuine-1', 'REPLAYED'],
     ]);
     const ran = agent.logs.filter((l) => l.msg === 'fleet message done').map((l) => l.id);

@@ -97,6 +97,8 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
       assert.deepEqual(done.map((m) => [m.state, m.held]), [['replied', false], ['replied', false], ['replied', false], ['replied', false], ['replied', false]]);
       assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n4\n5\n', 'each ran once, in the order submitted');
       assert.deepEqual(await envelopes(node), { stored: start + 2, waiting: 0 }, 'the held four went out as one envelope');
+      const kept = inStore((db) => db.prepare(`SELECT COUNT(*) AS n FROM fleet_messages WHERE id IN (${ids.map(() => '?').join(', ')}) AND body IS NOT NULL`).get(...ids));
+      assert.deepEqual(kept, { n: 0 }, 'published: the text of none (an argv may hold a secret) is kept in the store');
     } finally {
       await agent.stop();
     }
@@ -161,14 +163,18 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     // 1 went out at once, 2 and 3 were held behind it. What a daemon killed between recording 1 and
     // publishing it leaves: 1 as recorded (held, no seq) and nothing of it in JetStream.
     const seq = inStore((db) => {
-      const row = db.prepare('SELECT seq, held FROM fleet_messages WHERE id = ?').get(ids[0]) as { seq: number; held: number };
-      assert.equal(row.held, 0, 'published: held no more');
-      db.prepare('UPDATE fleet_messages SET held = 1, seq = NULL WHERE id = ?').run(ids[0]);
+      const row = db.prepare('SELECT seq, held, body FROM fleet_messages WHERE id = ?').get(ids[0]) as { seq: number; held: number; body: string | null };
+      assert.deepEqual([row.held, row.body], [0, null], 'published: held no more, its text not kept');
       return row.seq;
     });
     const nc = await natsConnection();
     try {
-      assert.equal(await (await nc.jetstreamManager()).streams.deleteMessage(stream, seq), true);
+      // Its text as recorded, which is what was signed into the envelope.
+      const jsm = await nc.jetstreamManager();
+      const envelope = JSON.parse(new TextDecoder().decode((await jsm.streams.getMessage(stream, { seq })).data)) as { payload: string };
+      const [recorded] = (JSON.parse(envelope.payload) as { messages: unknown[] }).messages;
+      inStore((db) => db.prepare('UPDATE fleet_messages SET held = 1, seq = NULL, body = ? WHERE id = ?').run(JSON.stringify(recorded), ids[0]));
+      assert.equal(await jsm.streams.deleteMessage(stream, seq), true);
     } finally {
       await nc.close();
     }
@@ -195,8 +201,10 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     try {
       const last = await (await nc.jetstreamManager()).streams.getMessage(stream, { last_by_subj: `${prefix}.cmd.${node}.cli` });
       const envelope = JSON.parse(new TextDecoder().decode(last.data)) as { payload: string };
-      const { messages } = JSON.parse(envelope.payload) as { messages: { id: string }[] };
+      const { messages, expires } = JSON.parse(envelope.payload) as { messages: { id: string }[]; expires: number };
       assert.deepEqual(messages.map((m) => m.id), [...held, ...next], 'the held one first, then the new ones, each once');
+      // Signed: when the daemon gives up on them, counted from the oldest one's submission (fleetMaxAge, 7 days here).
+      assert.equal(expires, Date.parse((await view(held[0])).submittedAt) + 7 * 86_400_000);
     } finally {
       await nc.close();
     }
