@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
+import type { JetStreamManager } from 'nats';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadOrCreateSigner } from '../../src/fleet/signer-keys.js';
@@ -72,6 +73,23 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     assert.equal(readFileSync(file, 'utf8'), '1\n2\n3\n', 'each once, in order');
   }
 
+  /** The daemon started again on the same store, then the node's agent: the three run once, in order. */
+  async function startAgainAndRun(node: string, ids: string[], file: string): Promise<void> {
+    daemon = await startDaemon({ dataDir, env: await env() });
+    const agent = await startAgent({ node, prefix, allowSigner: signer });
+    try {
+      await ranOnceInOrder(ids, file);
+    } finally {
+      await agent.stop();
+    }
+  }
+
+  /** The payload of an envelope in the command stream, as the agent will read it. */
+  async function storedPayload(jsm: JetStreamManager, query: { seq: number } | { last_by_subj: string }): Promise<{ messages: { id: string }[]; expires: number }> {
+    const envelope = JSON.parse(new TextDecoder().decode((await jsm.streams.getMessage(stream, query)).data)) as { payload: string };
+    return JSON.parse(envelope.payload) as { messages: { id: string }[]; expires: number };
+  }
+
   test('four POSTs for an offline node make two envelopes: the first, then the other three together; all run once, in order', async () => {
     const node = 'held-1';
     const file = path.join(tempDir('held-1'), 'ran');
@@ -126,13 +144,7 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
       return db.prepare('UPDATE fleet_messages SET held = 0 WHERE id IN (?, ?) AND held = 1 AND seq IS NULL').run(ids[1], ids[2]);
     });
     assert.equal(taken.changes, 2);
-    daemon = await startDaemon({ dataDir, env: await env() });
-    const agent = await startAgent({ node, prefix, allowSigner: signer });
-    try {
-      await ranOnceInOrder(ids, file);
-    } finally {
-      await agent.stop();
-    }
+    await startAgainAndRun(node, ids, file);
   });
 
   test('an envelope the daemon had published but not recorded when it stopped: published again, what was held after it is not dropped with it, none runs twice', async () => {
@@ -148,13 +160,7 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     } finally {
       await nc.close();
     }
-    daemon = await startDaemon({ dataDir, env: await env() });
-    const agent = await startAgent({ node, prefix, allowSigner: signer });
-    try {
-      await ranOnceInOrder(ids, file);
-    } finally {
-      await agent.stop();
-    }
+    await startAgainAndRun(node, ids, file);
   });
 
   test('a message the daemon had recorded and not yet published when it stopped (its lane idle): published at start, run once, before those held after it', async () => {
@@ -171,21 +177,14 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     try {
       // Its text as recorded, which is what was signed into the envelope.
       const jsm = await nc.jetstreamManager();
-      const envelope = JSON.parse(new TextDecoder().decode((await jsm.streams.getMessage(stream, { seq })).data)) as { payload: string };
-      const [recorded] = (JSON.parse(envelope.payload) as { messages: unknown[] }).messages;
+      const [recorded] = (await storedPayload(jsm, { seq })).messages;
       inStore((db) => db.prepare('UPDATE fleet_messages SET held = 1, seq = NULL, body = ? WHERE id = ?').run(JSON.stringify(recorded), ids[0]));
       assert.equal(await jsm.streams.deleteMessage(stream, seq), true);
     } finally {
       await nc.close();
     }
     assert.equal((await envelopes(node)).waiting, 0, 'nothing of it in JetStream');
-    daemon = await startDaemon({ dataDir, env: await env() });
-    const agent = await startAgent({ node, prefix, allowSigner: signer });
-    try {
-      await ranOnceInOrder(ids, file);
-    } finally {
-      await agent.stop();
-    }
+    await startAgainAndRun(node, ids, file);
   });
 
   test("a submission to a lane whose envelope is done before the daemon has published what was held behind it: those go first, in one envelope with it, each once", async () => {
@@ -199,9 +198,7 @@ describe('fleet over NATS: messages held while their lane has an envelope out', 
     const next = await submit([append(node, file, 3), append(node, file, 4)]);
     const nc = await natsConnection();
     try {
-      const last = await (await nc.jetstreamManager()).streams.getMessage(stream, { last_by_subj: `${prefix}.cmd.${node}.cli` });
-      const envelope = JSON.parse(new TextDecoder().decode(last.data)) as { payload: string };
-      const { messages, expires } = JSON.parse(envelope.payload) as { messages: { id: string }[]; expires: number };
+      const { messages, expires } = await storedPayload(await nc.jetstreamManager(), { last_by_subj: `${prefix}.cmd.${node}.cli` });
       assert.deepEqual(messages.map((m) => m.id), [...held, ...next], 'the held one first, then the new ones, each once');
       // Signed: when the daemon gives up on them, counted from the oldest one's submission (fleetMaxAge, 7 days here).
       assert.equal(expires, Date.parse((await view(held[0])).submittedAt) + 7 * 86_400_000);
