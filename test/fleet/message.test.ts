@@ -58,12 +58,14 @@ test('steward toNodes fan-out: an empty toNode gives way to toNodes', async () =
   assert.equal(m.replyMethod, 'file');
 });
 
-test('each addressed message gets its own id, a UUID version 7 that starts with the time it was made', () => {
+test('each addressed message gets its own id, a UUID version 7 that starts with the time it was made; they sort in the order made', () => {
   const before = Date.now();
   const addressed = fanOut(parseMessages([cli({ toNode: '', toNodes: Array.from({ length: 5000 }, (_, i) => `n${i}`) }), cli()]).messages);
   const after = Date.now();
   assert.equal(addressed.length, 5001);
   assert.equal(new Set(addressed.map((m) => m.id)).size, 5001, 'no two alike');
+  const made = addressed.map((m) => m.id);
+  assert.deepEqual([...made].sort(), made, 'sorted, they are in the order made (also within one ms)');
   for (const { id } of addressed) {
     assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const ms = parseInt(id.replace('-', '').slice(0, 12), 16);
