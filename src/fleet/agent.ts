@@ -195,9 +195,11 @@ export class FleetAgent {
       messages = (envelope.payload as CommandPayload).messages;
       if (!Array.isArray(messages) || messages.length === 0) throw new EnvelopeRejected('MALFORMED', envelope.id, 'payload.messages must be a list of messages');
       // The daemon has called them expired by now (its fleetMaxAge may be shorter than our window).
+      // Our clock says when: one far ahead of the daemon's shows up here as the reason.
       const { expires } = envelope.payload as CommandPayload;
-      if (typeof expires === 'number' && Date.now() > expires) {
-        throw new EnvelopeRejected('EXPIRED', envelope.id, `past ${new Date(expires).toISOString()}, when its sender gave up on it (fleetMaxAge)`);
+      const now = Date.now();
+      if (typeof expires === 'number' && now > expires) {
+        throw new EnvelopeRejected('EXPIRED', envelope.id, `past ${new Date(expires).toISOString()}, when its sender gave up on it (fleetMaxAge); this agent's clock says ${new Date(now).toISOString()}`);
       }
     } catch (err) {
       if (!(err instanceof EnvelopeRejected)) throw err;

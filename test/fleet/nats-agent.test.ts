@@ -96,6 +96,9 @@ describe('fleet agent over NATS', () => {
       ['expired-1', 'EXPIRED'],
       ['genuine-1', 'REPLAYED'],
     ]);
+    // Both times, so a clock far off on either side shows in the reason.
+    const expired = agent.logs.find((l) => l.msg === 'fleet message refused' && l.id === 'expired-1');
+    assert.match(String(expired?.detail), /^past \S+Z, when its sender gave up on it \(fleetMaxAge\); this agent's clock says \S+Z$/);
     const ran = agent.logs.filter((l) => l.msg === 'fleet message done').map((l) => l.id);
     assert.deepEqual(ran, ['genuine-1']);
     assert.equal(existsSync(marker), false);
