@@ -194,13 +194,6 @@ export class FleetAgent {
       envelope = this.verifier.verify(input);
       messages = (envelope.payload as CommandPayload).messages;
       if (!Array.isArray(messages) || messages.length === 0) throw new EnvelopeRejected('MALFORMED', envelope.id, 'payload.messages must be a list of messages');
-      // The daemon has called them expired by now (its fleetMaxAge may be shorter than our window).
-      // Our clock says when: one far ahead of the daemon's shows up here as the reason.
-      const { expires } = envelope.payload as CommandPayload;
-      const now = Date.now();
-      if (typeof expires === 'number' && now > expires) {
-        throw new EnvelopeRejected('EXPIRED', envelope.id, `past ${new Date(expires).toISOString()}, when its sender gave up on it (fleetMaxAge); this agent's clock says ${new Date(now).toISOString()}`);
-      }
     } catch (err) {
       if (!(err instanceof EnvelopeRejected)) throw err;
       if (await this.refused(err, claimedIds(input, err), msg)) await msg.ackAck();

@@ -176,7 +176,9 @@ export class EnvelopeVerifier {
     this.checkSignature(body, sig);
     if (body.node !== this.node) throw new EnvelopeRejected('WRONG_NODE', body.id, `for '${body.node}', this agent is '${this.node}'`);
     this.checkAge(body);
-    return { ...body, payload: body.v === 3 ? parsePayload(body.payload as string, body.id) : body.payload };
+    const payload = body.v === 3 ? parsePayload(body.payload as string, body.id) : body.payload;
+    this.checkExpires(payload, body.id);
+    return { ...body, payload };
   }
 
   /**
@@ -225,6 +227,19 @@ export class EnvelopeVerifier {
     }
     if (-age > this.maxSkewMs) {
       throw new EnvelopeRejected('FROM_THE_FUTURE', body.id, `issued ${formatMs(-age)} ahead, the limit is ${formatMs(this.maxSkewMs)}`);
+    }
+  }
+
+  /**
+   * Past the time its sender gave up on its messages (the payload's `expires`, wire.ts): the daemon
+   * has called them expired, whatever this agent's own window. Our clock is in the reason, so one
+   * far ahead of the sender's shows there.
+   */
+  private checkExpires(payload: unknown, id: string): void {
+    const expires = (payload as { expires?: unknown } | null)?.expires;
+    const now = this.now();
+    if (typeof expires === 'number' && now > expires) {
+      throw new EnvelopeRejected('EXPIRED', id, `past ${new Date(expires).toISOString()}, when its sender gave up on it (fleetMaxAge); this agent's clock says ${new Date(now).toISOString()}`);
     }
   }
 }
